@@ -1,0 +1,416 @@
+"""Grade one submission: extract -> execute (sandboxed) -> compare -> diagnose, each a small step.
+
+The trusted side builds every case, computes every expected value and every known-mistake variant, and decides
+every score. The worker only runs student code and hands back plain arrays. A worker that dies or hangs fails
+the question it was answering; a fresh child (the same student code, re-run) answers the next question.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlgrade.assignments import Assignment
+from dlgrade.banned import find_banned
+from dlgrade.checking.answers import Answer, MalformedAnswer, from_tree
+from dlgrade.checking.compare import Outcome, compare
+from dlgrade.notebook import CodeCell, Extraction, extract
+from dlgrade.sandbox import protocol
+from dlgrade.sandbox.launcher import Job, Sandbox, WorkerGone
+from dlgrade.suite import Case, Mistake, Question, Suite
+
+EXEC_TIMEOUT = 60.0  # seconds for the student's top-level code (all cells), per attempt
+MAX_SKIPPED_CELLS = 5  # cells that hang or kill the worker are skipped, then the rest is re-run
+STATUSES = ("passed", "failed", "error", "timeout", "banned", "not_implemented")
+
+
+# ---- results -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One case: passed or why not. Public cases carry their inputs and values; hidden ones only the message."""
+
+    label: str
+    public: bool
+    passed: bool
+    status: str  # passed | failed | error | timeout | not_implemented
+    message: str
+    mistake: str | None = None
+    inputs: str | None = None
+    yours: str | None = None
+    expected: str | None = None
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    name: str
+    entry: str
+    score: float
+    max_score: float
+    status: str
+    feedback: str
+    diagnosis: Mistake | None
+    cases: tuple[CaseResult, ...]
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    assignment: str
+    submission: str
+    questions: tuple[QuestionResult, ...]
+    notes: tuple[str, ...]
+    output: str  # what the student's code printed while its cells ran (capped)
+    sandbox: tuple[str, ...]
+    execution_time: float
+    student_time: float  # as reported by the worker: the student code's own run time
+    suite_version: str
+
+    @property
+    def score(self) -> float:
+        return round(sum(q.score for q in self.questions), 2)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(q.max_score for q in self.questions), 2)
+
+
+# ---- the per-submission secret seed ----------------------------------------------------------------------
+
+
+def submission_seed(secret: bytes, extraction: Extraction, suite_version: str) -> int:
+    """Hidden cases' seed: secret, and changes with the submission's code, so a learned answer does not carry
+    over; the same submission regraded gets the same cases (idempotent grading)."""
+    digest = hashlib.sha256()
+    for cell in extraction.cells:
+        digest.update(cell.id.encode() + b"\0" + cell.source.encode() + b"\0")
+    mac = hmac.new(secret, digest.digest() + suite_version.encode(), hashlib.sha256).digest()
+    return int.from_bytes(mac[:8], "big")
+
+
+def question_rng(seed: int, question: Question) -> np.random.Generator:
+    return np.random.default_rng([seed, int.from_bytes(hashlib.sha256(question.name.encode()).digest()[:4], "big")])
+
+
+# ---- executing student code ------------------------------------------------------------------------------
+
+
+class Session:
+    """The student's code loaded in a worker child; restarted (skipping cells that hang or crash) on demand."""
+
+    def __init__(self, sandbox: Sandbox, cells: tuple[CodeCell, ...], harness: str) -> None:
+        self.sandbox, self.cells, self.harness = sandbox, cells, harness
+        self.job: Job | None = None
+        self.skipped: dict[str, str] = {}
+        self.cell_errors: dict[str, str] = {}
+        self.output = ""
+        self.student_time = 0.0
+        self.first_load = True
+
+    def ready(self) -> Job:
+        """A live child with the student's cells executed."""
+        while self.job is None or self.job.dead:
+            self.job = self._load()
+        return self.job
+
+    def _load(self) -> Job:
+        job = self.sandbox.open_job()
+        if self.harness:
+            job.send({"op": "harness", "source": self.harness})
+            job.receive(time.monotonic() + 30.0)
+        cells = [c for c in self.cells if c.id not in self.skipped]
+        job.send({"op": "exec", "cells": [{"id": c.id, "source": c.source} for c in cells]})
+        deadline, current = time.monotonic() + EXEC_TIMEOUT, None
+        try:
+            while True:
+                message = job.receive(deadline)
+                if message.header.get("op") == "cell":
+                    current = str(message.header.get("id"))
+                    continue
+                if message.header.get("op") == "executed":
+                    break
+        except WorkerGone as gone:
+            if current is None or len(self.skipped) >= MAX_SKIPPED_CELLS:
+                raise
+            why = "ran too long" if gone.timed_out else "ended the worker process"
+            self.skipped[current] = f"cell {current} {why} when run, and was skipped"
+            return job  # dead: ready() loads again without that cell
+        if self.first_load:
+            self.first_load = False
+            self.output = str(message.header.get("output", ""))
+            self.student_time += float(message.header.get("seconds", 0.0))
+            for cell in message.header.get("cells", []):
+                if cell.get("error"):
+                    self.cell_errors[str(cell["id"])] = str(cell["error"])
+        return job
+
+    def close(self) -> None:
+        if self.job is not None:
+            self.job.close()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the worker said about one call, decoded and checked."""
+
+    status: str  # ok | error | not_implemented | missing | timeout | crashed
+    error: str = ""
+    answer: Answer | None = None
+    args_after: Answer | None = None
+
+
+def ask(session: Session, question: Question, case: Case, deadline: float, seed: int) -> Reply:
+    """Run one case in the worker and decode the plain answer."""
+    try:
+        job = session.ready()
+    except WorkerGone as gone:
+        return Reply("timeout" if gone.timed_out else "crashed", f"your code could not be loaded: {gone}")
+    blobs: list[bytes] = []
+    header = {
+        "op": "call", "entry": question.entry, "kind": question.kind, "harness": question.harness,
+        "args": protocol.encode_value(list(case.args), blobs),
+        "kwargs": protocol.encode_value(dict(case.kwargs), blobs),
+        "autograd": question.autograd, "return_args": question.check_mutation and question.kind == "function",
+        "seed": seed,
+    }
+    try:
+        job.send(header, blobs)
+        message = job.receive(deadline)
+    except WorkerGone as gone:
+        if gone.timed_out:
+            return Reply("timeout", f"did not finish within the question's {question.timeout:g} s budget")
+        return Reply("crashed", "your code ended the worker process (exit, crash, or a memory/CPU limit)")
+    header = message.header
+    session.student_time += float(header.get("seconds", 0.0)) if isinstance(header.get("seconds"), float) else 0.0
+    status = header.get("status")
+    if status != "ok":
+        error = str(header.get("error") or "")[:3000]
+        return Reply(status if status in ("error", "not_implemented", "missing") else "error", error)
+    try:
+        arrays = [protocol.decode_array(blob) for blob in message.blobs]
+        answer = from_tree(header.get("value"), arrays)
+        after = from_tree(header["args_after"], arrays) if "args_after" in header else None
+    except (protocol.ProtocolError, MalformedAnswer, KeyError, TypeError, ValueError) as error:
+        return Reply("error", f"the returned value could not be read: {error}")
+    return Reply("ok", answer=answer, args_after=after)
+
+
+# ---- comparing and diagnosing ----------------------------------------------------------------------------
+
+
+def _fresh(case: Case) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Deep copies of a case's arguments, so a reference or a variant cannot alter the case."""
+    return copy.deepcopy(case.args), copy.deepcopy(dict(case.kwargs))
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, protocol.TensorArg):
+        return value.array
+    if isinstance(value, tuple | list):
+        return type(value)(_unwrap(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    return value
+
+
+def expected_value(question: Question, case: Case) -> Any:
+    args, kwargs = _fresh(case)
+    return question.reference(*_unwrap(args), **_unwrap(kwargs))
+
+
+def _outcome(question: Question, case: Case, answer: Answer, expected: Any) -> Outcome:
+    if question.judge is not None:
+        verdict = question.judge(case, answer)
+        return Outcome(verdict.passed, verdict.message)
+    outcome = compare(answer, expected, rtol=question.rtol, atol=question.atol, dtype=question.dtype,
+                      names=question.output_names)
+    if outcome.passed and question.cross_check is not None:
+        args, kwargs = _fresh(case)
+        second = question.cross_check(*_unwrap(args), **_unwrap(kwargs))
+        outcome = compare(answer, second, rtol=question.rtol, atol=question.atol, dtype=question.dtype,
+                          names=question.output_names)
+    return outcome
+
+
+def _mutation(case: Case, after: Answer | None) -> str | None:
+    """Which argument the student's function changed in place, if any."""
+    if after is None:
+        return None
+    original = _unwrap(list(case.args))
+    for position, value in enumerate(original):
+        if isinstance(value, np.ndarray):
+            outcome = compare(after.items[position], value, rtol=0.0, atol=0.0, dtype="any") \
+                if hasattr(after, "items") and position < len(after.items) else None
+            if outcome is not None and not outcome.passed:
+                return f"changed its argument {position + 1} in place; a function must not modify its inputs"
+    return None
+
+
+def matching_mistake(question: Question, failures: list[tuple[Case, Answer]]) -> Mistake | None:
+    """The first known mistake whose variant reproduces every failed answer (computed on the trusted side)."""
+    if not failures:
+        return None
+    for mistake in question.mistakes:
+        if all(_matches(question, mistake, case, answer) for case, answer in failures):
+            return mistake
+    return None
+
+
+def _matches(question: Question, mistake: Mistake, case: Case, answer: Answer) -> bool:
+    args, kwargs = _fresh(case)
+    try:
+        variant = mistake.compute(*_unwrap(args), **_unwrap(kwargs))
+    except Exception:
+        return False
+    return compare(answer, variant, rtol=question.rtol, atol=question.atol, dtype="any",
+                   names=question.output_names).passed
+
+
+def _brief(outcome: Outcome, public: bool) -> str:
+    """A failure in words; hidden cases keep their inputs and values to themselves."""
+    if public or outcome.index is None and outcome.yours is None:
+        return outcome.text()
+    where = f"{outcome.where}: " if outcome.where else ""
+    return f"{where}values differ from the expected ones (largest error {outcome.max_error:.3g})" \
+        if outcome.max_error is not None else f"{where}{outcome.message.split(';')[0]}"
+
+
+def _show(answer: Answer) -> str:
+    text = np.array2string(answer.array, precision=6, threshold=20) if hasattr(answer, "array") else \
+        answer.describe()
+    return text[:400]
+
+
+def _show_inputs(case: Case) -> str:
+    parts = [np.array2string(np.asarray(_unwrap(a)), precision=4, threshold=12) if isinstance(
+        _unwrap(a), np.ndarray) else repr(a) for a in case.args]
+    parts += [f"{k}={v!r}" for k, v in case.kwargs.items()]
+    return ", ".join(parts)[:600]
+
+
+# ---- one question, one submission ------------------------------------------------------------------------
+
+
+def grade_question(question: Question, points: float, extraction: Extraction, session: Session,
+                   seed: int) -> QuestionResult:
+    student_cells = [cell.source for cell in extraction.cells if cell.student]
+    violation = find_banned(student_cells, question.entry, question.banned)
+    if violation is not None:
+        return QuestionResult(question.name, question.entry, 0.0, points, "banned", violation.message(), None, ())
+    cases = [(case, True) for case in question.public()]
+    cases += [(case, False) for case in question.hidden(question_rng(seed, question))]
+    results: list[CaseResult] = []
+    failures: list[tuple[Case, Answer]] = []
+    deadline = time.monotonic() + question.timeout
+    stop: CaseResult | None = None
+    for number, (case, public) in enumerate(cases, 1):
+        label = f"public case {number}: {case.describe()}" if public else f"hidden case {number}"
+        if stop is not None:
+            results.append(CaseResult(label, public, False, stop.status, "not run: " + stop.message))
+            continue
+        reply = ask(session, question, case, deadline, seed + number)
+        if reply.status != "ok" or reply.answer is None:
+            status = {"missing": "not_implemented", "crashed": "error"}.get(reply.status, reply.status)
+            message = reply.error or reply.status
+            if reply.status == "missing":
+                message = f"{question.entry} is not defined: write it in the solution cell"
+            elif reply.status == "not_implemented":
+                message = f"{question.entry} is not implemented yet"
+            result = CaseResult(label, public, False, status, message)
+            results.append(result)
+            if reply.status in ("timeout", "crashed", "missing"):
+                stop = result
+            continue
+        if question.kind == "variable" and reply.answer.describe() == "None":
+            results.append(CaseResult(label, public, False, "not_implemented",
+                                      f"{question.entry} is still None: put your number in it"))
+            continue
+        expected = expected_value(question, case) if question.judge is None else None
+        outcome = _outcome(question, case, reply.answer, expected)
+        mutated = _mutation(case, reply.args_after) if outcome.passed and question.check_mutation else None
+        if mutated:
+            outcome = Outcome(False, mutated)
+        if not outcome.passed and not mutated:
+            failures.append((case, reply.answer))
+        results.append(CaseResult(
+            label, public, outcome.passed, "passed" if outcome.passed else "failed", _brief(outcome, public),
+            inputs=_show_inputs(case) if public else None,
+            yours=_show(reply.answer) if public else None,
+            expected=(np.array2string(np.asarray(expected, dtype=float), precision=6, threshold=20)[:400]
+                      if public and isinstance(expected, np.ndarray | float | int) else None),
+        ))
+    return _summarise(question, points, results, matching_mistake(question, failures))
+
+
+def _summarise(question: Question, points: float, results: list[CaseResult],
+               mistake: Mistake | None) -> QuestionResult:
+    passed = sum(r.passed for r in results)
+    total = len(results) or 1
+    statuses = {r.status for r in results}
+    if passed == len(results) and results:
+        status = "passed"
+    elif "timeout" in statuses:
+        status = "timeout"
+    elif statuses <= {"not_implemented"}:
+        status = "not_implemented"
+    elif passed == 0 and "error" in statuses and "failed" not in statuses:
+        status = "error"
+    else:
+        status = "failed"
+    score = round(points * passed / total, 2)
+    lines = [f"{passed}/{len(results)} cases passed."]
+    if mistake is not None:
+        lines.append(f"Known mistake ({mistake.name}): {mistake.feedback}")
+    first = next((r for r in results if not r.passed), None)
+    if first is not None:
+        lines.append(f"First problem, {first.label}: {first.message}")
+        if first.public and first.yours is not None:
+            lines.append(f"  yours:    {first.yours}\n  expected: {first.expected}")
+        if mistake is None and question.hint and status == "failed":
+            lines.append(f"Hint: {question.hint}")
+    return QuestionResult(question.name, question.entry, score, points, status, "\n".join(lines), mistake,
+                          tuple(results))
+
+
+@dataclass
+class Grader:
+    """Grades submissions of one assignment, one after another, on one warm sandbox."""
+
+    assignment: Assignment
+    sandbox: Sandbox
+    secret: bytes = field(default_factory=lambda: os.urandom(32))
+    on_question: Callable[[QuestionResult], None] | None = None
+
+    def grade(self, path: Path) -> SubmissionResult:
+        started = time.monotonic()
+        extraction = extract(path, self.assignment.source)
+        suite: Suite = self.assignment.suite
+        version = suite.version
+        seed = submission_seed(self.secret, extraction, version)
+        session = Session(self.sandbox, extraction.cells, suite.harness_source)
+        questions = []
+        try:
+            for question in suite.questions:
+                result = grade_question(question, self.assignment.points[question.name], extraction, session, seed)
+                questions.append(result)
+                if self.on_question:
+                    self.on_question(result)
+        finally:
+            session.close()
+        notes = list(extraction.notes) + list(session.skipped.values())
+        notes += [f"cell {cell} raised: {error.splitlines()[-1]}" for cell, error in session.cell_errors.items()]
+        return SubmissionResult(
+            assignment=self.assignment.id, submission=str(path), questions=tuple(questions), notes=tuple(notes),
+            output=session.output, sandbox=tuple(self.sandbox.isolation),
+            execution_time=round(time.monotonic() - started, 4), student_time=round(session.student_time, 4),
+            suite_version=version,
+        )

@@ -1,0 +1,176 @@
+"""Extract the code to run from a submission: the student's solution cells, everything else from the source.
+
+With nbgrader metadata, the student's cells are matched to the instructor's source by grade_id: solution cells
+come from the student, locked cells from the instructor, grade (test) cells are never run (scores come from the
+suite). A deleted, duplicated or retyped cell is reported, not fatal. IPython magics and shell escapes are
+stripped and reported. Stored outputs are ignored. A plain notebook or a .py file is run as written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from dlgrade.errors import UsageError
+
+MAX_SUBMISSION_BYTES = 20 << 20
+_MAGIC = re.compile(r"^\s*(%|!)")
+_CELL_MAGIC = re.compile(r"^\s*%%")
+_GET_IPYTHON = re.compile(r"get_ipython\(\)")
+
+
+@dataclass(frozen=True)
+class CodeCell:
+    """A cell to execute: its id for messages, its source, and whether the student wrote it."""
+
+    id: str
+    source: str
+    student: bool
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The cells to run, in order, and what was noticed on the way (shown to the student)."""
+
+    cells: tuple[CodeCell, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def student_source(self) -> str:
+        """All code the student wrote, for static checks such as banned APIs."""
+        return "\n\n".join(cell.source for cell in self.cells if cell.student)
+
+
+def _nbgrader(cell: nbformat.NotebookNode) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def strip_magics(source: str, cell_id: str, notes: list[str]) -> str:
+    """Drop IPython-only lines (%magic, !shell, %%cell magics): they are not Python and never run here."""
+    lines = source.splitlines()
+    if lines and _CELL_MAGIC.match(lines[0]):
+        notes.append(f"cell {cell_id}: dropped a cell magic ({lines[0].strip()[:40]}); it does not run in grading")
+        return ""
+    kept = []
+    for line in lines:
+        if _MAGIC.match(line) or _GET_IPYTHON.search(line):
+            notes.append(f"cell {cell_id}: dropped IPython line {line.strip()[:60]!r}; it does not run in grading")
+            kept.append("")
+        else:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """Read a notebook, turning every way it can be broken into one clear UsageError."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    if path.stat().st_size > MAX_SUBMISSION_BYTES:
+        raise UsageError(f"{path}: larger than {MAX_SUBMISSION_BYTES >> 20} MB")
+    try:
+        with path.open(encoding="utf-8") as handle:
+            notebook = nbformat.read(handle, as_version=4)
+    except (json.JSONDecodeError, UnicodeDecodeError, nbformat.reader.NotJSONError) as error:
+        raise UsageError(f"{path}: not a notebook ({str(error).splitlines()[0][:80]})") from None
+    except Exception as error:  # nbformat raises a variety of validation errors
+        raise UsageError(f"{path}: unreadable notebook ({type(error).__name__}: {str(error)[:80]})") from None
+    if not isinstance(notebook.get("cells"), list):
+        raise UsageError(f"{path}: not a notebook (no cells)")
+    return notebook
+
+
+def find_submission_file(path: Path, assignment_id: str) -> Path:
+    """A submission is a notebook, a .py file, or a folder holding <id>.ipynb (or a single notebook)."""
+    if path.is_symlink():
+        raise UsageError(f"{path}: is a symbolic link; submit the file itself")
+    if path.is_dir():
+        preferred = path / f"{assignment_id}.ipynb"
+        if preferred.is_file() and not preferred.is_symlink():
+            return preferred
+        candidates = sorted(p for p in path.iterdir() if p.suffix in (".ipynb", ".py") and not p.is_symlink())
+        if len(candidates) != 1:
+            raise UsageError(f"{path}: expected {assignment_id}.ipynb in the folder, found {len(candidates)} "
+                             "notebooks/scripts")
+        return candidates[0]
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if path.suffix not in (".ipynb", ".py"):
+        raise UsageError(f"{path}: not a notebook or .py file")
+    return path
+
+
+def extract(path: Path, source: Path | None) -> Extraction:
+    """The code cells to run for a submission at ``path``, matched against the instructor ``source``."""
+    notes: list[str] = []
+    if path.suffix == ".py":
+        if path.stat().st_size > MAX_SUBMISSION_BYTES:
+            raise UsageError(f"{path}: larger than {MAX_SUBMISSION_BYTES >> 20} MB")
+        try:
+            code = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: not UTF-8 text") from None
+        return Extraction((CodeCell("script", strip_magics(code, "script", notes), True),), tuple(notes))
+    submitted = read_notebook(path)
+    instructor = nbformat.read(source, as_version=4) if source else None
+    if instructor is None or not any(_nbgrader(c).get("grade_id") for c in submitted.cells):
+        if instructor is not None:
+            notes.append("the notebook has no nbgrader metadata: every code cell was run as written")
+        return Extraction(_plain_cells(submitted, notes), tuple(notes))
+    return Extraction(_merge(submitted, instructor, notes), tuple(notes))
+
+
+def _plain_cells(notebook: nbformat.NotebookNode, notes: list[str]) -> tuple[CodeCell, ...]:
+    cells = []
+    for number, cell in enumerate(notebook.cells, 1):
+        if cell.get("cell_type") == "code":
+            cell_id = str(number)
+            cells.append(CodeCell(cell_id, strip_magics(str(cell.get("source", "")), cell_id, notes), True))
+    return tuple(cells)
+
+
+def _merge(submitted: nbformat.NotebookNode, instructor: nbformat.NotebookNode,
+           notes: list[str]) -> tuple[CodeCell, ...]:
+    """Walk the instructor's cells; solution cells come from the student by grade_id, the rest from the source.
+
+    Cells the student added (no nbgrader metadata) run just before the next instructor cell that followed them.
+    """
+    by_id: dict[str, list[nbformat.NotebookNode]] = {}
+    extra_before: dict[str, list[CodeCell]] = {}
+    pending: list[CodeCell] = []
+    for number, cell in enumerate(submitted.cells, 1):
+        grade_id = _nbgrader(cell).get("grade_id")
+        if grade_id:
+            by_id.setdefault(grade_id, []).append(cell)
+            extra_before.setdefault(grade_id, []).extend(pending)
+            pending = []
+        elif cell.get("cell_type") == "code" and str(cell.get("source", "")).strip():
+            cell_id = f"added-{number}"
+            pending.append(CodeCell(cell_id, strip_magics(str(cell.source), cell_id, notes), True))
+    cells: list[CodeCell] = []
+    for cell in instructor.cells:
+        meta = _nbgrader(cell)
+        grade_id = meta.get("grade_id")
+        if cell.get("cell_type") != "code" or not grade_id:
+            continue
+        cells.extend(extra_before.get(grade_id, []))
+        if meta.get("grade") and not meta.get("solution"):
+            continue  # a test cell: the suite grades, the student's copy of it never runs
+        if not meta.get("solution"):
+            cells.append(CodeCell(grade_id, str(cell.source), False))
+            continue
+        mine = by_id.get(grade_id, [])
+        if not mine:
+            notes.append(f"solution cell {grade_id} is missing from the submission; graded as empty")
+            continue
+        if len(mine) > 1:
+            notes.append(f"solution cell {grade_id} appears {len(mine)} times; the first one was graded")
+        if mine[0].get("cell_type") != "code":
+            notes.append(f"solution cell {grade_id} was changed to {mine[0].get('cell_type')}; graded as empty")
+            continue
+        cells.append(CodeCell(grade_id, strip_magics(str(mine[0].source), grade_id, notes), True))
+    cells.extend(pending)
+    return tuple(cells)

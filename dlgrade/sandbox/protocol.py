@@ -1,0 +1,176 @@
+"""Wire format between the trusted grader and the sandboxed worker: JSON headers and .npy blobs, nothing else.
+
+A message is one header frame (UTF-8 JSON object) followed by ``header["blobs"]`` blob frames, each the bytes of
+one ``.npy`` file. A frame is an 8-byte big-endian length and the payload. Every header carries the job's nonce.
+Arrays are read with ``allow_pickle=False`` and only plain dtypes are accepted, so nothing executable crosses.
+
+This module needs only the standard library and numpy: the worker imports it inside the sandbox.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import struct
+import time
+from typing import Any
+
+import numpy as np
+
+MAX_HEADER_BYTES = 4 << 20
+MAX_BLOB_BYTES = 64 << 20
+MAX_MESSAGE_BYTES = 256 << 20
+MAX_BLOBS = 4096
+# Only these cross the boundary: the worker converts everything else (or rejects it).
+PLAIN_DTYPES = frozenset({np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)})
+
+_LENGTH = struct.Struct(">Q")
+
+
+class TensorArg:
+    """Marks an argument the worker should hand to student code as a torch tensor rather than an ndarray."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+
+class ProtocolError(Exception):
+    """The other side sent something that is not a well-formed, size-capped message."""
+
+
+class ChannelClosed(ProtocolError):
+    """The other side closed the channel (it exited, crashed or was killed)."""
+
+
+class Deadline(ProtocolError):
+    """No complete message arrived before the deadline."""
+
+
+def encode_array(array: np.ndarray) -> bytes:
+    """Serialise one plain array as .npy bytes (never pickled)."""
+    buffer = io.BytesIO()
+    # Not ascontiguousarray: it turns a 0-d array into shape (1,), and a scalar answer must stay a scalar.
+    contiguous = array if array.flags.c_contiguous else array.copy(order="C")
+    np.lib.format.write_array(buffer, contiguous, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def decode_array(blob: bytes) -> np.ndarray:
+    """Parse .npy bytes into a plain float64/int64/bool array, refusing pickles and exotic dtypes."""
+    try:
+        array = np.lib.format.read_array(io.BytesIO(blob), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise ProtocolError(f"malformed array: {error}") from None
+    if type(array) is not np.ndarray or array.dtype not in PLAIN_DTYPES:
+        raise ProtocolError(f"array of dtype {array.dtype} is not allowed across the boundary")
+    return array
+
+
+def pack(header: dict[str, Any], blobs: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
+    """Frame a header and its blobs into one message."""
+    body = json.dumps({**header, "blobs": len(blobs)}, allow_nan=False).encode()
+    parts = [_LENGTH.pack(len(body)), body]
+    for blob in blobs:
+        parts += [_LENGTH.pack(len(blob)), blob]
+    return b"".join(parts)
+
+
+def send(sock: socket.socket, header: dict[str, Any], blobs: list[bytes] = ()) -> None:  # type: ignore[assignment]
+    """Write one whole message to a connected stream socket."""
+    sock.sendall(pack(header, blobs))
+
+
+class Reader:
+    """Reads messages from a stream socket with size caps and an optional absolute deadline."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def _exactly(self, n: int, deadline: float | None) -> bytes:
+        chunks, remaining = [], n
+        while remaining:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Deadline("timed out")
+                self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(min(remaining, 1 << 20))
+            except TimeoutError:
+                raise Deadline("timed out") from None
+            except OSError as error:
+                raise ChannelClosed(str(error)) from None
+            if not chunk:
+                raise ChannelClosed("channel closed")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def _frame(self, cap: int, deadline: float | None) -> bytes:
+        (length,) = _LENGTH.unpack(self._exactly(_LENGTH.size, deadline))
+        if length > cap:
+            raise ProtocolError(f"frame of {length} bytes exceeds the {cap}-byte cap")
+        return self._exactly(length, deadline)
+
+    def receive(self, deadline: float | None = None) -> tuple[dict[str, Any], list[bytes]]:
+        """Read one message: (header, blobs). Raises Deadline, ChannelClosed or ProtocolError."""
+        try:
+            header = json.loads(self._frame(MAX_HEADER_BYTES, deadline))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ProtocolError(f"malformed header: {error}") from None
+        count = header.get("blobs") if isinstance(header, dict) else None
+        if type(count) is not int or not 0 <= count <= MAX_BLOBS:
+            raise ProtocolError("header without a valid blob count")
+        blobs, total = [], 0
+        for _ in range(count):
+            blob = self._frame(MAX_BLOB_BYTES, deadline)
+            total += len(blob)
+            if total > MAX_MESSAGE_BYTES:
+                raise ProtocolError("message exceeds the size cap")
+            blobs.append(blob)
+        return header, blobs
+
+
+# ---- values: a JSON tree whose array leaves point at blobs -------------------------------------------------
+
+
+def encode_value(value: Any, blobs: list[bytes]) -> Any:
+    """Encode trusted plain data (arrays, numbers, strings, None, lists, tuples, str-keyed dicts) for sending."""
+    if isinstance(value, TensorArg):
+        return encode_value(value.array, blobs) | {"tensor": True}
+    if isinstance(value, np.ndarray):
+        blobs.append(encode_array(value))
+        return {"t": "nd", "i": len(blobs) - 1}
+    if isinstance(value, np.generic):
+        return encode_value(value.item(), blobs)
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        # JSON has no NaN/inf; send non-finite floats as 0-d arrays so edge cases survive the trip.
+        return value if np.isfinite(value) else encode_value(np.array(value), blobs) | {"scalar": True}
+    if isinstance(value, tuple | list):
+        return {"t": type(value).__name__, "v": [encode_value(item, blobs) for item in value]}
+    if isinstance(value, dict):
+        return {"t": "dict", "v": [[str(key), encode_value(item, blobs)] for key, item in value.items()]}
+    raise TypeError(f"cannot send a {type(value).__name__} to the worker")
+
+
+def decode_value(tree: Any, blobs: list[bytes], make_tensor: Any = None) -> Any:
+    """Decode what encode_value produced (the worker's arguments); make_tensor turns TensorArg arrays to tensors."""
+    if isinstance(tree, dict):
+        kind = tree.get("t")
+        if kind == "nd":
+            array = decode_array(blobs[tree["i"]])
+            if tree.get("scalar"):
+                return array.item()
+            return make_tensor(array) if tree.get("tensor") and make_tensor else array
+        if kind in ("list", "tuple"):
+            items = [decode_value(item, blobs, make_tensor) for item in tree["v"]]
+            return items if kind == "list" else tuple(items)
+        if kind == "dict":
+            return {key: decode_value(item, blobs, make_tensor) for key, item in tree["v"]}
+        raise ProtocolError(f"unknown value kind {kind!r}")
+    return tree

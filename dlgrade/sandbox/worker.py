@@ -1,0 +1,313 @@
+"""The sandboxed worker: a fork server that has imported numpy and torch, and the per-submission children it forks.
+
+Runs inside bubblewrap as PID 1 of its own pid namespace (so a student's SIGKILL cannot reach it and
+``kill(-1)`` sweeps every leftover process), with only the standard library, numpy, torch and protocol.py.
+
+Control channel (fd 0, a SOCK_SEQPACKET socket from the grader), one JSON message per packet:
+  {"op": "spawn", "nonce", "limits"} + one passed fd  -> fork a child serving that fd  -> {"op": "spawned"}
+  {"op": "reap"}                                      -> kill the child and all leftovers -> {"op": "reaped"}
+  {"op": "quit"}
+The child never sees the control channel: it swaps fds 0-2 for /dev/null and a capped capture file first.
+
+Data channel (the passed stream socket), protocol.py messages, every header carrying the job's nonce:
+  exec {cells}                 run the student's cells in order, one "cell" progress message before each
+  harness {source}             define trusted (public) helper functions in a namespace of their own
+  call {entry, kind, args...}  look up the student's entry point, call it, convert what it returns
+  bye
+Nothing the child sends is believed: the grader compares only the plain arrays it decodes.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import sys
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plain  # noqa: E402  (these two sit beside this file inside the sandbox; never the grader's package)
+import protocol  # noqa: E402
+
+try:  # torch is optional so the protocol can be exercised without it, but the course needs it
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover - the grading environment pins torch
+    torch = None
+
+JOBS_ROOT = os.environ.get("DLGRADE_JOBS", "/tmp")
+OUTPUT_CAP = 4000  # characters of the student's stdout/stderr returned with each answer
+
+# Captured now: student code may monkeypatch builtins and traceback; the worker keeps the originals.
+_type, _len = builtins.type, builtins.len
+_format_exception = traceback.format_exception
+_encode_array = protocol.encode_array
+
+
+# ---- the child: one submission -------------------------------------------------------------------------
+
+
+class Child:
+    """Serves one submission's requests on its data socket until told bye or killed."""
+
+    def __init__(self, sock: socket.socket, nonce: str, capture_path: str) -> None:
+        self.sock, self.nonce = sock, nonce
+        self.reader = protocol.Reader(sock)
+        self.capture_path, self.capture_offset = capture_path, 0
+        self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        # The released notebook imports its public checker; inside the grader check() does nothing.
+        sys.modules["dlcheck"] = _silent_checker()
+        self.harness: dict[str, Any] = {"np": np, "torch": torch}
+
+    def reply(self, header: dict[str, Any], blobs: list[bytes] = ()) -> None:  # type: ignore[assignment]
+        protocol.send(self.sock, {"nonce": self.nonce, **header}, list(blobs))
+
+    def new_output(self) -> str:
+        """What the student printed since the last answer, capped (the file itself is capped by RLIMIT_FSIZE)."""
+        with contextlib.suppress(OSError), open(self.capture_path, "rb") as handle:
+            handle.seek(self.capture_offset)
+            data = handle.read(OUTPUT_CAP + 1)
+            self.capture_offset = handle.seek(0, os.SEEK_END)
+            text = data.decode("utf-8", "replace")
+            return text if _len(text) <= OUTPUT_CAP else text[:OUTPUT_CAP] + "\n… (output truncated)"
+        return ""
+
+    def serve(self) -> None:
+        self.reply({"op": "hello", "pid": os.getpid()})
+        while True:
+            header, blobs = self.reader.receive()
+            if header.get("nonce") != self.nonce:
+                continue  # stale or forged: not for this job
+            op = header.get("op")
+            if op == "bye":
+                return
+            handler = {"exec": self.run_cells, "harness": self.define_harness, "call": self.call}.get(op)
+            if handler is None:
+                self.reply({"op": "error", "error": f"unknown op {op!r}"})
+            else:
+                handler(header, blobs)
+
+    def run_cells(self, header: dict[str, Any], _blobs: list[bytes]) -> None:
+        results, started = [], time.perf_counter()
+        for cell in header["cells"]:
+            self.reply({"op": "cell", "id": cell["id"]})
+            error = None
+            try:
+                code = compile(cell["source"], f"<cell {cell['id']}>", "exec")
+                exec(code, self.namespace)
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt included: a cell may not end us
+                error = _short_traceback(exc)
+            results.append({"id": cell["id"], "error": error})
+        seconds = time.perf_counter() - started
+        self.reply({"op": "executed", "cells": results, "seconds": seconds, "output": self.new_output()})
+
+    def define_harness(self, header: dict[str, Any], _blobs: list[bytes]) -> None:
+        exec(compile(header["source"], "<dlgrade harness>", "exec"), self.harness)
+        self.reply({"op": "harnessed"})
+
+    def call(self, header: dict[str, Any], blobs: list[bytes]) -> None:
+        entry, kind = header["entry"], header.get("kind", "function")
+        if entry not in self.namespace:
+            self.reply({"op": "answer", "status": "missing", "error": f"{entry} is not defined",
+                        "seconds": 0.0, "output": self.new_output()})
+            return
+        target = self.namespace[entry]
+        args = protocol.decode_value(header.get("args", {"t": "list", "v": []}), blobs, _to_tensor)
+        kwargs = protocol.decode_value(header.get("kwargs", {"t": "dict", "v": []}), blobs, _to_tensor)
+        _seed(header.get("seed"))
+        arrays: list[np.ndarray] = []
+        status, error, value = "ok", None, None
+        started = time.perf_counter()
+        try:
+            with _autograd(header.get("autograd", True)):
+                if header.get("harness"):
+                    value = self.harness[header["harness"]](target, *args, **kwargs)
+                elif kind == "variable":
+                    value = target
+                else:
+                    value = target(*args, **kwargs)
+        except NotImplementedError as exc:
+            status, error = "not_implemented", _short_traceback(exc)
+        except BaseException as exc:
+            status, error = "error", _short_traceback(exc)
+        seconds = time.perf_counter() - started
+        reply: dict[str, Any] = {"op": "answer", "status": status, "error": error, "seconds": seconds}
+        if status == "ok":
+            try:
+                reply["value"] = plain.describe(value, arrays)
+                if header.get("return_args"):
+                    reply["args_after"] = plain.describe(list(args), arrays)
+            except BaseException as exc:  # a hostile value that breaks conversion fails only this answer
+                reply.update(status="error", error=f"could not read the returned value: {_short_traceback(exc)}")
+                arrays = []
+        reply["output"] = self.new_output()
+        self.reply(reply, [_encode_array(array) for array in arrays])
+
+
+def _silent_checker() -> Any:
+    module = type(sys)("dlcheck")
+    module.check = lambda *args, **kwargs: None
+    return module
+
+
+def _to_tensor(array: np.ndarray) -> Any:
+    return torch.from_numpy(array) if torch is not None else array
+
+
+def _seed(seed: Any) -> None:
+    if type(seed) is int:
+        np.random.seed(seed % 2**32)
+        if torch is not None:
+            torch.manual_seed(seed)
+
+
+def _autograd(enabled: bool) -> Any:
+    if torch is None or enabled:
+        return contextlib.nullcontext()
+    return torch.set_grad_enabled(False)
+
+
+def _short_traceback(exc: BaseException) -> str:
+    """The student's part of a traceback: frames from their cells, then the exception line."""
+    try:
+        lines = _format_exception(_type(exc), exc, exc.__traceback__)
+        kept = [line for line in lines if "<cell" in line or not line.startswith("  File")]
+        text = "".join(kept[-12:]).strip()
+        return text[-3000:]
+    except BaseException:
+        return plain.type_name(_type(exc))
+
+
+# ---- the fork server -------------------------------------------------------------------------------------
+
+
+def _limit(resource_id: int, value: int | None) -> None:
+    if value:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource_id, (value, value))
+
+
+def _vm_size() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def run_child(fd: int, nonce: str, limits: dict[str, int], control_fd: int) -> None:
+    """In the forked child: leave the control channel behind, confine ourselves, then serve."""
+    os.setsid()
+    job_dir = os.path.join(JOBS_ROOT, f"job-{os.getpid()}")
+    os.makedirs(job_dir, mode=0o700, exist_ok=True)
+    capture = os.path.join(job_dir, ".output")
+    null = os.open(os.devnull, os.O_RDONLY)
+    out = os.open(capture, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.closerange(3, fd)
+    os.closerange(fd + 1, 1 << 16)
+    del control_fd  # fd 0 was the control channel; it is /dev/null now
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the child
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    os.chdir(job_dir)
+    os.environ.update(HOME=job_dir, TMPDIR=job_dir)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized output raises OSError in print, not a kill
+    _limit(resource.RLIMIT_CPU, limits.get("cpu_seconds"))
+    _limit(resource.RLIMIT_FSIZE, limits.get("file_bytes"))
+    _limit(resource.RLIMIT_NPROC, limits.get("processes"))
+    if limits.get("memory_bytes"):
+        _limit(resource.RLIMIT_AS, _vm_size() + limits["memory_bytes"])
+    sock = socket.socket(fileno=fd)
+    try:
+        Child(sock, nonce, capture).serve()
+    except protocol.ProtocolError:
+        pass
+
+
+def _sweep(child: int | None, as_init: bool) -> int | None:
+    """Kill the child and everything it started; reap them all. Returns the child's wait status."""
+    status = None
+    if as_init:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(-1, signal.SIGKILL)  # PID 1 of the namespace: every other process in it
+    elif child:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child, signal.SIGKILL)
+    while True:
+        try:
+            pid, code = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return status
+        if pid == child:
+            status = code
+
+
+def _clean_jobs() -> None:
+    for name in os.listdir(JOBS_ROOT):
+        if name.startswith("job-"):
+            shutil.rmtree(os.path.join(JOBS_ROOT, name), ignore_errors=True)
+    for shared in ("/dev/shm",):
+        with contextlib.suppress(OSError):
+            for name in os.listdir(shared):
+                path = os.path.join(shared, name)
+                shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
+
+
+def serve_forever(control: socket.socket) -> None:
+    """The fork server loop: one child at a time, swept clean before the next."""
+    as_init = os.getpid() == 1
+    child: int | None = None
+    while True:
+        data, fds, _flags, _addr = socket.recv_fds(control, 1 << 16, 1)
+        if not data:
+            break
+        message = json.loads(data)
+        op = message.get("op")
+        if op == "spawn":
+            if child is not None:
+                _sweep(child, as_init)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    run_child(fds[0], message["nonce"], message.get("limits", {}), control.fileno())
+                finally:
+                    os._exit(0)
+            for fd in fds:
+                os.close(fd)
+            child = pid
+            control.send(json.dumps({"op": "spawned", "pid": pid}).encode())
+        elif op == "reap":
+            status = _sweep(child, as_init)
+            child = None
+            _clean_jobs()
+            control.send(json.dumps({"op": "reaped", "status": status}).encode())
+        elif op == "quit":
+            break
+    _sweep(child, as_init)
+
+
+def main() -> None:
+    control = socket.socket(fileno=0)
+    # The grader reads our stderr only if we die; keep the control socket off fd 1 as well.
+    if os.getpid() == 1:
+        # As init, signals without a handler are ignored; reap the orphans that get reparented to us.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    control.send(json.dumps({"op": "ready", "pid": os.getpid(), "torch": torch is not None}).encode())
+    serve_forever(control)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""What an autograder suite declares: per question, the entry point, its cases, the reference, the tolerance,
+banned APIs and the catalog of known mistakes. Declarative data only: suites know nothing of sandboxes.
+
+Points are not declared here: they live once, in the grade cell of the assignment's nbgrader source notebook
+(``points`` in its metadata), where nbgrader and formgrader read them too. A question's ``name`` is that grade
+cell's ``grade_id``; its ``cell`` is the grade_id of the solution cell that defines the entry point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from dlgrade.sandbox.protocol import TensorArg
+
+__all__ = ["Case", "Mistake", "Question", "Suite", "TensorArg", "Verdict", "no_cases"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the student's entry point with plain-data arguments (numpy float64/int64/bool, numbers,
+    strings, lists, tuples, dicts; wrap an array in TensorArg to hand it over as a torch tensor)."""
+
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""  # how the case is named in feedback, e.g. "reduction='sum'"
+
+    def describe(self) -> str:
+        return self.label or ", ".join([_short(a) for a in self.args] + [f"{k}={_short(v)}" for k, v in
+                                                                        self.kwargs.items()])
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, TensorArg):
+        value = value.array
+    if isinstance(value, np.ndarray):
+        return f"array{value.shape}"
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known wrong variant of the reference: same call signature, and the words that name it to a student.
+
+    ``solution`` is how a student would write it: the source of the question's solution cell with this mistake.
+    CI grades the instructor solution with that cell swapped in and expects this very diagnosis.
+    """
+
+    name: str
+    feedback: str
+    compute: Callable[..., Any]
+    solution: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A custom judge's decision on one case (for answers not compared element-wise, e.g. a model's accuracy)."""
+
+    passed: bool
+    message: str = ""
+
+
+def no_cases(rng: np.random.Generator) -> Sequence[Case]:
+    """A hidden-case generator with no cases."""
+    return ()
+
+
+Kind = Literal["function", "variable"]
+DtypeFamily = Literal["float", "int", "bool", "number", "any"]
+
+
+@dataclass(frozen=True)
+class Question:
+    """One graded question.
+
+    reference(*case.args, **case.kwargs) gives the expected answer (array, number, tuple or dict of them), or,
+    with a ``harness``, reference receives the same arguments the harness gets after the student's entry point.
+    """
+
+    name: str
+    cell: str
+    entry: str
+    reference: Callable[..., Any]
+    public: Callable[[], Sequence[Case]]
+    hidden: Callable[[np.random.Generator], Sequence[Case]] = no_cases
+    kind: Kind = "function"
+    rtol: float = 1e-7
+    atol: float = 1e-10
+    dtype: DtypeFamily = "float"
+    output_names: tuple[str, ...] = ()
+    banned: tuple[str, ...] = ()
+    mistakes: tuple[Mistake, ...] = ()
+    # Name of a function in the suite's harness source: harness(entry_object, *args, **kwargs) runs in the
+    # worker and returns plain data (used for classes and training loops).
+    harness: str | None = None
+    # False runs the student's call with torch's autograd switched off ("by hand" exercises).
+    autograd: bool = True
+    check_mutation: bool = True
+    # A second, independent oracle (e.g. central differences or torch autograd) the answer must also match.
+    cross_check: Callable[..., Any] | None = None
+    # Custom judgement instead of element-wise comparison: judge(case, answer) -> Verdict.
+    judge: Callable[[Case, Any], Verdict] | None = None
+    timeout: float = 20.0
+    hint: str = ""  # one line shown with a failure that matches no known mistake
+
+    def __post_init__(self) -> None:
+        names = [m.name for m in self.mistakes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"question {self.name}: duplicate mistake names {names}")
+        if self.kind == "variable" and self.public and not self.public():
+            raise ValueError(f"question {self.name}: a variable question needs one public case (no arguments)")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """An assignment's autograder: its questions, in notebook order, and the harness code run in the worker."""
+
+    assignment: str
+    questions: tuple[Question, ...]
+    harness_source: str = ""
+
+    def __post_init__(self) -> None:
+        names = [q.name for q in self.questions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"suite {self.assignment}: duplicate question names")
+
+    def question(self, name: str) -> Question:
+        for question in self.questions:
+            if question.name == name:
+                return question
+        raise KeyError(f"{self.assignment} has no question {name!r}")
+
+    @property
+    def version(self) -> str:
+        """A fingerprint of the suite's code: results are keyed by it, so a changed suite regrades."""
+        module = inspect.getmodule(self.questions[0].reference) if self.questions else None
+        parts = [self.assignment, self.harness_source]
+        for obj in {inspect.getmodule(q.public) for q in self.questions} | {module}:
+            if obj is not None:
+                parts.append(inspect.getsource(obj))
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
