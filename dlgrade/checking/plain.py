@@ -24,8 +24,13 @@ MAX_ELEMENTS = 1 << 24  # per returned array
 MAX_ITEMS = 10_000  # per returned list/tuple/dict
 MAX_DEPTH = 8
 
-# Captured at import: later monkeypatching of builtins or numpy by student code does not reach us.
+# Captured at import: later monkeypatching of builtins or numpy by student code does not reach us (module
+# globals shadow builtins, so the names below keep meaning the originals).
 _type, _len, _str = builtins.type, builtins.len, builtins.str
+float, int, bool, tuple, list, dict, str, any, type = (  # noqa: A001
+    builtins.float, builtins.int, builtins.bool, builtins.tuple, builtins.list, builtins.dict, builtins.str,
+    builtins.any, builtins.type,
+)
 _asarray, _array = np.asarray, np.array
 _NUMPY_SCALARS = frozenset(
     {np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8,

@@ -9,6 +9,7 @@ This module needs only the standard library and numpy: the worker imports it ins
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import socket
@@ -17,6 +18,15 @@ import time
 from typing import Any
 
 import numpy as np
+
+# The worker imports this module and then runs student code, which may monkeypatch builtins, json or numpy.
+# Module globals shadow builtins, so these bindings keep the originals for everything below.
+isinstance, len, type, list, dict, tuple, int, str = (  # noqa: A001
+    builtins.isinstance, builtins.len, builtins.type, builtins.list, builtins.dict, builtins.tuple,
+    builtins.int, builtins.str,
+)
+_dumps, _loads = json.dumps, json.loads
+_write_array, _read_array = np.lib.format.write_array, np.lib.format.read_array
 
 MAX_HEADER_BYTES = 4 << 20
 MAX_BLOB_BYTES = 64 << 20
@@ -54,14 +64,14 @@ def encode_array(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     # Not ascontiguousarray: it turns a 0-d array into shape (1,), and a scalar answer must stay a scalar.
     contiguous = array if array.flags.c_contiguous else array.copy(order="C")
-    np.lib.format.write_array(buffer, contiguous, allow_pickle=False)
+    _write_array(buffer, contiguous, allow_pickle=False)
     return buffer.getvalue()
 
 
 def decode_array(blob: bytes) -> np.ndarray:
     """Parse .npy bytes into a plain float64/int64/bool array, refusing pickles and exotic dtypes."""
     try:
-        array = np.lib.format.read_array(io.BytesIO(blob), allow_pickle=False)
+        array = _read_array(io.BytesIO(blob), allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
         raise ProtocolError(f"malformed array: {error}") from None
     if type(array) is not np.ndarray or array.dtype not in PLAIN_DTYPES:
@@ -71,7 +81,7 @@ def decode_array(blob: bytes) -> np.ndarray:
 
 def pack(header: dict[str, Any], blobs: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
     """Frame a header and its blobs into one message."""
-    body = json.dumps({**header, "blobs": len(blobs)}, allow_nan=False).encode()
+    body = _dumps({**header, "blobs": len(blobs)}, allow_nan=False).encode()
     parts = [_LENGTH.pack(len(body)), body]
     for blob in blobs:
         parts += [_LENGTH.pack(len(blob)), blob]
@@ -118,7 +128,7 @@ class Reader:
     def receive(self, deadline: float | None = None) -> tuple[dict[str, Any], list[bytes]]:
         """Read one message: (header, blobs). Raises Deadline, ChannelClosed or ProtocolError."""
         try:
-            header = json.loads(self._frame(MAX_HEADER_BYTES, deadline))
+            header = _loads(self._frame(MAX_HEADER_BYTES, deadline))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ProtocolError(f"malformed header: {error}") from None
         count = header.get("blobs") if isinstance(header, dict) else None

@@ -50,6 +50,7 @@ OUTPUT_CAP = 4000  # characters of the student's stdout/stderr returned with eac
 
 # Captured now: student code may monkeypatch builtins and traceback; the worker keeps the originals.
 _type, _len = builtins.type, builtins.len
+_exec, _compile = builtins.exec, builtins.compile
 _format_exception = traceback.format_exception
 _encode_array = protocol.encode_array
 
@@ -103,8 +104,8 @@ class Child:
             self.reply({"op": "cell", "id": cell["id"]})
             error = None
             try:
-                code = compile(cell["source"], f"<cell {cell['id']}>", "exec")
-                exec(code, self.namespace)
+                code = _compile(cell["source"], f"<cell {cell['id']}>", "exec")
+                _exec(code, self.namespace)
             except BaseException as exc:  # SystemExit and KeyboardInterrupt included: a cell may not end us
                 error = _short_traceback(exc)
             results.append({"id": cell["id"], "error": error})
@@ -112,7 +113,7 @@ class Child:
         self.reply({"op": "executed", "cells": results, "seconds": seconds, "output": self.new_output()})
 
     def define_harness(self, header: dict[str, Any], _blobs: list[bytes]) -> None:
-        exec(compile(header["source"], "<dlgrade harness>", "exec"), self.harness)
+        _exec(_compile(header["source"], "<dlgrade harness>", "exec"), self.harness)
         self.reply({"op": "harnessed"})
 
     def call(self, header: dict[str, Any], blobs: list[bytes]) -> None:

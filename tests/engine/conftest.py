@@ -1,0 +1,32 @@
+"""Engine tests run real submissions of the small 'mini' fixture assignment in a real sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dlgrade import assignments
+from dlgrade.grading import Grader
+from dlgrade.sandbox.launcher import Sandbox, bwrap_path
+
+FIXTURE_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "engine_course"
+
+
+@pytest.fixture(scope="session")
+def mini() -> assignments.Assignment:
+    return assignments.load("mini", root=FIXTURE_ROOT)
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    if bwrap_path() is None:
+        pytest.fail("bubblewrap is required for the engine tests (make test installs it)")
+    with Sandbox() as box:
+        yield box
+
+
+@pytest.fixture(scope="session")
+def grader(mini: assignments.Assignment, sandbox: Sandbox) -> Grader:
+    return Grader(mini, sandbox, secret=b"engine-tests")
