@@ -10,7 +10,7 @@ import nbformat
 
 from dlgrade.grading import SubmissionResult
 
-SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION.*?### END SOLUTION", re.S)
+SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION", re.S | re.M)
 
 
 def with_cell(source: Path, grade_id: str, code: str, out: Path) -> Path:
@@ -32,7 +32,7 @@ def blank(source: Path, out: Path) -> Path:
     notebook = nbformat.read(source, as_version=4)
     for cell in notebook.cells:
         if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-            cell.source = SOLUTION_REGION.sub("# YOUR CODE HERE\nraise NotImplementedError()", cell.source)
+            cell.source = SOLUTION_REGION.sub(r"\1# YOUR CODE HERE\n\1raise NotImplementedError()", cell.source)
     nbformat.write(notebook, out)
     return out
 

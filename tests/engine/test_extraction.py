@@ -1,0 +1,94 @@
+"""Extraction: student cells by grade_id, instructor cells from the source, problems reported not fatal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from engine_helpers import with_cell
+
+from dlgrade.errors import UsageError
+from dlgrade.notebook import extract, find_submission_file
+
+
+def _ids(extraction) -> list[str]:
+    return [cell.id for cell in extraction.cells]
+
+
+def test_grade_cells_never_run_and_locked_cells_come_from_the_source(mini, tmp_path: Path) -> None:
+    tampered = with_cell(mini.source, "setup", "import numpy as np\nCHEAT = 1", tmp_path / "a.ipynb")
+    tampered = with_cell(tampered, "mse", "assert True  # my own 'test'", tmp_path / "a.ipynb")
+    extraction = extract(tampered, mini.source)
+    assert _ids(extraction) == ["setup", "mse_solution", "relu_solution", "worked_solution"]
+    assert "CHEAT" not in extraction.cells[0].source
+    assert not extraction.cells[0].student and extraction.cells[1].student
+
+
+def test_deleted_duplicated_and_retyped_cells_are_reported(mini, tmp_path: Path) -> None:
+    notebook = nbformat.read(mini.source, as_version=4)
+    cells = notebook.cells
+    mse = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == "mse_solution")
+    relu = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == "relu_solution")
+    worked = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == "worked_solution")
+    cells.remove(mse)
+    cells.append(nbformat.from_dict(dict(relu)))
+    worked["cell_type"] = "markdown"
+    worked.pop("outputs", None)
+    worked.pop("execution_count", None)
+    path = tmp_path / "mini.ipynb"
+    nbformat.write(notebook, path)
+    extraction = extract(path, mini.source)
+    notes = " | ".join(extraction.notes)
+    assert "mse_solution is missing" in notes
+    assert "relu_solution appears 2 times" in notes
+    assert "worked_solution was changed to markdown" in notes
+    assert _ids(extraction) == ["setup", "relu_solution"]
+
+
+def test_magics_and_shell_escapes_are_stripped_and_reported(mini, tmp_path: Path) -> None:
+    code = "%matplotlib inline\n!pip install evil\nimport numpy as np\ndef relu_grad(x):\n    return (x > 0) * 1.0"
+    path = with_cell(mini.source, "relu_solution", code, tmp_path / "a.ipynb")
+    path = with_cell(path, "worked_solution", "%%bash\nrm -rf /", tmp_path / "a.ipynb")
+    extraction = extract(path, mini.source)
+    relu = next(c for c in extraction.cells if c.id == "relu_solution")
+    assert "pip" not in relu.source and "def relu_grad" in relu.source
+    assert next(c for c in extraction.cells if c.id == "worked_solution").source == ""
+    assert sum("dropped" in note for note in extraction.notes) == 3
+
+
+def test_cells_the_student_added_run_in_place(mini, tmp_path: Path) -> None:
+    notebook = nbformat.read(mini.source, as_version=4)
+    helper = nbformat.v4.new_code_cell("def square(v):\n    return v * v")
+    index = next(i for i, c in enumerate(notebook.cells)
+                 if c.metadata.get("nbgrader", {}).get("grade_id") == "mse_solution")
+    notebook.cells.insert(index, helper)
+    path = tmp_path / "a.ipynb"
+    nbformat.write(notebook, path)
+    assert _ids(extract(path, mini.source))[:3] == ["setup", f"added-{index + 1}", "mse_solution"]
+
+
+def test_plain_python_file_runs_as_one_cell(mini, tmp_path: Path) -> None:
+    path = tmp_path / "mini.py"
+    path.write_text("def relu_grad(x):\n    return (x > 0) * 1.0\n")
+    assert _ids(extract(path, mini.source)) == ["script"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{not json", "not a notebook"),
+    ('{"cells": 3, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "notebook"),
+    ("", "not a notebook"),
+])
+def test_broken_notebooks_are_one_line_usage_errors(mini, tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "mini.ipynb"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=message) as error:
+        extract(path, mini.source)
+    assert "\n" not in str(error.value)
+
+
+def test_symlinked_submission_is_refused(mini, tmp_path: Path) -> None:
+    link = tmp_path / "mini.ipynb"
+    link.symlink_to(mini.source)
+    with pytest.raises(UsageError, match="symbolic link"):
+        find_submission_file(link, "mini")
