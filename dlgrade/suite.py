@@ -106,6 +106,8 @@ class Question:
     # Custom judgement instead of element-wise comparison: judge(case, answer) -> Verdict.
     judge: Callable[[Case, Any], Verdict] | None = None
     timeout: float = 20.0
+    # Names of other questions whose entry points this one calls (a mistake there may cost points here too).
+    uses: tuple[str, ...] = ()
     hint: str = ""  # one line shown with a failure that matches no known mistake
 
     def __post_init__(self) -> None:

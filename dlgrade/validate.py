@@ -1,0 +1,95 @@
+"""Prove each suite on its sample class: the solution scores full marks, the released template zero, every known
+mistake loses points on its question (only there) and is named, and the committed templates are current."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from dlgrade import assignments
+from dlgrade.assignments import Assignment
+from dlgrade.grading import Grader, SubmissionResult
+from dlgrade.sample_class import SampleSubmission, build
+from dlgrade.sandbox.launcher import Sandbox
+
+
+@dataclass(frozen=True)
+class Check:
+    assignment: str
+    student: str
+    ok: bool
+    detail: str
+
+
+def judge(assignment: Assignment, student: SampleSubmission, result: SubmissionResult) -> Check:
+    """Whether the grader did with this sample student what it must."""
+    by_name = {q.name: q for q in result.questions}
+    if student.kind == "solution":
+        wrong = [f"{q.name} {q.status} {q.score:g}/{q.max_score:g}" for q in result.questions if q.status != "passed"]
+        return Check(assignment.id, student.student, not wrong, "; ".join(wrong) or f"{result.score:g} full marks")
+    if student.kind == "blank":
+        wrong = [f"{q.name} {q.status}" for q in result.questions if q.status != "not_implemented" or q.score]
+        return Check(assignment.id, student.student, not wrong, "; ".join(wrong) or "0, all not_implemented")
+    target = by_name[student.question or ""]
+    problems = []
+    if target.score >= target.max_score:
+        problems.append(f"{target.name} kept full marks")
+    if student.kind == "mistake":
+        named = target.diagnosis.name if target.diagnosis else None
+        if named != student.mistake:
+            problems.append(f"diagnosed {named!r}, expected {student.mistake!r}: {target.feedback.splitlines()[-1]}")
+    suite = assignment.suite
+    collateral = [q.name for q in result.questions if q.name != target.name and q.status != "passed"
+                  and target.name not in suite.question(q.name).uses]
+    if collateral and student.kind == "mistake":
+        problems.append(f"other questions lost points: {collateral}")
+    detail = "; ".join(problems) or f"{target.name} {target.score:g}/{target.max_score:g}" + (
+        f", named {student.mistake}" if student.mistake else f", {target.status}")
+    return Check(assignment.id, student.student, not problems, detail)
+
+
+def _released_blank(assignment: Assignment) -> SampleSubmission | None:
+    """The committed student template, graded as the blank submission when it exists."""
+    if not assignment.template.is_file():
+        return None
+    return SampleSubmission("template", "blank", nbformat.read(assignment.template, as_version=4))
+
+
+def validate_assignment(assignment: Assignment, grader: Grader, workdir: Path) -> list[Check]:
+    students = build(assignment)
+    released = _released_blank(assignment)
+    if released is not None:
+        students.append(released)
+    checks = []
+    for student in students:
+        path = student.write(workdir / assignment.id / student.student / f"{assignment.id}.ipynb")
+        checks.append(judge(assignment, student, grader.grade(path)))
+    try:
+        from dlgrade.release import templates_current
+    except ImportError:
+        return checks
+    differences = templates_current(assignment, assignment.root / "student_template")
+    checks.append(Check(assignment.id, "templates", not differences,
+                        "; ".join(differences) or "student_template is what `dlgrade release` makes"))
+    return checks
+
+
+def validate(assignment_id: str | None = None, no_sandbox: bool = False, out=sys.stdout) -> bool:  # noqa: ANN001
+    """Validate one assignment or all; print one line per check; True when every check holds."""
+    ids = [assignment_id] if assignment_id else assignments.known_ids()
+    all_checks: list[Check] = []
+    with Sandbox(sandboxed=not no_sandbox) as sandbox, tempfile.TemporaryDirectory() as workdir:
+        for current in ids:
+            assignment = assignments.load(current)
+            grader = Grader(assignment, sandbox, secret=b"dlgrade-validate")
+            for check in validate_assignment(assignment, grader, Path(workdir)):
+                all_checks.append(check)
+                print(f"{'ok  ' if check.ok else 'FAIL'} {check.assignment:<10} {check.student:<40} {check.detail}",
+                      file=out, flush=True)
+    failed = [c for c in all_checks if not c.ok]
+    print(f"{len(all_checks) - len(failed)} passed, {len(failed)} failed", file=out)
+    return not failed
