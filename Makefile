@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo lint bench clean-venv
+.PHONY: setup sandbox-tools test demo bench clean-venv
 
 setup: $(STAMP) sandbox-tools
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from dlgrade.assignments import Assignment
 from dlgrade.banned import find_banned
-from dlgrade.checking.answers import Answer, MalformedAnswer, from_tree
+from dlgrade.checking.answers import Answer, Entries, Items, Leaf, MalformedAnswer, from_tree
 from dlgrade.checking.compare import Outcome, compare
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
@@ -285,9 +285,26 @@ def _brief(outcome: Outcome, public: bool) -> str:
 
 
 def _show(answer: Answer) -> str:
-    text = np.array2string(answer.array, precision=6, threshold=20) if hasattr(answer, "array") else \
-        answer.describe()
-    return text[:400]
+    """The student's answer as printed in feedback (public cases only)."""
+    if isinstance(answer, Items):
+        return ("(" + ", ".join(_show(item) for item in answer.items) + ")")[:400]
+    if isinstance(answer, Entries):
+        return ("{" + ", ".join(f"{k!r}: {_show(v)}" for k, v in answer.entries) + "}")[:400]
+    if isinstance(answer, Leaf):
+        return np.array2string(answer.array, precision=6, threshold=20)[:400]
+    return answer.describe()[:400]
+
+
+def _show_expected(value: Any) -> str:
+    """The expected value as a student reads it: arrays printed, tuples and dicts item by item."""
+    if isinstance(value, tuple | list):
+        return ("(" + ", ".join(_show_expected(v) for v in value) + ")")[:400]
+    if isinstance(value, dict):
+        return ("{" + ", ".join(f"{k!r}: {_show_expected(v)}" for k, v in value.items()) + "}")[:400]
+    try:
+        return np.array2string(np.asarray(value, dtype=float), precision=6, threshold=20)[:400]
+    except (TypeError, ValueError):
+        return repr(value)[:400]
 
 
 def _show_inputs(case: Case) -> str:
@@ -345,8 +362,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             label, public, outcome.passed, "passed" if outcome.passed else "failed", _brief(outcome, public),
             inputs=_show_inputs(case) if public else None,
             yours=_show(reply.answer) if public else None,
-            expected=(np.array2string(np.asarray(expected, dtype=float), precision=6, threshold=20)[:400]
-                      if public and isinstance(expected, np.ndarray | float | int) else None),
+            expected=_show_expected(expected) if public and expected is not None else None,
         ))
     return _summarise(question, points, results, matching_mistake(question, failures))
 
