@@ -1,0 +1,43 @@
+"""CI's proof for every assignment: `dlgrade validate` holds on its whole sample class.
+
+The reference solution scores full marks, the released template zero (all not_implemented), each known mistake
+loses points on its question, only there, and is named; hostile students lose the question they attack; the
+committed student_template is exactly what `dlgrade release` produces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dlgrade import assignments
+from dlgrade.grading import Grader
+from dlgrade.sandbox.launcher import Sandbox
+from dlgrade.validate import validate_assignment
+
+IDS = ["tensors", "losses", "backprop", "sgd", "training"]
+
+
+def test_the_course_has_its_five_assignments() -> None:
+    assert assignments.known_ids() == sorted(IDS)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as box:
+        yield box
+
+
+@pytest.mark.parametrize("assignment_id", IDS)
+def test_assignment_validates(assignment_id: str, sandbox: Sandbox, tmp_path: Path) -> None:
+    assignment = assignments.load(assignment_id)
+    grader = Grader(assignment, sandbox, secret=b"ci-validate")
+    checks = validate_assignment(assignment, grader, tmp_path)
+    failures = [f"{c.student}: {c.detail}" for c in checks if not c.ok]
+    assert not failures, "\n".join(failures)
+    kinds = {c.student.split("-")[0] for c in checks}
+    assert {"solution", "blank", "hostile", "templates"} <= kinds
+    mistakes = sum(len(q.mistakes) for q in assignment.suite.questions)
+    assert len(checks) >= mistakes + 2
