@@ -21,7 +21,7 @@ import numpy as np
 
 from dlgrade.assignments import Assignment
 from dlgrade.banned import find_banned
-from dlgrade.checking.answers import Answer, Entries, Items, Leaf, MalformedAnswer, from_tree
+from dlgrade.checking.answers import Answer, Entries, Items, Leaf, MalformedAnswer, Nothing, from_tree
 from dlgrade.checking.compare import Outcome, compare
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
@@ -275,6 +275,13 @@ def _matches(question: Question, mistake: Mistake, case: Case, answer: Answer) -
                    names=question.output_names).passed
 
 
+def _untouched(answer: Answer) -> bool:
+    """A variable still holding the template's None (or a tuple of Nones): not implemented, not wrong."""
+    if isinstance(answer, Items):
+        return all(isinstance(item, Nothing) for item in answer.items)
+    return isinstance(answer, Nothing)
+
+
 def _brief(outcome: Outcome, public: bool) -> str:
     """A failure in words; hidden cases keep their inputs and values to themselves."""
     if public or outcome.index is None and outcome.yours is None:
@@ -347,7 +354,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             if reply.status in ("timeout", "crashed", "missing"):
                 stop = result
             continue
-        if question.kind == "variable" and reply.answer.describe() == "None":
+        if question.kind == "variable" and _untouched(reply.answer):
             results.append(CaseResult(label, public, False, "not_implemented",
                                       f"{question.entry} is still None: put your number in it"))
             continue

@@ -24,11 +24,13 @@ import re
 import shutil
 import sysconfig
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
+import numpy as np
 
 from dlgrade import checking
 from dlgrade.assignments import Assignment
@@ -38,7 +40,7 @@ from dlgrade.checking.local import CHECKS_FILE, FORMAT, Unbakeable, encode
 from dlgrade.suite import Case, Question, Suite, TensorArg
 
 __all__ = [
-    "NOTEBOOK_STEPS", "ReleaseError", "bake_checks", "bake_question", "checks_json", "clear_outputs",
+    "NOTEBOOK_STEPS", "ReleaseError", "bake_case", "bake_checks", "bake_question", "checks_json", "clear_outputs",
     "ensure_no_solutions", "generate_with_nbgrader", "neutralize_top_level_stubs", "refresh_checksums",
     "release", "release_notebook", "stable_cell_ids", "templates_current", "write_checker",
 ]
@@ -66,15 +68,19 @@ def _nbgrader(cell: nbformat.NotebookNode) -> dict[str, Any]:
 
 
 def stable_cell_ids(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Give every cell a fixed id (kept when it has one), so nbgrader/nbformat never invent random ones."""
+    """Give every cell a fixed, unique id (the first holder of an id keeps it), so that neither nbgrader nor
+    nbformat invents random ones for missing or duplicated ids."""
     notebook = copy.deepcopy(notebook)
     notebook.nbformat, notebook.nbformat_minor = 4, max(int(notebook.get("nbformat_minor", 0)), 5)
-    taken = {cell["id"] for cell in notebook.cells if cell.get("id")}
+    given = [cell.get("id") or None for cell in notebook.cells]
+    taken: set[str] = set()
     for index, cell in enumerate(notebook.cells):
-        if cell.get("id"):
+        if given[index] and given[index] not in taken:
+            taken.add(given[index])
             continue
         wanted = re.sub(r"[^A-Za-z0-9_-]", "-", str(_nbgrader(cell).get("grade_id", "")))[:64]
-        cell["id"] = wanted if wanted and wanted not in taken else f"cell-{index}"
+        candidates = [wanted, f"cell-{index}", *(f"cell-{index}-{n}" for n in range(len(notebook.cells) + 1))]
+        cell["id"] = next(c for c in candidates if c and c not in taken and c not in given)
         taken.add(cell["id"])
     return notebook
 
@@ -146,9 +152,13 @@ def neutralize_top_level_stubs(notebook: nbformat.NotebookNode) -> nbformat.Note
         for index, line in enumerate(lines):
             if not _STUB.match(line):
                 continue
-            variable = next((m.group(1) for m in map(_NONE_VARIABLE.match, reversed(lines[:index])) if m), None)
-            lines[index] = (f"# Replace the None above with your answer: {variable} = ..." if variable
-                            else "# Write your answer here.")
+            names = list(dict.fromkeys(m.group(1) for m in map(_NONE_VARIABLE.match, lines[:index]) if m))
+            if len(names) == 1:
+                lines[index] = f"# Replace the None above with your answer: {names[0]} = ..."
+            elif names:
+                lines[index] = f"# Replace the Nones above with your answers: {', '.join(names)}"
+            else:
+                lines[index] = "# Write your answer here."
         cell.source = "\n".join(lines)
     return notebook
 
@@ -165,8 +175,8 @@ def clear_outputs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def refresh_checksums(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Recompute nbgrader's cell checksums (as its ComputeChecksums does) for cells the steps above changed, so
-    the metadata still describes the released cells."""
+    """Recompute nbgrader's cell checksums as its ComputeChecksums does, so that the metadata describes the
+    released cells (the stub step changes sources after nbgrader computed them)."""
     from nbgrader.utils import compute_checksum
 
     notebook = copy.deepcopy(notebook)
@@ -250,7 +260,9 @@ def bake_case(question: Question, case: Case) -> dict[str, Any]:
     baked["mistakes"] = []
     for mistake in question.mistakes:
         try:
-            output = _call(mistake.compute, case)
+            with warnings.catch_warnings(), np.errstate(all="ignore"):  # a wrong variant may well divide by 0
+                warnings.simplefilter("ignore")
+                output = _call(mistake.compute, case)
             if compare(from_value(output), expected, rtol=question.rtol, atol=question.atol, dtype="any",
                        names=question.output_names).passed:
                 continue  # this case cannot tell the mistake from a right answer

@@ -195,9 +195,10 @@ def _check(name: str, namespace: dict[str, Any]) -> tuple[list[str], bool]:
     target = _lookup(namespace, entry)
     if target is _MISSING:
         return [f"{name}: {entry} is not defined yet: write it in its cell above and run that cell"], False
-    if kind == "variable" and target is None:
-        return [f"{name}: not implemented yet: {entry} is still None; put your answer in it and run its cell"], \
-            False
+    if kind == "variable" and _all_none(target):
+        return [f"{name}: not implemented yet: {entry} is still None; put your answer in it and run its cell"
+                if target is None else f"{name}: not implemented yet: every value in {entry} is still None; "
+                "put your answers in them and run the cell"], False
     cases = spec.get("cases", [])
     lines, results, failures = [], [], []
     for number, case in enumerate(cases, 1):
@@ -255,6 +256,9 @@ def _run_case(spec: dict[str, Any], case: dict[str, Any], target: Any) -> tuple[
         return "interrupted", ["interrupted"], None
     except BaseException as error:  # SystemExit included: the student's code may not end check()
         return "error", [f"your code raised {_last_line(error)}", *_inputs(kind, case)], None
+    unfilled = _first_none(value, tuple(spec.get("output_names", ()))) if kind == "variable" else None
+    if unfilled is not None:
+        return "failed", [f"{unfilled} is still None: put your answer in it and run its cell"], None
     try:
         answer = from_value(value)
     except Exception as error:
@@ -273,6 +277,30 @@ def _run_case(spec: dict[str, Any], case: dict[str, Any], target: Any) -> tuple[
             return "failed", [f"changed its argument {changed} in place; a function must not modify its inputs"], \
                 None
     return "passed", [], answer
+
+
+def _all_none(value: Any) -> bool:
+    """None, or a tuple/list/dict of nothing but None: a hand-computed answer not started yet."""
+    if value is None:
+        return True
+    if type(value) in (tuple, list) and value:
+        return all(_all_none(item) for item in value)
+    if type(value) is dict and value:
+        return all(_all_none(item) for item in value.values())
+    return False
+
+
+def _first_none(value: Any, names: tuple[str, ...]) -> str | None:
+    """Which part of a hand-computed tuple/dict answer is still None ('y3 (output[2])'), if any."""
+    if type(value) in (tuple, list):
+        for position, item in enumerate(value):
+            if item is None:
+                return f"{names[position]} (output[{position}])" if position < len(names) else f"output[{position}]"
+    if type(value) is dict:
+        for key, item in value.items():
+            if item is None:
+                return f"output[{key!r}]"
+    return None
 
 
 def _autograd(enabled: bool) -> Any:

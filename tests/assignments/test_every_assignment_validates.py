@@ -41,3 +41,22 @@ def test_assignment_validates(assignment_id: str, sandbox: Sandbox, tmp_path: Pa
     assert {"solution", "blank", "hostile", "templates"} <= kinds
     mistakes = sum(len(q.mistakes) for q in assignment.suite.questions)
     assert len(checks) >= mistakes + 2
+
+
+@pytest.mark.parametrize("assignment_id", IDS)
+def test_every_question_has_at_least_three_known_mistakes(assignment_id: str) -> None:
+    suite = assignments.load(assignment_id).suite
+    thin = [q.name for q in suite.questions if len(q.mistakes) < 3]
+    assert not thin
+
+
+@pytest.mark.parametrize("assignment_id", IDS)
+def test_points_are_declared_once_in_the_grade_cells(assignment_id: str) -> None:
+    import nbformat
+
+    assignment = assignments.load(assignment_id)
+    notebook = nbformat.read(assignment.source, as_version=4)
+    graded = [c.metadata["nbgrader"] for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert [g["grade_id"] for g in graded] == [q.name for q in assignment.suite.questions]
+    assert all(g["points"] > 0 and g.get("locked") for g in graded)
+    assert not any(hasattr(q, "points") for q in assignment.suite.questions)
