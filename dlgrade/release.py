@@ -232,8 +232,8 @@ def _call(function: Callable[..., Any], case: Case) -> Any:
 
 
 def _grader_only_reason(question: Question) -> str | None:
-    if question.harness is not None:
-        return "its answer is produced by the grader's harness"
+    # A harness is public helper code (it runs beside the student's code), so check() runs it too; a judge is
+    # trusted code (e.g. a hidden test set), so it stays with the grader.
     if question.judge is not None:
         return "its answer is judged by the grader, not compared with one expected value"
     return None
@@ -281,7 +281,7 @@ def bake_question(question: Question) -> dict[str, Any]:
     baked |= {
         "rtol": float(question.rtol), "atol": float(question.atol), "dtype": question.dtype,
         "output_names": list(question.output_names), "autograd": bool(question.autograd),
-        "check_mutation": bool(question.check_mutation), "hint": question.hint,
+        "check_mutation": bool(question.check_mutation), "hint": question.hint, "harness": question.harness,
         "mistakes": [{"name": m.name, "feedback": m.feedback} for m in question.mistakes],
         "cases": [bake_case(question, case) for case in question.public()],
     }
@@ -289,7 +289,7 @@ def bake_question(question: Question) -> dict[str, Any]:
 
 
 def bake_checks(suite: Suite) -> dict[str, Any]:
-    return {"format": FORMAT, "assignment": suite.assignment,
+    return {"format": FORMAT, "assignment": suite.assignment, "harness_source": suite.harness_source,
             "questions": {question.name: bake_question(question) for question in suite.questions}}
 
 

@@ -240,8 +240,10 @@ def test_checks_json_bakes_public_cases_and_the_mistakes_they_reveal(released: P
     questions = checks["questions"]
     assert checks["assignment"] == "toy" and sorted(questions) == ["accumulator", "chain_rule", "forward", "relu",
                                                                               "sq_error"]
-    assert questions["accumulator"] == {"entry": "Accumulator", "kind": "function",
-                                        "grader_only": "its answer is produced by the grader's harness"}
+    accumulator = questions["accumulator"]
+    assert (accumulator["entry"], accumulator["harness"]) == ("Accumulator", "run_accumulator")
+    assert "grader_only" not in accumulator and accumulator["cases"][0]["expected"] is not None
+    assert "def run_accumulator" in checks["harness_source"]  # public helper code: check() runs it too
     sq = questions["sq_error"]
     assert (sq["entry"], sq["kind"], sq["rtol"], sq["atol"], sq["dtype"]) == ("squared_error", "function", 1e-7,
                                                                                1e-10, "float")
@@ -269,8 +271,7 @@ def test_release_holds_no_hidden_case_and_no_source_code(released: Path, toy: As
             for arg in case.args:
                 array = np.asarray(arg.array if isinstance(arg, TensorArg) else arg, dtype=float)
                 assert not any(repr(float(x)) in text for x in array.ravel()), question.name
-    for marker in ("toy-reference-body", "toy-mistake-source", "np.square(np.subtract", "acc.add(value)",
-                   "def run_accumulator", "toy-solution-text"):
+    for marker in ("toy-reference-body", "toy-mistake-source", "np.square(np.subtract", "toy-solution-text"):
         assert marker not in everything
     import inspect
 
@@ -393,7 +394,7 @@ def test_check_reports_not_implemented_missing_and_grader_only(dlcheck: Any,
     result, out = _call_check(dlcheck, "relu", capsys)
     assert result is False and "relu is not defined yet" in out
     result, out = _call_check(dlcheck, "accumulator", capsys)
-    assert result is True and "checked only by the grader" in out
+    assert result is False and "Accumulator is not defined yet" in out
     result, out = _call_check(dlcheck, "nope", capsys)
     assert result is False and "unknown question 'nope'" in out and "sq_error" in out
 
@@ -484,7 +485,7 @@ def test_released_notebook_runs_and_says_not_implemented(released: Path, run_not
     for name in ("sq_error", "relu", "chain_rule", "forward"):
         assert "not implemented" in _printed(cells[name]), _printed(cells[name])
         assert _printed(cells[name]).endswith("False")
-    assert "checked only by the grader" in _printed(cells["accumulator"])
+    assert "not implemented" in _printed(cells["accumulator"])
 
 
 def test_correct_solutions_pass_in_the_kernel(released: Path, toy: Assignment,

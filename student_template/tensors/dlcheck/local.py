@@ -189,6 +189,8 @@ def _check(name: str, namespace: dict[str, Any]) -> tuple[list[str], bool]:
     if name not in questions:
         return [f"unknown question {name!r} (this notebook has: {', '.join(sorted(questions))})"], False
     spec = questions[name]
+    if spec.get("harness"):
+        spec = spec | {"harness_function": _harness(checks.get("harness_source", ""), spec["harness"])}
     if spec.get("grader_only"):
         return [f"{name}: this question is checked only by the grader ({spec['grader_only']})"], True
     entry, kind = spec["entry"], spec.get("kind", "function")
@@ -236,6 +238,13 @@ def _check(name: str, namespace: dict[str, Any]) -> tuple[list[str], bool]:
 _MISSING = object()
 
 
+def _harness(source: str, name: str) -> Any:
+    """The suite's public harness function ``name`` (it drives classes and training loops, as in the grader)."""
+    namespace: dict[str, Any] = {"np": np, "torch": _torch()}
+    exec(compile(source, "<dlgrade harness>", "exec"), namespace)  # the suite's own public helper code
+    return namespace[name]
+
+
 def _lookup(namespace: dict[str, Any], entry: str) -> Any:
     if entry in namespace:
         return namespace[entry]
@@ -249,7 +258,10 @@ def _run_case(spec: dict[str, Any], case: dict[str, Any], target: Any) -> tuple[
     args, kwargs = decode(case.get("args", [])), decode(case.get("kwargs", {"dict": {}}))
     try:
         with _autograd(spec.get("autograd", True)):
-            value = target if kind == "variable" else target(*args, **kwargs)
+            if spec.get("harness_function") is not None:
+                value = spec["harness_function"](target, *args, **kwargs)
+            else:
+                value = target if kind == "variable" else target(*args, **kwargs)
     except NotImplementedError:
         return "not_implemented", [], None
     except KeyboardInterrupt:
