@@ -7,7 +7,6 @@ the question it was answering; a fresh child (the same student code, re-run) ans
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import hmac
 import os
@@ -26,7 +25,7 @@ from dlgrade.checking.compare import Outcome, compare
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
 from dlgrade.sandbox.launcher import Job, Sandbox, WorkerGone
-from dlgrade.suite import Case, Mistake, Question, Suite
+from dlgrade.suite import Case, Mistake, Question, Suite, unwrap_tensors
 
 EXEC_TIMEOUT = 60.0  # seconds for the student's top-level code (all cells), per attempt
 MAX_SKIPPED_CELLS = 5  # cells that hang or kill the worker are skipped, then the rest is re-run
@@ -207,24 +206,8 @@ def ask(session: Session, question: Question, case: Case, deadline: float, seed:
 # ---- comparing and diagnosing ----------------------------------------------------------------------------
 
 
-def _fresh(case: Case) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Deep copies of a case's arguments, so a reference or a variant cannot alter the case."""
-    return copy.deepcopy(case.args), copy.deepcopy(dict(case.kwargs))
-
-
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, protocol.TensorArg):
-        return value.array
-    if isinstance(value, tuple | list):
-        return type(value)(_unwrap(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _unwrap(v) for k, v in value.items()}
-    return value
-
-
 def expected_value(question: Question, case: Case) -> Any:
-    args, kwargs = _fresh(case)
-    return question.reference(*_unwrap(args), **_unwrap(kwargs))
+    return case.call(question.reference)
 
 
 def _outcome(question: Question, case: Case, answer: Answer, expected: Any) -> Outcome:
@@ -234,8 +217,7 @@ def _outcome(question: Question, case: Case, answer: Answer, expected: Any) -> O
     outcome = compare(answer, expected, rtol=question.rtol, atol=question.atol, dtype=question.dtype,
                       names=question.output_names)
     if outcome.passed and question.cross_check is not None:
-        args, kwargs = _fresh(case)
-        second = question.cross_check(*_unwrap(args), **_unwrap(kwargs))
+        second = case.call(question.cross_check)
         outcome = compare(answer, second, rtol=question.rtol, atol=question.atol, dtype=question.dtype,
                           names=question.output_names)
     return outcome
@@ -245,7 +227,7 @@ def _mutation(case: Case, after: Answer | None) -> str | None:
     """Which argument the student's function changed in place, if any."""
     if after is None:
         return None
-    original = _unwrap(list(case.args))
+    original = unwrap_tensors(list(case.args))
     for position, value in enumerate(original):
         if isinstance(value, np.ndarray):
             outcome = compare(after.items[position], value, rtol=0.0, atol=0.0, dtype="any") \
@@ -266,9 +248,8 @@ def matching_mistake(question: Question, failures: list[tuple[Case, Answer]]) ->
 
 
 def _matches(question: Question, mistake: Mistake, case: Case, answer: Answer) -> bool:
-    args, kwargs = _fresh(case)
     try:
-        variant = mistake.compute(*_unwrap(args), **_unwrap(kwargs))
+        variant = case.call(mistake.compute)
     except Exception:
         return False
     return compare(answer, variant, rtol=question.rtol, atol=question.atol, dtype="any",
@@ -315,8 +296,8 @@ def _show_expected(value: Any) -> str:
 
 
 def _show_inputs(case: Case) -> str:
-    parts = [np.array2string(np.asarray(_unwrap(a)), precision=4, threshold=12) if isinstance(
-        _unwrap(a), np.ndarray) else repr(a) for a in case.args]
+    args = unwrap_tensors(case.args)
+    parts = [np.array2string(a, precision=4, threshold=12) if isinstance(a, np.ndarray) else repr(a) for a in args]
     parts += [f"{k}={v!r}" for k, v in case.kwargs.items()]
     return ", ".join(parts)[:600]
 

@@ -37,7 +37,7 @@ from dlgrade.assignments import Assignment
 from dlgrade.checking.answers import from_value
 from dlgrade.checking.compare import compare
 from dlgrade.checking.local import CHECKS_FILE, FORMAT, Unbakeable, encode
-from dlgrade.suite import Case, Question, Suite, TensorArg
+from dlgrade.suite import Case, Question, Suite
 
 __all__ = [
     "NOTEBOOK_STEPS", "ReleaseError", "bake_case", "bake_checks", "bake_question", "checks_json", "clear_outputs",
@@ -215,22 +215,6 @@ def release_notebook(assignment: Assignment, workdir: Path) -> nbformat.Notebook
 # ---- baking the public checks ----------------------------------------------------------------------------
 
 
-def _unwrap(value: Any) -> Any:
-    if isinstance(value, TensorArg):
-        return value.array
-    if isinstance(value, tuple | list):
-        return type(value)(_unwrap(item) for item in value)
-    if isinstance(value, dict):
-        return {key: _unwrap(item) for key, item in value.items()}
-    return value
-
-
-def _call(function: Callable[..., Any], case: Case) -> Any:
-    """function on deep copies of the case's arguments, TensorArgs as arrays (as the grader calls references)."""
-    args, kwargs = copy.deepcopy(case.args), copy.deepcopy(dict(case.kwargs))
-    return function(*_unwrap(args), **_unwrap(kwargs))
-
-
 def _grader_only_reason(question: Question) -> str | None:
     # A harness is public helper code (it runs beside the student's code), so check() runs it too; a judge is
     # trusted code (e.g. a hidden test set), so it stays with the grader.
@@ -249,7 +233,7 @@ def bake_case(question: Question, case: Case) -> dict[str, Any]:
     except Unbakeable as why:
         return baked | {"grader_only": f"its inputs are not plain data ({why})"}
     try:
-        expected = _call(question.reference, case)
+        expected = case.call(question.reference)
     except Exception as error:
         raise ReleaseError(f"{question.name}: the reference fails on public case {case.describe()!r}: "
                            f"{type(error).__name__}: {error}") from error
@@ -262,7 +246,7 @@ def bake_case(question: Question, case: Case) -> dict[str, Any]:
         try:
             with warnings.catch_warnings(), np.errstate(all="ignore"):  # a wrong variant may well divide by 0
                 warnings.simplefilter("ignore")
-                output = _call(mistake.compute, case)
+                output = case.call(mistake.compute)
             if compare(from_value(output), expected, rtol=question.rtol, atol=question.atol, dtype="any",
                        names=question.output_names).passed:
                 continue  # this case cannot tell the mistake from a right answer

@@ -8,6 +8,7 @@ cell's ``grade_id``; its ``cell`` is the grade_id of the solution cell that defi
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
@@ -30,9 +31,26 @@ class Case:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     label: str = ""  # how the case is named in feedback, e.g. "reduction='sum'"
 
+    def call(self, function: Callable[..., Any]) -> Any:
+        """function(*args, **kwargs) on deep copies of the case's arguments, TensorArgs as plain arrays: how the
+        trusted side runs references and mistake variants, which may then not alter the case."""
+        args, kwargs = copy.deepcopy(self.args), copy.deepcopy(dict(self.kwargs))
+        return function(*unwrap_tensors(args), **unwrap_tensors(kwargs))
+
     def describe(self) -> str:
         return self.label or ", ".join([_short(a) for a in self.args] + [f"{k}={_short(v)}" for k, v in
                                                                         self.kwargs.items()])
+
+
+def unwrap_tensors(value: Any) -> Any:
+    """The same data with every TensorArg replaced by its array (the trusted side computes in numpy)."""
+    if isinstance(value, TensorArg):
+        return value.array
+    if isinstance(value, tuple | list):
+        return type(value)(unwrap_tensors(item) for item in value)
+    if isinstance(value, dict):
+        return {key: unwrap_tensors(item) for key, item in value.items()}
+    return value
 
 
 def _short(value: Any) -> str:
