@@ -1,0 +1,695 @@
+"""dlgrade autograde: grade every submission of an assignment with the engine and record it where nbgrader keeps
+grades, so formgrader shows them and manual grading still works.
+
+Per submission, in this order (each step idempotent, so a crash anywhere is repaired by a rerun):
+
+  1. grade       in a worker process of dlgrade.batch (student code runs in that worker's sandbox)
+  2. check       the trusted main process validates the result against the assignment (names, points, ranges)
+  3. record      .dlgrade/results/<id>/<student>.json, atomically: the checked result and its key
+  4. gradebook   autograded/<student>/<id>/<id>.ipynb for formgrader, then nbgrader's Grade.auto_score per
+                 grade cell, solution-cell comments, timestamp and late penalty (nbgrader's
+                 LateSubmissionPlugin), in one transaction
+  5. feedback    feedback/<student>/<id>/{<id>.html, results.json}, with the scores in force in the gradebook
+
+A result's key is a hash of the assignment, its suite version, its source notebook and the submission's bytes.
+A rerun skips a submission whose record has the current key and whose gradebook entries already say what the
+record says; a record without matching gradebook entries (a crash between 3 and 5) is written again, without
+regrading; missing feedback or autograded notebooks are written again too. Hidden cases are seeded from the
+course secret and the code, so `--force` regrades identically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from dlgrade import report
+from dlgrade.assignments import Assignment
+from dlgrade.course import Course, check_student_id, gradebook_error, submitted_folders, unsafe_entry, write_atomic
+from dlgrade.errors import UsageError
+from dlgrade.grading import STATUSES, CaseResult, QuestionResult, SubmissionResult
+from dlgrade.notebook import MAX_SUBMISSION_BYTES, find_submission_file, read_notebook
+
+if TYPE_CHECKING:
+    from nbgrader.api import Gradebook
+
+RECORD_FORMAT = 1
+RESULTS_DIR = "results"
+LOCK_FILE = "autograde.lock"
+MAX_TEXT = 20_000  # characters of any one feedback text kept from a result
+WRITE_RETRIES = 6  # a gradebook write that meets a lock waits (sqlite's own 5 s each) this many times, then stops
+
+
+# ---- submissions -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One student's submission of one assignment, and why it cannot be graded (``problem``), if so."""
+
+    assignment_id: str
+    student: str
+    folder: Path
+    notebook: Path | None = None
+    key: str = ""
+    digest: str = ""  # sha256 of the notebook's bytes: the worker grades exactly these
+    timestamp: datetime | None = None
+    problem: str | None = None
+
+
+def assignment_fingerprint(assignment: Assignment) -> str:
+    """The assignment's side of a result's key: its suite's version and its instructor notebook, read once per
+    run (a suite edited during a run does not change the keys of that run)."""
+    digest = hashlib.sha256(b"dlgrade-assignment-v1\0")
+    for part in (assignment.id.encode(), assignment.suite.version.encode(), assignment.source.read_bytes()):
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()
+
+
+def submission_key(fingerprint: str, data: bytes) -> str:
+    """What a result is keyed by: the submission's bytes, and the assignment's fingerprint (suite version and
+    instructor notebook)."""
+    return hashlib.sha256(f"{fingerprint}:{hashlib.sha256(data).hexdigest()}".encode()).hexdigest()
+
+
+def find_submissions(course: Course, assignment: Assignment, students: Sequence[str] = ()) -> list[Submission]:
+    """Every submission of the assignment in submitted/ (or just ``students``'), each checked for use."""
+    folders = dict(submitted_folders(course, assignment.id))
+    for student in students:
+        if student not in folders:
+            raise UsageError(f"unknown student {student!r}: no submission of {assignment.id} in "
+                             f"{course.path('submitted', student, assignment.id)}")
+    chosen = [(s, folders[s]) for s in students] if students else sorted(folders.items())
+    fingerprint = assignment_fingerprint(assignment)
+    return [_inspect(course, assignment, fingerprint, student, folder) for student, folder in chosen]
+
+
+def _inspect(course: Course, assignment: Assignment, fingerprint: str, student: str, folder: Path) -> Submission:
+    base = Submission(assignment.id, student, folder)
+    try:
+        check_student_id(student)
+        why = unsafe_entry(folder)
+        if why:
+            raise UsageError(why)
+        notebook = find_submission_file(folder, assignment.id)
+        if notebook.stat().st_size > MAX_SUBMISSION_BYTES:
+            raise UsageError(f"{notebook}: larger than {MAX_SUBMISSION_BYTES >> 20} MB")
+        data = notebook.read_bytes()
+        if notebook.suffix == ".ipynb":
+            read_notebook(notebook)  # not JSON, not a notebook: refused here, before any worker is busy with it
+    except UsageError as error:
+        return replace(base, problem=str(error))
+    except OSError as error:
+        return replace(base, problem=f"{folder}: unreadable ({error.strerror})")
+    try:
+        timestamp = course.coursedir.get_existing_timestamp(str(folder))
+    except Exception:  # nbgrader's CourseDirectory fails on a timestamp it cannot parse
+        return replace(base, problem=f"{folder / 'timestamp.txt'}: not a date nbgrader can read")
+    return replace(base, notebook=notebook, key=submission_key(fingerprint, data),
+                   digest=hashlib.sha256(data).hexdigest(), timestamp=timestamp)
+
+
+# ---- results: to and from plain data, and the trusted side's check ---------------------------------------
+
+
+def result_to_data(result: SubmissionResult) -> dict[str, Any]:
+    """Everything of a SubmissionResult as JSON-able data (a diagnosis by its mistake's name and words)."""
+    def question(q: QuestionResult) -> dict[str, Any]:
+        return {"name": q.name, "entry": q.entry, "score": q.score, "max_score": q.max_score, "status": q.status,
+                "feedback": q.feedback,
+                "diagnosis": {"name": q.diagnosis.name, "feedback": q.diagnosis.feedback} if q.diagnosis else None,
+                "cases": [vars(case).copy() for case in q.cases]}
+
+    return {"assignment": result.assignment, "submission": result.submission,
+            "questions": [question(q) for q in result.questions], "notes": list(result.notes),
+            "output": result.output, "sandbox": list(result.sandbox), "execution_time": result.execution_time,
+            "student_time": result.student_time, "suite_version": result.suite_version}
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not text")
+    return value[:MAX_TEXT]
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{what} is not a finite number")
+    return float(value)
+
+
+def checked_result(data: Any, assignment: Assignment) -> SubmissionResult:
+    """The result rebuilt from plain data, only if it fits the assignment: its questions, their points, scores
+    within [0, points], known statuses. ValueError otherwise. Only what passes reaches the course's records."""
+    if not isinstance(data, dict) or data.get("assignment") != assignment.id:
+        raise ValueError("not a result of this assignment")
+    questions = data.get("questions")
+    if not isinstance(questions, list) or [q.get("name") if isinstance(q, dict) else None
+                                           for q in questions] != list(assignment.points):
+        raise ValueError("its questions are not the assignment's grade cells")
+    rebuilt = []
+    for raw in questions:
+        name = raw["name"]
+        points = assignment.points[name]
+        score = _number(raw.get("score"), f"{name}'s score")
+        if _number(raw.get("max_score"), f"{name}'s max_score") != points or not 0 <= score <= points + 1e-9:
+            raise ValueError(f"{name}: score {score} is not within its {points:g} points")
+        if raw.get("status") not in STATUSES:
+            raise ValueError(f"{name}: unknown status {raw.get('status')!r}")
+        diagnosis = raw.get("diagnosis")
+        mistake = None
+        if diagnosis is not None:
+            known = {m.name: m for m in assignment.suite.question(name).mistakes}
+            mistake = known.get(diagnosis.get("name")) if isinstance(diagnosis, dict) else None
+            if mistake is None:
+                raise ValueError(f"{name}: diagnosis {diagnosis!r} is not one of the question's known mistakes")
+        cases = []
+        for case in raw.get("cases") or []:
+            cases.append(CaseResult(
+                label=_text(case["label"], "a case label"), public=bool(case["public"]), passed=bool(case["passed"]),
+                status=_text(case["status"], "a case status"), message=_text(case["message"], "a case message"),
+                mistake=case.get("mistake") if isinstance(case.get("mistake"), str) else None,
+                **{k: _text(case[k], k) if isinstance(case.get(k), str) else None
+                   for k in ("inputs", "yours", "expected")}))
+        rebuilt.append(QuestionResult(name, _text(raw.get("entry", ""), "entry"), round(min(score, points), 4),
+                                      points, raw["status"], _text(raw.get("feedback", ""), "feedback"), mistake,
+                                      tuple(cases)))
+    return SubmissionResult(
+        assignment=assignment.id, submission=_text(data.get("submission", ""), "submission"),
+        questions=tuple(rebuilt), notes=tuple(_text(n, "a note") for n in data.get("notes") or []),
+        output=_text(data.get("output", ""), "output"),
+        sandbox=tuple(_text(s, "sandbox") for s in data.get("sandbox") or []),
+        execution_time=_number(data.get("execution_time", 0.0), "execution_time"),
+        student_time=_number(data.get("student_time", 0.0), "student_time"),
+        suite_version=_text(data.get("suite_version", ""), "suite_version"))
+
+
+# ---- the record (step 3) ---------------------------------------------------------------------------------
+
+
+def record_path(course: Course, assignment_id: str, student: str) -> Path:
+    return course.state / RESULTS_DIR / assignment_id / f"{student}.json"
+
+
+def write_record(course: Course, submission: Submission, result: SubmissionResult) -> None:
+    data = {"format": RECORD_FORMAT, "key": submission.key, "assignment": submission.assignment_id,
+            "student": submission.student, "graded_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "result": result_to_data(result)}
+    write_atomic(record_path(course, submission.assignment_id, submission.student), json.dumps(data, indent=1) + "\n",
+                 mode=0o600)
+
+
+def read_record(course: Course, assignment: Assignment, student: str) -> tuple[str, SubmissionResult] | None:
+    """(key, checked result) of a student's record, or None when missing, unreadable or not checkable."""
+    path = record_path(course, assignment.id, student)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != RECORD_FORMAT or data.get("student") != student:
+            return None
+        return str(data["key"]), checked_result(data["result"], assignment)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+# ---- feedback and the autograded notebook (step 4) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookEntry:
+    """What the gradebook says of one submission: per grade cell the score in force, and the late penalty."""
+
+    scores: dict[str, float]
+    manual: frozenset[str]
+    penalty: float
+
+
+def _with_book(result: SubmissionResult, entry: BookEntry | None) -> SubmissionResult:
+    """The result as the student should see it: a grader's manual score replaces the autograder's."""
+    if entry is None:
+        return result
+    questions = tuple(replace(q, score=entry.scores.get(q.name, q.score),
+                              feedback=q.feedback + ("\nScore set by a grader." if q.name in entry.manual else ""))
+                      for q in result.questions)
+    notes = result.notes
+    if entry.penalty:
+        notes += (f"Late submission: a penalty of {entry.penalty:g} points (the course's late policy).",)
+    return replace(result, questions=questions, notes=notes)
+
+
+def write_feedback(course: Course, submission: Submission, result: SubmissionResult,
+                   entry: BookEntry | None = None) -> Path:
+    """feedback/<student>/<id>/: <id>.html and results.json, plus nbgrader's timestamp.txt and
+    submission_secret.txt, which its release_feedback needs."""
+    folder = course.path("feedback", submission.student, submission.assignment_id)
+    shown = _with_book(result, entry)
+    data = report.to_json(shown)
+    data["dlgrade"].update({"student": submission.student, "key": submission.key,
+                            "late_submission_penalty": entry.penalty if entry else 0.0})
+    data["score"] = round(max(0.0, shown.score - (entry.penalty if entry else 0.0)), 4)
+    write_atomic(folder / f"{submission.assignment_id}.html", report.to_html(shown))
+    write_atomic(folder / "results.json", json.dumps(data, indent=2) + "\n")
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        source = submission.folder / name
+        if source.is_file() and not source.is_symlink():
+            write_atomic(folder / name, source.read_text(encoding="utf-8", errors="replace"))
+    return folder
+
+
+def feedback_current(course: Course, submission: Submission) -> bool:
+    folder = course.path("feedback", submission.student, submission.assignment_id)
+    try:
+        data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        return data["dlgrade"]["key"] == submission.key and (folder / f"{submission.assignment_id}.html").is_file()
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def write_autograded(course: Course, submission: Submission, result: SubmissionResult) -> Path | None:
+    """autograded/<student>/<id>/<id>.ipynb for formgrader: the submission through nbgrader's own sanitizing
+    preprocessors (outputs cleared, locked cells restored from the gradebook), each grade cell showing dlgrade's
+    feedback as its output. Nothing is executed. (nbgrader's CheckCellMetadata is left out: a jsonschema
+    validation costing as much as the rest together, whose only effect would be to refuse the notebook.)"""
+    import nbformat
+    from nbgrader.preprocessors import (
+        ClearOutput,
+        DeduplicateIds,
+        OverwriteCells,
+        OverwriteKernelspec,
+    )
+
+    assert submission.notebook is not None
+    try:
+        notebook = nbformat.read(submission.notebook, as_version=4)
+    except Exception:
+        return None
+    resources = {"nbgrader": {"db_url": course.db_url, "assignment": submission.assignment_id,
+                              "notebook": submission.assignment_id, "student": submission.student}}
+    try:
+        for preprocessor in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells):
+            notebook, resources = preprocessor(config=course.config).preprocess(notebook, resources)
+    except Exception:  # broken nbgrader metadata: formgrader gets the submission as it came, outputs cleared
+        notebook = nbformat.read(submission.notebook, as_version=4)
+        notebook, resources = ClearOutput().preprocess(notebook, resources)
+    feedback = {q.name: f"dlgrade: {q.status}, {q.score:g} / {q.max_score:g}\n{q.feedback}\n"
+                for q in result.questions}
+    for cell in notebook.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if cell.get("cell_type") == "code" and grade_id in feedback:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=feedback[grade_id])]
+    folder = course.path("autograded", submission.student, submission.assignment_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / f"{submission.assignment_id}.ipynb", nbformat.writes(notebook))
+    timestamp = submission.folder / "timestamp.txt"
+    if timestamp.is_file() and not timestamp.is_symlink():
+        write_atomic(folder / "timestamp.txt", timestamp.read_text(encoding="utf-8", errors="replace"))
+    return folder
+
+
+# ---- the gradebook (step 5) ------------------------------------------------------------------------------
+
+
+class LatePolicy:
+    """nbgrader's late-submission policy as the course configures it (AssignLatePenalties.plugin_class)."""
+
+    def __init__(self, course: Course) -> None:
+        from nbgrader.preprocessors import AssignLatePenalties
+
+        self.preprocessor = AssignLatePenalties(config=course.config)
+        self.preprocessor.init_plugin()
+
+    def penalty(self, student: str, notebook: Any, seconds_late: float) -> float | None:
+        """The penalty for a notebook (its score in force), clamped to [0, score] as nbgrader clamps it."""
+        if seconds_late <= 0:
+            return None
+        penalty = self.preprocessor.plugin_inst.late_submission_penalty(student, notebook.score, seconds_late)
+        return None if penalty is None else self.preprocessor._check_late_penalty(notebook, penalty)
+
+
+def book_entry(book: Gradebook, assignment: Assignment, student: str) -> BookEntry | None:
+    """The gradebook's view of a student's submission, or None when there is none."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        notebook = book.find_submission_notebook(assignment.id, assignment.id, student)
+    except MissingEntry:
+        return None
+    scores = {grade.name: float(grade.score) for grade in notebook.grades}
+    manual = frozenset(grade.name for grade in notebook.grades if grade.manual_score is not None)
+    return BookEntry(scores, manual, float(notebook.late_submission_penalty or 0.0))
+
+
+def gradebook_matches(book: Gradebook, assignment: Assignment, submission: Submission, result: SubmissionResult,
+                      policy: LatePolicy) -> bool:
+    """Whether the gradebook already holds this result: auto scores, timestamp and late penalty."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        submitted = book.find_submission(assignment.id, submission.student)
+        notebook = book.find_submission_notebook(assignment.id, assignment.id, submission.student)
+    except MissingEntry:
+        return False
+    auto = {grade.name: grade.auto_score for grade in notebook.grades}
+    for question in result.questions:
+        if auto.get(question.name) is None or abs(auto[question.name] - question.score) > 1e-9:
+            return False
+    if submission.timestamp is not None and submitted.timestamp != submission.timestamp:
+        return False
+    expected = policy.penalty(submission.student, notebook, submitted.total_seconds_late) or 0.0
+    return abs((notebook.late_submission_penalty or 0.0) - expected) <= 1e-9
+
+
+def _comments(assignment: Assignment, result: SubmissionResult) -> dict[str, str]:
+    """Solution cell -> dlgrade's feedback on the questions answered there (formgrader shows it as a comment)."""
+    comments: dict[str, list[str]] = {}
+    for question in result.questions:
+        cell = assignment.suite.question(question.name).cell
+        comments.setdefault(cell, []).append(f"[{question.name}] {question.status}, {question.score:g} / "
+                                             f"{question.max_score:g}\n{question.feedback}")
+    return {cell: "\n\n".join(texts)[:MAX_TEXT] for cell, texts in comments.items()}
+
+
+def write_grades(book: Gradebook, assignment: Assignment, submission: Submission, result: SubmissionResult,
+                 policy: LatePolicy) -> None:
+    """Record a result in nbgrader's gradebook: the grades, comments, timestamp and late penalty of the
+    submission are committed in one transaction (a grader's manual scores are kept, and flagged for review)."""
+    from nbgrader.api import MissingEntry
+    from sqlalchemy.exc import SAWarning
+
+    student, name = submission.student, assignment.id
+    # The submission's skeleton (student, submitted assignment, its notebook, empty grades and comments), with
+    # nbgrader's own upserts, which commit by themselves and are no-ops once it exists.
+    with warnings.catch_warnings():
+        # nbgrader's add_submission builds its objects in a way SQLAlchemy 2 warns about (harmless, as in nbgrader)
+        warnings.simplefilter("ignore", SAWarning)
+        try:
+            book.find_student(student)
+        except MissingEntry:
+            book.add_student(student)
+        try:
+            submitted = book.find_submission(name, student)
+        except MissingEntry:
+            submitted = book.add_submission(name, student)
+    try:
+        if submission.timestamp is not None:
+            submitted.timestamp = submission.timestamp
+        notebook = book.find_submission_notebook(name, name, student)
+        # the submission's Grade and Comment rows (as nbgrader's find_grade / find_comment give them one by one)
+        grades = {grade.name: grade for grade in notebook.grades}
+        comments = {comment.name: comment for comment in notebook.comments}
+        for question in result.questions:
+            grade = grades[question.name]
+            grade.auto_score = question.score
+            # as nbgrader's SaveAutoGrades: a grader's earlier manual score now needs a second look
+            grade.needs_manual_grade = grade.manual_score is not None
+        for cell, text in _comments(assignment, result).items():
+            if cell in comments:
+                comments[cell].auto_comment = text
+        book.db.flush()
+        book.db.refresh(notebook)  # its score (a query over the grades) as just written
+        book.db.refresh(submitted)
+        notebook.late_submission_penalty = policy.penalty(student, notebook, submitted.total_seconds_late)
+        book.db.commit()
+    except BaseException:
+        book.db.rollback()
+        raise
+
+
+def write_grades_retrying(book: Gradebook, course: Course, *args: Any) -> None:
+    """write_grades, waiting out a gradebook that another program holds locked for a while; then a UsageError
+    (what is graded stays recorded, and a rerun writes it without grading again)."""
+    from nbgrader.api import InvalidEntry
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(WRITE_RETRIES):
+        try:
+            return write_grades(book, *args)
+        except (DBAPIError, InvalidEntry) as error:  # nbgrader's upserts turn a locked database into InvalidEntry
+            if attempt == WRITE_RETRIES - 1 or "locked" not in str(error).lower():
+                raise gradebook_error(course.db_url, error) from None
+            time.sleep(0.5)
+
+
+# ---- one run ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the summary table."""
+
+    assignment_id: str
+    student: str
+    state: str  # graded | cached | refused | failed
+    score: float = 0.0
+    max_score: float = 0.0
+    penalty: float = 0.0
+    passed: int = 0
+    questions: int = 0
+    detail: str = ""
+
+    @property
+    def outcome(self) -> str:
+        """passed (full marks), failed (graded, not full marks) or errored (not graded)."""
+        if self.state in ("refused", "failed"):
+            return "errored"
+        return "passed" if self.score >= self.max_score - 1e-9 else "failed"
+
+
+def _row(submission: Submission, result: SubmissionResult, state: str, entry: BookEntry | None) -> Row:
+    scores = entry.scores if entry else {q.name: q.score for q in result.questions}
+    diagnoses = [f"{q.name}: {q.diagnosis.name}" for q in result.questions if q.diagnosis is not None]
+    others = [f"{q.name}: {q.status}" for q in result.questions
+              if q.diagnosis is None and q.status not in ("passed", "failed")]
+    return Row(submission.assignment_id, submission.student, state,
+               round(sum(scores.get(q.name, q.score) for q in result.questions), 2), result.max_score,
+               entry.penalty if entry else 0.0, sum(q.status == "passed" for q in result.questions),
+               len(result.questions), "; ".join(diagnoses + others))
+
+
+@contextlib.contextmanager
+def course_lock(course: Course) -> Iterator[None]:
+    """One autograde at a time per course (the lock dies with its process, even under SIGKILL)."""
+    course.state.mkdir(parents=True, exist_ok=True)
+    with open(course.state / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another dlgrade autograde is running on {course.root}; wait for it") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Recorder:
+    """Steps 2-5 for each result, in the trusted main process, with one gradebook session for the run."""
+
+    def __init__(self, course: Course, assignments: dict[str, Assignment], book: Gradebook) -> None:
+        self.course, self.assignments, self.book = course, assignments, book
+        self.policy = LatePolicy(course)
+
+    def record(self, submission: Submission, data: Any) -> Row:
+        """Steps 2-5 for a result a worker sent: checked, recorded, then into the gradebook and feedback."""
+        assignment = self.assignments[submission.assignment_id]
+        try:
+            result = checked_result(data, assignment)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            return Row(submission.assignment_id, submission.student, "failed", max_score=assignment.max_score,
+                       detail=f"the grader's result was rejected: {error}")
+        write_record(self.course, submission, result)
+        return self.publish(submission, result, "graded")
+
+    def publish(self, submission: Submission, result: SubmissionResult, state: str) -> Row:
+        """Steps 4 and 5 from a checked result."""
+        assignment = self.assignments[submission.assignment_id]
+        self.autograded(submission, result)
+        write_grades_retrying(self.book, self.course, assignment, submission, result, self.policy)
+        entry = book_entry(self.book, assignment, submission.student)
+        write_feedback(self.course, submission, result, entry)
+        return _row(submission, result, state, entry)
+
+    def autograded(self, submission: Submission, result: SubmissionResult) -> None:
+        """The notebook for formgrader; a student's notebook that nbgrader cannot even write back out costs its
+        formgrader view, never its grade."""
+        try:
+            write_autograded(self.course, submission, result)
+        except UsageError:
+            raise
+        except Exception:
+            pass
+
+    def resume(self, submission: Submission, result: SubmissionResult) -> Row:
+        """A submission graded before: write what is missing (nothing, on a clean rerun)."""
+        assignment = self.assignments[submission.assignment_id]
+        if not gradebook_matches(self.book, assignment, submission, result, self.policy):
+            return self.publish(submission, result, "cached")
+        entry = book_entry(self.book, assignment, submission.student)
+        autograded = self.course.path("autograded", submission.student, submission.assignment_id)
+        if not (autograded / f"{submission.assignment_id}.ipynb").is_file():
+            self.autograded(submission, result)
+        if not feedback_current(self.course, submission):
+            write_feedback(self.course, submission, result, entry)
+        return _row(submission, result, "cached", entry)
+
+
+def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[str] = (), workers: int | None = None,
+              force: bool = False, sandboxed: bool = True, out: TextIO | None = None,
+              progress: TextIO | None | bool = True) -> list[Row]:
+    """Grade every (or each named student's) submission of the assignments; return the summary rows.
+    The class table goes to ``out`` (stdout), the progress bar to ``progress`` (stderr; False for none)."""
+    from dlgrade import batch
+    from dlgrade.sandbox.launcher import bwrap_path
+
+    if sandboxed and bwrap_path() is None:
+        raise UsageError("bubblewrap (bwrap) is not installed: install it (apt-get install bubblewrap) or pass "
+                         "--no-sandbox to grade without isolation")
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers {workers}: give at least 1")
+    out = out or sys.stdout
+    stream = sys.stderr if progress is True else (progress or None)
+    loaded = {assignment_id: course.assignment(assignment_id) for assignment_id in assignment_ids}
+    with course_lock(course):
+        course.check_gradebook_writable()
+        secret = course.secret()
+        for leftover in (course.state / RESULTS_DIR).rglob(".*.json.*"):  # a record half-written when killed
+            leftover.unlink(missing_ok=True)
+        submissions = [s for assignment in loaded.values() for s in find_submissions(course, assignment, students)]
+        if not submissions:
+            print(f"no submissions of {', '.join(loaded)} in {course.root / course.coursedir.submitted_directory}: "
+                  "collect them first (dlgrade collect)", file=out)
+        rows: list[Row] = []
+        with course.gradebook() as book:
+            _check_in_gradebook(book, course, loaded)
+            recorder = Recorder(course, loaded, book)
+            todo: list[Submission] = []
+            for submission in submissions:
+                if submission.problem:
+                    rows.append(Row(submission.assignment_id, submission.student, "refused",
+                                    max_score=loaded[submission.assignment_id].max_score, detail=submission.problem))
+                    continue
+                previous = None if force else read_record(course, loaded[submission.assignment_id],
+                                                          submission.student)
+                if previous is not None and previous[0] == submission.key:
+                    rows.append(recorder.resume(submission, previous[1]))
+                else:
+                    todo.append(submission)
+            if todo:
+                rows += batch.run(todo, recorder, loaded, secret, sandboxed=sandboxed, workers=workers,
+                                  already=rows, stream=stream)
+    order = {(s.assignment_id, s.student): n for n, s in enumerate(submissions)}
+    rows.sort(key=lambda row: order[(row.assignment_id, row.student)])
+    for assignment_id in loaded:
+        print(summary_table([r for r in rows if r.assignment_id == assignment_id], assignment_id), file=out)
+    return rows
+
+
+def _check_in_gradebook(book: Gradebook, course: Course, loaded: dict[str, Assignment]) -> None:
+    from nbgrader.api import MissingEntry
+
+    for assignment_id in loaded:
+        try:
+            assignment = book.find_assignment(assignment_id)
+            names = {cell.name for notebook in assignment.notebooks for cell in notebook.grade_cells}
+        except MissingEntry:
+            names = set()
+        if not set(loaded[assignment_id].points) <= names:
+            raise UsageError(f"{assignment_id} is not in the gradebook {course.db_url} with its grade cells: run "
+                             f"`dlgrade setup {assignment_id} --course {course.root}`")
+
+
+def summary_table(rows: Sequence[Row], assignment_id: str) -> str:
+    """The class table of one assignment: a line per student, then the counts."""
+    width = max([len(r.student) for r in rows] + [7])
+    lines = [f"\n{assignment_id}", f"{'student':<{width}}  {'score':>13}  {'late':>5}  {'passed':>6}  "
+                                   f"{'state':<7}  diagnosis / problem"]
+    for row in rows:
+        if row.state in ("refused", "failed"):
+            lines.append(f"{row.student:<{width}}  {'-':>13}  {'':>5}  {'':>6}  {row.state:<7}  {row.detail}")
+            continue
+        late = f"-{row.penalty:g}" if row.penalty else ""
+        lines.append(f"{row.student:<{width}}  {row.score:>6g} / {row.max_score:<4g}  {late:>5}  "
+                     f"{row.passed:>3}/{row.questions:<2}  {row.state:<7}  {row.detail[:100]}")
+    counts = {state: sum(r.state == state for r in rows) for state in ("graded", "cached", "refused", "failed")}
+    outcomes = {o: sum(r.outcome == o for r in rows) for o in ("passed", "failed", "errored")}
+    lines.append(f"{len(rows)} submissions: {counts['graded']} graded now, {counts['cached']} already graded, "
+                 f"{counts['refused']} refused, {counts['failed']} failed to grade; full marks {outcomes['passed']}, "
+                 f"partial {outcomes['failed']}, errored {outcomes['errored']}")
+    return "\n".join(lines)
+
+
+# ---- feedback after manual grading, export ----------------------------------------------------------------
+
+
+def refresh_feedback(course: Course, assignment_id: str) -> list[str]:
+    """Rewrite every graded student's feedback with the scores now in the gradebook (manual grades included)."""
+    assignment = course.assignment(assignment_id)
+    done = []
+    with course.gradebook() as book:
+        for submission in find_submissions(course, assignment):
+            previous = read_record(course, assignment, submission.student)
+            if submission.problem or previous is None or previous[0] != submission.key:
+                continue
+            write_feedback(course, submission, previous[1], book_entry(book, assignment, submission.student))
+            done.append(submission.student)
+    return done
+
+
+def export_gradescope(course: Course, assignment_id: str, destination: Path) -> Path:
+    """A per-assignment Gradescope-style JSON: per student of the gradebook, the scores in force there (manual
+    grades included) with the status and feedback of the checked dlgrade record that produced them."""
+    from nbgrader.api import MissingEntry
+
+    assignment = course.assignment(assignment_id)
+    students = []
+    with course.gradebook() as book:
+        for student in sorted(s.id for s in book.students):
+            try:
+                submitted = book.find_submission(assignment_id, student)
+            except MissingEntry:
+                continue
+            entry = book_entry(book, assignment, student)
+            previous = read_record(course, assignment, student)  # checked against the assignment on reading
+            result = previous[1] if previous else None
+            by_name = {q.name: q for q in result.questions} if result else {}
+            tests = []
+            for name, points in assignment.points.items():
+                question = by_name.get(name)
+                test: dict[str, Any] = {"name": name, "score": entry.scores.get(name, 0.0) if entry else 0.0,
+                                        "max_score": points, "status": question.status if question else "ungraded",
+                                        "output": question.feedback if question else "", "visibility": "visible"}
+                if question is not None and question.diagnosis is not None:
+                    test["diagnosis"] = {"mistake": question.diagnosis.name, "feedback": question.diagnosis.feedback}
+                if entry and name in entry.manual:
+                    test["manual"] = True
+                tests.append(test)
+            raw = round(sum(t["score"] for t in tests), 4)
+            penalty = entry.penalty if entry else 0.0
+            students.append({
+                "student_id": student, "score": round(max(0.0, raw - penalty), 4), "raw_score": raw,
+                "late_submission_penalty": penalty, "max_score": assignment.max_score,
+                "timestamp": submitted.timestamp.isoformat() if submitted.timestamp else None,
+                "execution_time": round(result.execution_time, 3) if result else None, "tests": tests,
+            })
+    data = {"assignment": assignment_id, "course_id": course.course_id, "max_score": assignment.max_score,
+            "generated_by": "dlgrade", "submissions": students}
+    write_atomic(destination, json.dumps(data, indent=2) + "\n")
+    return destination
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+__all__ = ["Row", "Submission", "assignment_fingerprint", "autograde", "checked_result", "export_gradescope",
+           "find_submissions", "refresh_feedback", "result_to_data", "submission_key", "summary_table"]

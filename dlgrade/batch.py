@@ -1,0 +1,311 @@
+"""Parallel grading: N worker processes, each with its own warm sandbox, are handed one submission at a time; the
+trusted main process checks and records each result as it arrives, draws the progress bar, and outlives its
+workers: a worker that dies (SIGKILL, out of memory) or hangs is replaced and its submission handed out again
+(twice at most, then reported). Workers write nothing to the course; only the main process does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from dlgrade.errors import UsageError
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from dlgrade.assignments import Assignment
+    from dlgrade.autograde import Recorder, Row, Submission
+
+SUBMISSION_DEADLINE = 900.0  # s without an answer on one submission: the worker is killed, the submission retried
+MAX_ATTEMPTS = 2  # a submission whose grading kills its worker this many times is reported, not retried
+MAX_START_FAILURES = 3
+PR_SET_PDEATHSIG = 1
+
+
+# ---- the worker process ----------------------------------------------------------------------------------
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills this worker (and so its sandbox) when the main process dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandboxed: bool, parent: int) -> None:
+    """Load the suites, start one sandbox, then grade (index, assignment, path, sha256) tasks until told to stop."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it ends us
+    from dlgrade.autograde import result_to_data
+    from dlgrade.course import load_assignment
+    from dlgrade.grading import Grader
+    from dlgrade.sandbox.launcher import Sandbox, SandboxUnavailable
+
+    try:
+        loaded = {name: load_assignment(name, Path(root)) for name, root in roots.items()}
+        sandbox = Sandbox(sandboxed=sandboxed)
+        sandbox.start()
+    except SandboxUnavailable as error:
+        conn.send(("fatal", f"the sandbox does not start here: {error}"))
+        return
+    except Exception as error:
+        conn.send(("fatal", f"a grading worker could not start: {type(error).__name__}: {error}"))
+        return
+    graders = {name: Grader(assignment, sandbox, secret) for name, assignment in loaded.items()}
+    scratch = Path(tempfile.mkdtemp(prefix="dlgrade-batch-"))
+    conn.send(("ready",))
+    try:
+        while True:
+            try:
+                task = conn.recv()
+            except (EOFError, OSError):
+                break
+            if task is None:
+                break
+            index, assignment_id, path, digest = task
+            private: Path | None = None
+            try:
+                # Grade a private copy of the very bytes the key was computed from: nothing can change under us.
+                data = Path(path).read_bytes()
+                if hashlib.sha256(data).hexdigest() != digest:
+                    raise UsageError(f"{path}: changed while it was being graded; rerun")
+                private = scratch / str(index) / Path(path).name
+                private.parent.mkdir(parents=True, exist_ok=True)
+                private.write_bytes(data)
+                result = graders[assignment_id].grade(private)
+                shutil.rmtree(private.parent, ignore_errors=True)
+                message: tuple[Any, ...] = ("graded", index, result_to_data(result))
+            except UsageError as error:
+                message = ("refused", index, str(error).replace(str(private), path) if private else str(error))
+            except Exception as error:  # a grading failure of ours: reported for this submission, the batch goes on
+                message = ("failed", index, f"grading failed: {type(error).__name__}: {str(error)[:300]}")
+            try:
+                conn.send(message)
+            except (BrokenPipeError, OSError):
+                break
+    finally:
+        sandbox.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# ---- progress --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """A progress bar with an ETA and live counts of passed / failed / errored submissions."""
+
+    total: int
+    stream: TextIO | None
+    title: str = "grading"
+    start: float = field(default_factory=time.monotonic)
+    counts: Counter[str] = field(default_factory=Counter)
+    last: float = 0.0
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.values())
+
+    def add(self, outcome: str) -> None:
+        self.counts[outcome] += 1
+        self.draw()
+
+    def line(self) -> str:
+        width = 28
+        filled = int(width * self.done / self.total) if self.total else width
+        elapsed = time.monotonic() - self.start
+        if self.done:
+            eta = f"ETA {_clock(elapsed / self.done * (self.total - self.done))}"
+        else:
+            eta = "ETA --:--"
+        return (f"{self.title} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                f"{_clock(elapsed)} {eta}  passed {self.counts['passed']}  failed {self.counts['failed']}  "
+                f"errored {self.counts['errored']}")
+
+    def draw(self, final: bool = False) -> None:
+        if self.stream is None:
+            return
+        now = time.monotonic()
+        if self.stream.isatty():
+            if final or now - self.last >= 0.1:
+                self.stream.write("\r" + self.line() + "\x1b[K" + ("\n" if final else ""))
+                self.stream.flush()
+                self.last = now
+        elif final or now - self.last >= 5.0:  # a log, not a terminal: a line every few seconds
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
+            self.last = now
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# ---- the pool --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    ready: bool = False
+    task: int | None = None
+    since: float = 0.0
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # fork: workers inherit the loaded suites (no re-import); each starts its own sandbox after the fork
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assignment], secret: bytes,
+        sandboxed: bool = True, workers: int | None = None, already: Sequence[Row] = (),
+        stream: TextIO | None = None) -> list[Row]:
+    """Grade ``todo`` on ``workers`` processes (default: the cores), recording each result as it arrives."""
+    from dlgrade.autograde import Row, default_workers
+
+    context = _context()
+    roots = {name: str(assignment.root) for name, assignment in loaded.items()}
+    count = max(1, min(workers or default_workers(), len(todo)))
+    pending: deque[int] = deque(range(len(todo)))
+    attempts: Counter[int] = Counter()
+    rows: list[Row] = []
+    start_failures = 0
+    title = "grading " + ",".join(loaded)
+    progress = Progress(len(todo), stream, title)
+    if stream is not None:
+        cached = len(already)
+        stream.write(f"{title}: {len(todo)} submissions on {count} workers"
+                     + (f" ({cached} already graded or refused)" if cached else "") + "\n")
+        stream.flush()
+
+    def spawn() -> _Worker:
+        ours, theirs = context.Pipe()
+        process = context.Process(target=_worker_main, args=(theirs, roots, secret, sandboxed, os.getpid()),
+                                  daemon=True, name="dlgrade-worker")
+        process.start()
+        theirs.close()
+        return _Worker(process, ours)
+
+    def finish(index: int, row: Row) -> None:
+        rows.append(row)
+        progress.add(row.outcome)
+
+    def lost(worker: _Worker, why: str) -> None:
+        nonlocal start_failures
+        pool.remove(worker)
+        worker.conn.close()
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(5)
+        if worker.task is not None:
+            attempts[worker.task] += 1
+            if attempts[worker.task] >= MAX_ATTEMPTS:
+                submission = todo[worker.task]
+                finish(worker.task, Row(submission.assignment_id, submission.student, "failed",
+                                        max_score=loaded[submission.assignment_id].max_score,
+                                        detail=f"the grading process {why} twice on this submission"))
+            else:
+                pending.appendleft(worker.task)
+        elif not worker.ready:
+            start_failures += 1
+            if start_failures >= MAX_START_FAILURES:
+                raise UsageError(f"grading workers keep dying as they start (last: {why})")
+        if pending and len(pool) < count:
+            pool.append(spawn())
+
+    pool = [spawn() for _ in range(count)]
+    try:
+        while pending or any(w.task is not None for w in pool):
+            if not pool:
+                pool.append(spawn())
+            for worker in list(pool):
+                if worker.ready and worker.task is None and pending:
+                    index = pending.popleft()
+                    submission = todo[index]
+                    try:
+                        worker.conn.send((index, submission.assignment_id, str(submission.notebook),
+                                          submission.digest))
+                    except OSError:  # it died while idle: the task goes back, the worker is replaced
+                        pending.appendleft(index)
+                        lost(worker, "died (killed, or out of memory)")
+                        continue
+                    worker.task, worker.since = index, time.monotonic()
+            waitables = [w.conn for w in pool] + [w.process.sentinel for w in pool]
+            ready = set(wait(waitables, timeout=0.5))
+            for worker in list(pool):
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    try:
+                        message = worker.conn.recv() if worker.conn.poll() else None
+                    except (EOFError, OSError):
+                        message = None
+                    if message is None:
+                        if not worker.process.is_alive() or worker.process.sentinel in ready:
+                            lost(worker, "died (killed, or out of memory)")
+                        continue
+                    _handle(message, worker, todo, recorder, finish)
+                elif worker.task is not None and time.monotonic() - worker.since > SUBMISSION_DEADLINE:
+                    lost(worker, f"gave no answer within {SUBMISSION_DEADLINE:g} s")
+            progress.draw()
+    finally:
+        progress.draw(final=True)
+        for worker in pool:
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+        for worker in pool:
+            worker.process.join(10)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(5)
+            worker.conn.close()
+    return rows
+
+
+def _handle(message: tuple[Any, ...], worker: _Worker, todo: Sequence[Submission], recorder: Recorder,
+            finish: Any) -> None:
+    from dataclasses import replace
+
+    from dlgrade.autograde import Row
+
+    kind = message[0]
+    if kind == "ready":
+        worker.ready = True
+        return
+    if kind == "fatal":
+        raise UsageError(str(message[1]))
+    index, payload = message[1], message[2]
+    if worker.task != index:
+        return  # an answer to a task taken back from it; the retry will answer
+    worker.task = None
+    submission = todo[index]
+    if kind == "graded":
+        if isinstance(payload, dict):
+            payload = {**payload, "submission": str(submission.notebook)}  # it graded a private copy
+        finish(index, recorder.record(submission, payload))
+        return
+    row = Row(submission.assignment_id, submission.student, "refused" if kind == "refused" else "failed",
+              max_score=recorder.assignments[submission.assignment_id].max_score, detail=str(payload)[:500])
+    if kind == "refused":  # e.g. not a notebook: nothing of the student's earlier grades is touched
+        row = replace(row, detail=str(payload).splitlines()[0][:300] if payload else "refused")
+    finish(index, row)

@@ -1,0 +1,683 @@
+"""An nbgrader course directory run by dlgrade: set up, release, collect (exchange or LMS zips), export.
+
+nbgrader stays the backbone: its layout, its nbgrader_config.py, its gradebook (db_url) and its exchange, so
+formgrader and existing JupyterHub setups keep working. dlgrade only replaces the in-kernel autograding
+(dlgrade.autograde). The layout, nbgrader's plus one private folder:
+
+    <course>/
+      nbgrader_config.py         nbgrader's config: course_id, db_url, exchange, late penalties, zip collect
+      gradebook.db               nbgrader's gradebook (the default db_url: SQLite in the course directory)
+      source/<id>/<id>.ipynb     the instructor's notebook, copied from <project>/assignments/<id>/
+      release/<id>/              what students get: nbgrader generate_assignment, plus dlgrade's dlcheck/
+      submitted/<student>/<id>/  collected submissions (+ nbgrader's timestamp.txt)
+      autograded/<student>/<id>/ the graded notebook, where formgrader's manual grading reads it
+      feedback/<student>/<id>/   <id>.html and results.json (nbgrader's feedback layout: release_feedback works)
+      downloaded/<id>/archive/   LMS downloads for zip collect (nbgrader's zip_collect layout)
+      export/                    grades.csv (nbgrader's CSV export) and <id>.gradescope.json
+      .dlgrade/                  course.json (where the suites live), secret (0600), results/, autograde.lock
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from io import BytesIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlgrade import assignments
+from dlgrade.errors import UsageError
+
+if TYPE_CHECKING:  # nbgrader is slow to import: only where a command needs it
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+STATE_DIR = ".dlgrade"
+SETTINGS_FILE = "course.json"
+SECRET_FILE = "secret"
+SETTINGS_FORMAT = 1
+STEPS = ("source", "release", "submitted", "autograded", "feedback")
+# A student id becomes a folder name: refuse the ones that would climb out of it or act as a glob.
+_UNSAFE_STUDENT = re.compile(r"(^\.|[/\\*\x00]|^$)")
+# Default for LMS downloads: "<student>_<notebook>.ipynb" or "<student>/<notebook>.ipynb" inside the archive.
+DEFAULT_ZIP_REGEXP = r".*/(?P<student_id>[^/_]+)[_/](?P<file_id>[^/]+\.ipynb)$"
+MAX_ARCHIVE_BYTES = 1 << 30  # uncompressed, all members of all (nested) archives: a zip bomb stops here
+MAX_NESTING = 3
+
+CONFIG_TEMPLATE = '''\
+# nbgrader's configuration of this course, written by `dlgrade setup`. nbgrader, formgrader and dlgrade read it;
+# edit it as you would any nbgrader_config.py.
+c = get_config()  # noqa: F821
+
+c.CourseDirectory.course_id = {course_id!r}
+
+# The gradebook: any SQLAlchemy URL. Unset, it is SQLite in the course directory (gradebook.db).
+# c.CourseDirectory.db_url = "postgresql://user@host/course"
+
+# The exchange that `nbgrader release_assignment` / `submit` / `dlgrade collect` use.
+{exchange}
+
+# Late submissions (dlgrade autograde follows these): "none" gives no penalty, "zero" scores a late
+# submission 0; or point c.AssignLatePenalties.plugin_class at your own nbgrader LateSubmissionPlugin.
+c.LateSubmissionPlugin.penalty_method = "none"
+
+# `dlgrade collect ID --zip`: how an LMS download's file names give the student and the notebook
+# (nbgrader's zip_collect; the default takes "<student>_<notebook>.ipynb" or "<student>/<notebook>.ipynb").
+c.FileNameCollectorPlugin.named_regexp = {regexp!r}
+'''
+
+
+# ---- nbgrader plumbing -----------------------------------------------------------------------------------
+
+
+def load_config(root: Path) -> Config:
+    """The course's nbgrader configuration, read as nbgrader reads it: Jupyter's config path, then the course."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config import Config
+    from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
+
+    config = Config()
+    for folder in [*reversed(jupyter_config_path()), str(root)]:  # later wins, as in JupyterApp
+        try:
+            config.merge(PyFileConfigLoader("nbgrader_config.py", path=folder).load_config())
+        except ConfigFileNotFound:
+            continue
+        except Exception as error:  # a syntax error in the instructor's config: say where
+            raise UsageError(f"{folder}/nbgrader_config.py: {type(error).__name__}: {error}") from None
+    return config
+
+
+@contextlib.contextmanager
+def alembic_in_process() -> Iterator[None]:
+    """nbgrader's Gradebook asks `alembic heads` (a subprocess that needs the venv's bin on PATH, and takes
+    seconds) for the migration head whenever it creates a database; answer it in-process instead."""
+    import nbgrader
+    import nbgrader.api
+
+    original = nbgrader.api.get_alembic_version
+    try:
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory(str(Path(nbgrader.__file__).parent / "alembic")).get_current_head()
+        nbgrader.api.get_alembic_version = lambda: head
+    except Exception:  # keep nbgrader's own way
+        pass
+    try:
+        yield
+    finally:
+        nbgrader.api.get_alembic_version = original
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write a file whole or not at all (a temporary file renamed over it), readable as nbgrader's own outputs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _is_locked(error: BaseException) -> bool:
+    return "locked" in str(error).lower() or "busy" in str(error).lower()
+
+
+def _db_path(db_url: str) -> str:
+    return db_url.split("///", 1)[1] if db_url.startswith("sqlite:///") else db_url
+
+
+# ---- the course ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Course:
+    """A course directory: nbgrader's config and layout, and where its assignments' suites live."""
+
+    root: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, root: Path | str) -> Course:
+        """The dlgrade course at ``root``; UsageError when it was never set up."""
+        root = Path(root).resolve()
+        settings_path = root / STATE_DIR / SETTINGS_FILE
+        if not settings_path.is_file():
+            raise UsageError(f"{root} is not a dlgrade course (no {STATE_DIR}/{SETTINGS_FILE}): "
+                             f"run `dlgrade setup --course {root}` first")
+        try:
+            settings = json.loads(settings_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise UsageError(f"{settings_path}: unreadable ({error})") from None
+        return cls(root, settings)
+
+    @cached_property
+    def config(self) -> Config:
+        return load_config(self.root)
+
+    @cached_property
+    def coursedir(self) -> CourseDirectory:
+        from nbgrader.coursedir import CourseDirectory
+
+        return CourseDirectory(config=self.config, root=str(self.root))
+
+    @property
+    def course_id(self) -> str:
+        return self.coursedir.course_id
+
+    @property
+    def db_url(self) -> str:
+        return self.coursedir.db_url
+
+    @property
+    def state(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def assignments_root(self) -> Path:
+        return Path(self.settings.get("assignments_root", assignments.PROJECT_ROOT))
+
+    def path(self, step: str, student: str, assignment_id: str) -> Path:
+        """nbgrader's folder of a step (source, release, submitted, ...) for a student ('.' for none)."""
+        directory = getattr(self.coursedir, f"{step}_directory")
+        return Path(self.coursedir.format_path(directory, student, assignment_id))
+
+    def secret(self) -> bytes:
+        """The course's grading secret: seeds hidden cases, so a regrade gives the very same scores."""
+        try:
+            return (self.state / SECRET_FILE).read_bytes()
+        except OSError as error:
+            raise UsageError(f"{self.state / SECRET_FILE}: the course secret is unreadable ({error.strerror}); "
+                             "`dlgrade setup` makes one") from None
+
+    def set_up_ids(self) -> list[str]:
+        """Assignments set up in this course (a source notebook under source/)."""
+        source = Path(self.coursedir.root) / self.coursedir.source_directory
+        if not source.is_dir():
+            return []
+        return sorted(p.name for p in source.iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+    def assignment(self, assignment_id: str) -> assignments.Assignment:
+        """The assignment's suite, for an assignment set up in this course."""
+        known = self.set_up_ids()
+        if assignment_id not in known:
+            raise UsageError(f"unknown assignment {assignment_id!r} in course {self.root} "
+                             f"(set up: {', '.join(known) or 'none'}); run `dlgrade setup {assignment_id}`")
+        return load_assignment(assignment_id, self.assignments_root)
+
+    @contextlib.contextmanager
+    def gradebook(self) -> Iterator[Gradebook]:
+        """nbgrader's Gradebook on db_url; a locked or unusable database becomes one clear UsageError."""
+        from nbgrader.api import Gradebook
+        from sqlalchemy.exc import DatabaseError, OperationalError
+
+        try:
+            with alembic_in_process():
+                book = Gradebook(self.db_url, self.course_id)
+        except (OperationalError, DatabaseError) as error:
+            raise gradebook_error(self.db_url, error) from None
+        try:
+            yield book
+        finally:
+            book.close()
+
+    def check_gradebook_writable(self, timeout: float = 3.0) -> None:
+        """Fail fast, before any grading, when another program holds a write lock on an SQLite gradebook."""
+        if not self.db_url.startswith("sqlite:///"):
+            return
+        import sqlite3
+
+        path = _db_path(self.db_url)
+        if not Path(path).is_file():
+            raise UsageError(f"no gradebook at {path}: run `dlgrade setup --course {self.root}`")
+        connection = sqlite3.connect(path, timeout=timeout)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.rollback()
+        except sqlite3.DatabaseError as error:
+            raise gradebook_error(self.db_url, error) from None
+        finally:
+            connection.close()
+
+
+def gradebook_error(db_url: str, error: BaseException) -> UsageError:
+    """One line for a database that refuses us."""
+    where = _db_path(db_url)
+    if _is_locked(error):
+        return UsageError(f"the gradebook {where} is locked by another program (formgrader, nbgrader or an "
+                          "sqlite shell); nothing was lost: close it or wait, then rerun")
+    first = str(getattr(error, "orig", None) or error).splitlines()[0][:120]
+    return UsageError(f"the gradebook {where} cannot be used: {first}")
+
+
+def load_assignment(assignment_id: str, root: Path) -> assignments.Assignment:
+    """assignments.load, keeping the project's own module names when root is the project."""
+    same = root.resolve() == assignments.PROJECT_ROOT.resolve()
+    return assignments.load(assignment_id, root=assignments.PROJECT_ROOT if same else root)
+
+
+# ---- setup and release -----------------------------------------------------------------------------------
+
+
+def _write_secret(path: Path) -> None:
+    """32 random bytes, readable by the instructor only; never replaced (regrades must stay identical)."""
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(os.urandom(32))
+
+
+def _default_course_id(root: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", root.name).strip("-") or "course"
+
+
+def setup(root: Path, ids: Sequence[str] | None = None, assignments_root: Path = assignments.PROJECT_ROOT,
+          course_id: str | None = None, exchange: Path | None = None, publish: bool = False,
+          use_templates: bool = False, log: Callable[[str], None] = print) -> Course:
+    """Create (or update) the course at ``root`` and release ``ids`` (default: every assignment) into it.
+
+    An existing nbgrader_config.py is left as it is; the secret is made once. Each assignment: source/ from
+    <assignments_root>/assignments/<id>/, nbgrader generate_assignment (gradebook + release/), dlgrade's release
+    on top (the student notebook with dlcheck/; with ``use_templates`` the project's committed
+    student_template/<id>/ where present, which CI keeps current), and with ``publish`` nbgrader
+    release_assignment to the exchange.
+    """
+    root = Path(root).resolve()
+    assignments_root = Path(assignments_root).resolve()
+    ids = list(ids) if ids else assignments.known_ids(assignments_root)
+    if not ids:
+        raise UsageError(f"no assignments under {assignments_root / 'assignments'}")
+    loaded = [load_assignment(assignment_id, assignments_root) for assignment_id in ids]  # all valid first
+    (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    for step in STEPS:
+        (root / step).mkdir(exist_ok=True)
+    config_path = root / "nbgrader_config.py"
+    if not config_path.exists():
+        exchange_line = f"c.Exchange.root = {str(Path(exchange).resolve())!r}" if exchange else \
+            '# c.Exchange.root = "/usr/local/share/nbgrader/exchange"'
+        config_path.write_text(CONFIG_TEMPLATE.format(course_id=course_id or _default_course_id(root),
+                                                      exchange=exchange_line, regexp=DEFAULT_ZIP_REGEXP))
+        log(f"wrote {config_path}")
+    settings = {"format": SETTINGS_FORMAT, "assignments_root": str(assignments_root)}
+    write_atomic(root / STATE_DIR / SETTINGS_FILE, json.dumps(settings, indent=2) + "\n")
+    _write_secret(root / STATE_DIR / SECRET_FILE)
+    course = Course.open(root)
+    for assignment in loaded:
+        release_into(course, assignment, log, use_templates)
+        if publish:
+            publish_to_exchange(course, assignment.id)
+            log(f"published {assignment.id} to the exchange ({exchange_root(course)})")
+    with course.gradebook():
+        pass  # created by generate_assignment; opening it checks it is usable
+    return course
+
+
+def release_into(course: Course, assignment: assignments.Assignment, log: Callable[[str], None] = print,
+                 use_templates: bool = False) -> Path:
+    """source/<id>/ from the project, then nbgrader generate_assignment (the gradebook's assignment, notebook and
+    grade cells, and release/<id>/), then dlgrade's student notebook and dlcheck/ over nbgrader's release."""
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.utils import capture_log, temp_attrs
+
+    source = course.path("source", ".", assignment.id)
+    if source.exists():
+        shutil.rmtree(source)
+    shutil.copytree(assignment.source.parent, source, symlinks=False,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc"))
+    coursedir = course.coursedir
+    with temp_attrs(coursedir, assignment_id=assignment.id), alembic_in_process():
+        app = GenerateAssignment(coursedir=coursedir, config=course.config)
+        app.force, app.create_assignment = True, True
+        result = capture_log(app)
+    if not result.get("success"):
+        detail = (result.get("error") or result.get("log") or "").strip().splitlines()
+        raise UsageError(f"nbgrader generate_assignment failed for {assignment.id}: "
+                         f"{detail[-1] if detail else 'no output'}")
+    released = course.path("release", ".", assignment.id)
+    template = assignment.template.parent
+    if use_templates and assignment.template.is_file() and (template / "dlcheck").is_dir():
+        shutil.rmtree(released)
+        shutil.copytree(template, released, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        log(f"released {assignment.id} -> {released} (from {template})")
+        return released
+    try:
+        from dlgrade.release import release
+    except ImportError:  # dlgrade's release missing: nbgrader's student version stands on its own
+        log(f"released {assignment.id} -> {released} (nbgrader's student notebook; dlcheck/ not available)")
+        return released
+    with tempfile.TemporaryDirectory(prefix="dlgrade-release-") as scratch:
+        built = release(assignment, Path(scratch))
+        shutil.rmtree(released)
+        shutil.copytree(built, released)
+    log(f"released {assignment.id} -> {released}")
+    return released
+
+
+def exchange_root(course: Course) -> str:
+    from nbgrader.exchange.default.exchange import Exchange
+
+    return Exchange(config=course.config).root
+
+
+def publish_to_exchange(course: Course, assignment_id: str) -> None:
+    """nbgrader release_assignment: release/<id>/ to the exchange's outbound folder, for students to fetch."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.exchange import ExchangeError, ExchangeFactory
+    from nbgrader.utils import temp_attrs
+
+    factory = ExchangeFactory(config=course.config)
+    with temp_attrs(course.coursedir, assignment_id=assignment_id):
+        app = factory.ReleaseAssignment(coursedir=course.coursedir, authenticator=Authenticator(config=course.config),
+                                        config=course.config)
+        app.force = True
+        try:
+            app.start()
+        except ExchangeError as error:
+            raise UsageError(f"nbgrader release_assignment {assignment_id}: {_one_line(error)}") from None
+
+
+def release_feedback(course: Course, assignment_id: str) -> None:
+    """nbgrader release_feedback: feedback/<student>/<id>/*.html to the exchange, for `nbgrader fetch_feedback`."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.exchange import ExchangeError, ExchangeFactory
+    from nbgrader.utils import temp_attrs
+
+    factory = ExchangeFactory(config=course.config)
+    with temp_attrs(course.coursedir, assignment_id=assignment_id, student_id="*"):
+        app = factory.ReleaseFeedback(coursedir=course.coursedir, authenticator=Authenticator(config=course.config),
+                                      config=course.config)
+        try:
+            app.start()
+        except (ExchangeError, OSError) as error:
+            raise UsageError(f"nbgrader release_feedback {assignment_id}: {_one_line(error)}") from None
+
+
+def _one_line(error: BaseException | str) -> str:
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())[:300]
+
+
+# ---- unsafe input ----------------------------------------------------------------------------------------
+
+
+def unsafe_entry(folder: Path) -> str | None:
+    """Why a submission folder must not be read (a symbolic link or a special file in it), or None."""
+    if folder.is_symlink():
+        return f"{folder} is a symbolic link"
+    for current, dirs, files in os.walk(folder, followlinks=False):
+        for name in dirs + files:
+            path = Path(current) / name
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                return f"{path} is a symbolic link (to {os.readlink(path)}); submit the file itself"
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                return f"{path} is not a regular file"
+    return None
+
+
+def check_student_id(student: str) -> None:
+    if _UNSAFE_STUDENT.search(student) or student in (".", ".."):
+        raise UsageError(f"unusable student id {student!r} (a folder name without '/', '*' or a leading '.')")
+
+
+def _bad_member(name: str) -> str | None:
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+        return "a path outside the archive (zip slip)"
+    return None
+
+
+def check_archive(path: Path, data: bytes | None = None, depth: int = 0, budget: list[int] | None = None) -> None:
+    """Refuse an archive (and the archives inside it) holding a path that escapes, a link, or too many bytes."""
+    budget = budget if budget is not None else [MAX_ARCHIVE_BYTES]
+    label = str(path)
+    if depth > MAX_NESTING:
+        raise UsageError(f"{label}: archives nested more than {MAX_NESTING} deep")
+    source = BytesIO(data) if data is not None else path
+    nested: list[tuple[str, bytes]] = []
+    if zipfile.is_zipfile(source):
+        with zipfile.ZipFile(BytesIO(data) if data is not None else path) as archive:
+            for info in archive.infolist():
+                why = _bad_member(info.filename)
+                if why is None and stat.S_ISLNK(info.external_attr >> 16):
+                    why = "a symbolic link"
+                if why:
+                    raise UsageError(f"{label}: member {info.filename!r} is {why}; nothing was collected")
+                budget[0] -= info.file_size
+                if budget[0] < 0:
+                    raise UsageError(f"{label}: expands to more than {MAX_ARCHIVE_BYTES >> 20} MB")
+                if info.filename.endswith((".zip", ".gz")):
+                    nested.append((f"{label}!{info.filename}", archive.read(info)))
+    elif path.name.endswith(".gz"):
+        try:
+            with tarfile.open(fileobj=BytesIO(data) if data is not None else None,
+                              name=None if data is not None else path, mode="r:*") as archive:
+                for member in archive.getmembers():
+                    why = _bad_member(member.name)
+                    if why is None and not (member.isfile() or member.isdir()):
+                        why = "a link or a special file"
+                    if why:
+                        raise UsageError(f"{label}: member {member.name!r} is {why}; nothing was collected")
+                    budget[0] -= member.size
+                    if budget[0] < 0:
+                        raise UsageError(f"{label}: expands to more than {MAX_ARCHIVE_BYTES >> 20} MB")
+                    if member.name.endswith((".zip", ".gz")):
+                        extracted = archive.extractfile(member)
+                        nested.append((f"{label}!{member.name}", extracted.read() if extracted else b""))
+        except tarfile.TarError as error:
+            raise UsageError(f"{label}: not a readable archive ({error})") from None
+    elif path.suffix == ".zip":
+        raise UsageError(f"{label}: not a readable zip archive")
+    for name, content in nested:
+        check_archive(Path(name), content, depth + 1, budget)
+
+
+# ---- collect ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Collected:
+    """What a collect did: students collected, and submissions refused (each with its one-line reason)."""
+
+    students: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    log: str = ""
+
+
+def collect(course: Course, assignment_id: str, update: bool = True) -> Collected:
+    """nbgrader's exchange collect (inbound -> submitted/), refusing submissions that hold symbolic links.
+
+    nbgrader copies a submission with shutil.copytree, which follows links: a student's link to a file of the
+    instructor's would be copied in as its content. Such a submission is left in the exchange and reported.
+    """
+    from nbgrader.auth import Authenticator
+    from nbgrader.exchange import ExchangeFactory
+    from nbgrader.exchange.default.collect import ExchangeCollect
+    from nbgrader.utils import capture_log, temp_attrs
+
+    course.assignment(assignment_id)
+    factory = ExchangeFactory(config=course.config)
+    cls = factory.collect
+    refused: list[str] = []
+    if issubclass(cls, ExchangeCollect):
+        class SafeCollect(cls):  # type: ignore[valid-type, misc]
+            def init_src(self) -> None:
+                super().init_src()
+                keep = []
+                for record in self.src_records:
+                    why = unsafe_entry(Path(self.inbound_path) / record["filename"])
+                    if why:
+                        refused.append(f"{record['username']}: {why}")
+                    else:
+                        keep.append(record)
+                self.src_records = keep
+
+        cls = SafeCollect
+    before = _submitted_students(course, assignment_id)
+    with temp_attrs(course.coursedir, assignment_id=assignment_id):
+        app = cls(coursedir=course.coursedir, authenticator=Authenticator(config=course.config), config=course.config)
+        app.update = update
+        result = capture_log(app)
+    if not result.get("success"):
+        error = result.get("error", "")
+        reason = _exchange_failure(error) or _one_line(result.get("log", "") or error)
+        raise UsageError(f"nbgrader collect {assignment_id}: {reason}")
+    after = _submitted_students(course, assignment_id)
+    changed = sorted(s for s in after if after[s] != before.get(s))
+    return Collected(changed, refused, result.get("log", ""))
+
+
+def _exchange_failure(traceback_text: str) -> str | None:
+    match = re.search(r"ExchangeError: (.*)", traceback_text)
+    return match.group(1).strip() if match else None
+
+
+def _submitted_students(course: Course, assignment_id: str) -> dict[str, float]:
+    """student -> mtime of their submitted folder (to tell what a collect changed)."""
+    found = {}
+    for student, folder in submitted_folders(course, assignment_id):
+        found[student] = folder.stat().st_mtime_ns
+    return found
+
+
+def submitted_folders(course: Course, assignment_id: str) -> list[tuple[str, Path]]:
+    """(student, submitted/<student>/<id>/) for every student who has one, sorted by student."""
+    import glob
+
+    pattern = course.coursedir.format_path(course.coursedir.submitted_directory, "*", assignment_id)
+    regexp = re.compile(course.coursedir.format_path(course.coursedir.submitted_directory, "(?P<student_id>[^/]+)",
+                                                     assignment_id, escape=True) + "$")
+    found = []
+    for path in glob.glob(pattern):
+        match = regexp.match(path)
+        if match and not match.group("student_id").startswith(".") and (os.path.isdir(path) or
+                                                                        os.path.islink(path)):
+            found.append((match.group("student_id"), Path(path)))
+    return sorted(found)
+
+
+def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (), force: bool = False) -> Collected:
+    """nbgrader's zip_collect: LMS downloads in downloaded/<id>/archive/ (``archives`` are copied there first)
+    are extracted and filed under submitted/<student>/<id>/ by the course's FileNameCollectorPlugin regexp.
+
+    All or nothing: every archive is checked first (zip slip, links, size), every destination before any copy;
+    a refusal is one UsageError, and what this call added (downloads, extracted files) is taken back.
+    """
+    import logging
+
+    from nbgrader.apps.zipcollectapp import ZipCollectApp
+    from nbgrader.coursedir import CourseDirectory
+
+    course.assignment(assignment_id)
+    pending = [Path(a) for a in archives]
+    for archive in pending:
+        if not archive.is_file():
+            raise UsageError(f"{archive}: no such file")
+    base = course.root / "downloaded" / assignment_id
+    downloaded, extracted = base / "archive", base / "extracted"
+    existing = sorted(p for p in downloaded.rglob("*") if p.is_file() or p.is_symlink()) if downloaded.is_dir() else []
+    for archive in pending + existing:
+        if archive.is_symlink():
+            raise UsageError(f"{archive}: is a symbolic link; copy the download itself")
+        check_archive(archive)
+    if not pending and not existing:
+        raise UsageError(f"nothing to collect: put the LMS download in {downloaded} or name it on the command line")
+    for archive in pending:
+        kept = downloaded / archive.name
+        if kept.exists() and kept.read_bytes() != archive.read_bytes():
+            raise UsageError(f"{kept} is an earlier download of the same name; rename the new one")
+    fresh_extract = not (extracted.is_dir() and any(extracted.iterdir()))
+    if not fresh_extract and not force:
+        raise UsageError(f"{extracted} holds an earlier zip collect: pass --force to collect again (the downloads "
+                         "in archive/ are all collected again)")
+    config = course.config
+    if "named_regexp" not in config.get("FileNameCollectorPlugin", {}):
+        config.FileNameCollectorPlugin.named_regexp = DEFAULT_ZIP_REGEXP
+    collected: list[str] = []
+
+    class CheckedZipCollect(ZipCollectApp):
+        def _transfer_files(self, data: dict[str, Any]) -> None:
+            # Check every student before nbgrader copies anything, so a refusal leaves submitted/ untouched.
+            for student, info in data.items():
+                check_student_id(student)
+                destination = course.path("submitted", student, assignment_id)
+                if destination.exists() and any(destination.iterdir()) and not self.force:
+                    raise UsageError(f"{student} already has a submission in {destination}; pass --force to "
+                                     "replace the collected submissions with these")
+                for source in info["src_files"]:
+                    if os.path.islink(source):
+                        raise UsageError(f"{source}: is a symbolic link; nothing was collected")
+            super()._transfer_files(data)
+            collected.extend(sorted(data))
+
+    app = CheckedZipCollect(config=config)
+    app.coursedir = CourseDirectory(config=config, root=str(course.root), assignment_id=assignment_id)
+    app.force = force
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    # nbgrader's apps log every file at INFO to stderr; keep its warnings and errors for our one line instead
+    logger = app.log
+    saved = logger.handlers[:], logger.level, logger.propagate
+    logger.handlers, logger.propagate = [Keep()], False
+    logger.setLevel(logging.WARNING)
+    copied: list[Path] = []
+    try:
+        downloaded.mkdir(parents=True, exist_ok=True)
+        for archive in pending:
+            if not (downloaded / archive.name).exists():
+                shutil.copy(archive, downloaded / archive.name)
+                copied.append(downloaded / archive.name)
+        app.init_plugins()
+        app.extractor_plugin_inst.force = force
+        app.extract_archive_files()
+        why = unsafe_entry(extracted) if extracted.exists() else None
+        if why:
+            raise UsageError(f"{why}; nothing was collected")
+        app.process_extracted_files()
+    except BaseException as error:
+        for path in copied:
+            path.unlink(missing_ok=True)
+        if fresh_extract:
+            shutil.rmtree(extracted, ignore_errors=True)
+        if isinstance(error, SystemExit):  # nbgrader's NbGrader.fail() logs, then exits
+            raise UsageError(f"nbgrader zip_collect {assignment_id}: "
+                             f"{_one_line(messages[-1] if messages else 'failed')}") from None
+        raise
+    finally:
+        logger.handlers, logger.level, logger.propagate = saved[0], saved[1], saved[2]
+    return Collected(collected, [], "\n".join(messages))
+
+
+# ---- export ----------------------------------------------------------------------------------------------
+
+
+def export_csv(course: Course, destination: Path, assignment_ids: Sequence[str] = ()) -> Path:
+    """nbgrader's CSV export (CsvExportPlugin): one row per assignment and student of the gradebook."""
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    plugin = CsvExportPlugin(config=course.config)
+    plugin.to = str(destination)
+    plugin.assignment = list(assignment_ids)
+    with course.gradebook() as book:
+        plugin.export(book)
+    return destination
