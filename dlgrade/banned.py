@@ -10,6 +10,7 @@ elsewhere in the notebook that legitimately uses autograd does not count against
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 
 
@@ -80,12 +81,18 @@ def _definitions(trees: list[ast.Module]) -> dict[str, ast.AST]:
     return found
 
 
+@functools.lru_cache(maxsize=8)
+def _index(sources: tuple[str, ...]) -> tuple[dict[str, str], dict[str, ast.AST]]:
+    """Imports and top-level definitions of a submission, parsed once for all its questions."""
+    trees = _parse_all(list(sources))
+    return _aliases(trees), _definitions(trees)
+
+
 def find_banned(sources: list[str], entry: str, patterns: tuple[str, ...]) -> Violation | None:
     """The first banned use reachable from ``entry`` in the student's code, or None."""
     if not patterns:
         return None
-    trees = _parse_all(sources)
-    aliases, definitions = _aliases(trees), _definitions(trees)
+    aliases, definitions = _index(tuple(sources))
     methods = tuple(p[1:] for p in patterns if p.startswith("."))
     prefixes = tuple(p for p in patterns if not p.startswith("."))
     seen, queue = set(), [entry]

@@ -24,7 +24,7 @@ from dlgrade.checking.answers import Answer, Entries, Items, Leaf, MalformedAnsw
 from dlgrade.checking.compare import Outcome, compare
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
-from dlgrade.sandbox.launcher import Job, Sandbox, WorkerGone
+from dlgrade.sandbox.launcher import Job, Message, Sandbox, WorkerGone
 from dlgrade.suite import Case, Mistake, Question, Suite, unwrap_tensors
 
 EXEC_TIMEOUT = 60.0  # seconds for the student's top-level code (all cells), per attempt
@@ -167,29 +167,38 @@ class Reply:
     args_after: Answer | None = None
 
 
-def ask(session: Session, question: Question, case: Case, deadline: float, seed: int) -> Reply:
-    """Run one case in the worker and decode the plain answer."""
+def ask_all(session: Session, question: Question, cases: list[Case], deadline: float, seed: int) -> list[Reply]:
+    """Run a question's cases in the worker: one request, answers streamed back one per case. Stops early (fewer
+    replies than cases, the last one saying why) when the worker hangs past the deadline or dies."""
     try:
         job = session.ready()
     except WorkerGone as gone:
-        return Reply("timeout" if gone.timed_out else "crashed", f"your code could not be loaded: {gone}")
+        return [Reply("timeout" if gone.timed_out else "crashed", f"your code could not be loaded: {gone}")]
     blobs: list[bytes] = []
-    header = {
-        "op": "call", "entry": question.entry, "kind": question.kind, "harness": question.harness,
-        "args": protocol.encode_value(list(case.args), blobs),
-        "kwargs": protocol.encode_value(dict(case.kwargs), blobs),
-        "autograd": question.autograd, "return_args": question.check_mutation and question.kind == "function",
-        "seed": seed,
-    }
+    calls = [{
+        "op": "call", "nonce": job.nonce, "entry": question.entry, "kind": question.kind,
+        "harness": question.harness, "args": protocol.encode_value(list(case.args), blobs),
+        "kwargs": protocol.encode_value(dict(case.kwargs), blobs), "autograd": question.autograd,
+        "return_args": question.check_mutation and question.kind == "function", "seed": seed + number,
+    } for number, case in enumerate(cases, 1)]
+    replies: list[Reply] = []
     try:
-        job.send(header, blobs)
-        message = job.receive(deadline)
+        job.send({"op": "calls", "calls": calls}, blobs)
+        for _ in cases:
+            replies.append(_decode_reply(session, job.receive(deadline)))
     except WorkerGone as gone:
         if gone.timed_out:
-            return Reply("timeout", f"did not finish within the question's {question.timeout:g} s budget")
-        return Reply("crashed", "your code ended the worker process (exit, crash, or a memory/CPU limit)")
+            replies.append(Reply("timeout", f"did not finish within the question's {question.timeout:g} s budget"))
+        else:
+            replies.append(Reply("crashed", "your code ended the worker process (exit, crash, or a memory/CPU limit)"))
+    return replies
+
+
+def _decode_reply(session: Session, message: Message) -> Reply:
+    """One answer message, decoded and checked: only plain arrays come out."""
     header = message.header
-    session.student_time += float(header.get("seconds", 0.0)) if isinstance(header.get("seconds"), float) else 0.0
+    seconds = header.get("seconds")
+    session.student_time += seconds if isinstance(seconds, float) else 0.0
     status = header.get("status")
     if status != "ok":
         error = str(header.get("error") or "")[:3000]
@@ -315,14 +324,15 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
     cases += [(case, False) for case in question.hidden(question_rng(seed, question))]
     results: list[CaseResult] = []
     failures: list[tuple[Case, Answer]] = []
-    deadline = time.monotonic() + question.timeout
+    replies = ask_all(session, question, [case for case, _ in cases], time.monotonic() + question.timeout, seed)
     stop: CaseResult | None = None
     for number, (case, public) in enumerate(cases, 1):
         label = f"public case {number}: {case.describe()}" if public else f"hidden case {number}"
-        if stop is not None:
-            results.append(CaseResult(label, public, False, stop.status, "not run: " + stop.message))
+        if stop is not None or number > len(replies):
+            reason = stop or results[-1]
+            results.append(CaseResult(label, public, False, reason.status, "not run: " + reason.message))
             continue
-        reply = ask(session, question, case, deadline, seed + number)
+        reply = replies[number - 1]
         if reply.status != "ok" or reply.answer is None:
             status = {"missing": "not_implemented", "crashed": "error"}.get(reply.status, reply.status)
             message = reply.error or reply.status
@@ -346,11 +356,12 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             outcome = Outcome(False, mutated)
         if not outcome.passed and not mutated:
             failures.append((case, reply.answer))
+        shown = public and not outcome.passed  # values are printed only where a student needs them
         results.append(CaseResult(
             label, public, outcome.passed, "passed" if outcome.passed else "failed", _brief(outcome, public),
-            inputs=_show_inputs(case) if public else None,
-            yours=_show(reply.answer) if public else None,
-            expected=_show_expected(expected) if public and expected is not None else None,
+            inputs=_show_inputs(case) if shown else None,
+            yours=_show(reply.answer) if shown else None,
+            expected=_show_expected(expected) if shown and expected is not None else None,
         ))
     return _summarise(question, points, results, matching_mistake(question, failures))
 

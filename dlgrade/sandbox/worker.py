@@ -92,7 +92,8 @@ class Child:
             op = header.get("op")
             if op == "bye":
                 return
-            handler = {"exec": self.run_cells, "harness": self.define_harness, "call": self.call}.get(op)
+            handler = {"exec": self.run_cells, "harness": self.define_harness, "call": self.call,
+                       "calls": self.calls}.get(op)
             if handler is None:
                 self.reply({"op": "error", "error": f"unknown op {op!r}"})
             else:
@@ -115,6 +116,11 @@ class Child:
     def define_harness(self, header: dict[str, Any], _blobs: list[bytes]) -> None:
         _exec(_compile(header["source"], "<dlgrade harness>", "exec"), self.harness)
         self.reply({"op": "harnessed"})
+
+    def calls(self, header: dict[str, Any], blobs: list[bytes]) -> None:
+        """A question's cases in one request (they share its blobs); one answer message streamed back per case."""
+        for call in header["calls"]:
+            self.call(call, blobs)
 
     def call(self, header: dict[str, Any], blobs: list[bytes]) -> None:
         entry, kind = header["entry"], header.get("kind", "function")
