@@ -1,7 +1,8 @@
 """The dlgrade command line: grade, release, validate, autograde, export, demo.
 
 Exit status: 0 when the command did its job (a graded submission, whatever its score), 2 with one line on
-stderr for unusable input, 1 for a failed validation.
+stderr for unusable input, 1 for a failed validation, or when a batch (autograde, collect) refused some
+students' submissions (one line each on stderr) and did the rest.
 """
 
 from __future__ import annotations
@@ -77,6 +78,152 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(no_sandbox=args.no_sandbox)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from dlgrade.interop import export
+
+    paths = export(args.id, args.format, Path(args.out) if args.out else None, seed=args.seed,
+                   allow_unsandboxed=args.allow_no_sandbox)
+    for path in paths:
+        print(f"exported {args.id} ({args.format}) -> {path}")
+    return 0
+
+
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser("export", help="write a Gradescope autograder zip, or otter-grader tests and zip")
+    export.add_argument("id", help="an assignment id")
+    export.add_argument("--format", required=True, choices=("gradescope", "otter"))
+    export.add_argument("--out", help="output folder (default: export/<id>-<format>)")
+    export.add_argument("--seed", type=int, help="otter: the seed of the hidden cases baked into the tests")
+    export.add_argument("--allow-no-sandbox", action="store_true",
+                        help="gradescope: grade without bubblewrap where it cannot start in the container")
+    export.set_defaults(run=cmd_export)
+
+
+# ---- the course workflow on nbgrader (dlgrade.course, dlgrade.autograde) ------------------------------------
+
+
+def _course(args: argparse.Namespace):  # noqa: ANN202 - dlgrade.course is imported lazily
+    from dlgrade.course import Course
+
+    return Course.open(Path(args.course) if args.course else Path.cwd())
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from dlgrade import assignments
+    from dlgrade.course import setup
+
+    course = setup(Path(args.course) if args.course else Path.cwd(), args.ids,
+                   assignments_root=Path(args.project) if args.project else assignments.PROJECT_ROOT,
+                   course_id=args.course_id, exchange=Path(args.exchange) if args.exchange else None,
+                   publish=args.publish)
+    print(f"course {course.course_id} at {course.root}; gradebook {course.db_url}")
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from dlgrade.course import collect, zip_collect
+
+    course = _course(args)
+    if args.zip is not None:
+        done = zip_collect(course, args.id, [Path(p) for p in args.zip], force=args.force)
+    else:
+        done = collect(course, args.id, update=not args.no_update)
+    print(f"collected {len(done.students)} submission(s) of {args.id}: {', '.join(done.students) or 'none new'}")
+    for line in done.refused:
+        print(f"dlgrade: refused {line}", file=sys.stderr)
+    return 1 if done.refused else 0
+
+
+def cmd_autograde(args: argparse.Namespace) -> int:
+    from dlgrade.autograde import autograde
+
+    course = _course(args)
+    rows = autograde(course, [args.id], students=args.student or (), workers=args.workers, force=args.force,
+                     sandboxed=not args.no_sandbox)
+    bad = [row for row in rows if row.state in ("refused", "failed")]
+    for row in bad:
+        print(f"dlgrade: {row.student}: {row.state}: {row.detail}", file=sys.stderr)
+    print(f"gradebook {course.db_url}; feedback in {course.root / 'feedback'}")
+    return 1 if bad else 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from dlgrade.autograde import refresh_feedback
+    from dlgrade.course import release_feedback
+
+    course = _course(args)
+    students = refresh_feedback(course, args.id)
+    print(f"feedback of {len(students)} student(s) in {course.root / 'feedback'} (scores as in the gradebook)")
+    if args.release:
+        release_feedback(course, args.id)
+        print("released to the exchange (students get it with `nbgrader fetch_feedback`)")
+    return 0
+
+
+def cmd_export_grades(args: argparse.Namespace) -> int:
+    from dlgrade.autograde import export_gradescope
+    from dlgrade.course import export_csv
+
+    course = _course(args)
+    target = Path(args.to) if args.to else course.root / "export"
+    ids = [args.assignment] if args.assignment else course.set_up_ids()
+    for assignment_id in ids:
+        course.assignment(assignment_id)
+    print(f"grades CSV (nbgrader) -> {export_csv(course, target / 'grades.csv', ids if args.assignment else ())}")
+    for assignment_id in ids:
+        path = export_gradescope(course, assignment_id, target / f"{assignment_id}.gradescope.json")
+        print(f"Gradescope JSON -> {path}")
+    return 0
+
+
+def _add_course_parsers(commands: argparse._SubParsersAction) -> None:
+    def course_flag(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--course", help="the nbgrader course directory (default: the current directory)")
+
+    setup = commands.add_parser("setup", help="set up an nbgrader course from assignments/ and release into it")
+    setup.add_argument("ids", nargs="*", help="assignment ids (default: all)")
+    course_flag(setup)
+    setup.add_argument("--course-id", help="nbgrader's course_id (default: the folder's name)")
+    setup.add_argument("--exchange", help="the nbgrader exchange root to write into a new nbgrader_config.py")
+    setup.add_argument("--publish", action="store_true",
+                       help="also publish to the exchange (nbgrader release_assignment) for students to fetch")
+    setup.add_argument("--project", help="folder holding assignments/ and autograders/ (default: this project)")
+    setup.set_defaults(run=cmd_setup)
+
+    collect = commands.add_parser("collect", help="collect submissions: nbgrader's exchange, or LMS zips (--zip)")
+    collect.add_argument("id")
+    course_flag(collect)
+    collect.add_argument("--zip", nargs="*", metavar="ARCHIVE",
+                         help="collect LMS downloads as nbgrader zip_collect does (these files, or those already "
+                              "in downloaded/<id>/archive/)")
+    collect.add_argument("--force", action="store_true", help="--zip: replace submissions collected before")
+    collect.add_argument("--no-update", action="store_true", help="exchange: keep submissions collected before")
+    collect.set_defaults(run=cmd_collect)
+
+    autograde = commands.add_parser("autograde", help="grade every submission into nbgrader's gradebook")
+    autograde.add_argument("id")
+    course_flag(autograde)
+    autograde.add_argument("--workers", type=int, help="grading processes (default: the cores)")
+    autograde.add_argument("--force", action="store_true", help="regrade submissions graded before")
+    autograde.add_argument("--student", action="append", help="only this student (repeatable)")
+    _add_sandbox_flag(autograde)
+    autograde.set_defaults(run=cmd_autograde)
+
+    feedback = commands.add_parser("feedback", help="rewrite feedback with the gradebook's scores (after manual "
+                                                    "grading); --release hands it out through the exchange")
+    feedback.add_argument("id")
+    course_flag(feedback)
+    feedback.add_argument("--release", action="store_true", help="nbgrader release_feedback to the exchange")
+    feedback.set_defaults(run=cmd_feedback)
+
+    grades = commands.add_parser("export-grades", help="grades CSV (nbgrader's export) and a Gradescope-style "
+                                                       "JSON per assignment")
+    course_flag(grades)
+    grades.add_argument("--assignment", help="only this assignment")
+    grades.add_argument("--to", help="output folder (default: <course>/export)")
+    grades.set_defaults(run=cmd_export_grades)
+
+
 def _add_sandbox_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run student code without bubblewrap (only on a machine you can afford to lose)")
@@ -108,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="grade the sample class on a temporary nbgrader course")
     _add_sandbox_flag(demo)
     demo.set_defaults(run=cmd_demo)
+    _add_export_parser(commands)
+    _add_course_parsers(commands)
     return parser
 
 
