@@ -97,6 +97,8 @@ def bwrap_command(worker_dir: str) -> list[str]:
             command += ["--ro-bind", top, top]
     for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf"):
         command += ["--ro-bind-try", etc, etc]
+    # The private /tmp comes before the Python trees: a checkout (and its venv) may itself live under /tmp.
+    command += ["--tmpfs", "/tmp"]
     trees = _bound_python_trees()
     for tree in trees:
         command += ["--ro-bind", tree, tree]
@@ -104,7 +106,7 @@ def bwrap_command(worker_dir: str) -> list[str]:
         command += ["--tmpfs", hidden, "--remount-ro", hidden]
     command += [
         "--ro-bind", worker_dir, INSIDE_WORKER_DIR,
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp",
+        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm",
         "--chdir", "/tmp",
         sys.executable, "-I", "-B", f"{INSIDE_WORKER_DIR}/worker.py",
     ]
