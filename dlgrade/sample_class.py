@@ -58,7 +58,7 @@ def blank_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return blank
 
 
-# Attacks aimed at the first question's solution cell; the entry point's name is filled in.
+# Attacks aimed at the first function question's solution cell; the entry point's name is filled in.
 HOSTILE = {
     "always-equal": "class Anything:\n    def __eq__(self, other):\n        return True\n"
                     "def {entry}(*args, **kwargs):\n    return Anything()\n",
@@ -78,11 +78,10 @@ def build(assignment: Assignment, hostile: bool = True) -> list[SampleSubmission
             students.append(SampleSubmission(
                 f"{question.name}-{mistake.name}".replace("_", "-"), "mistake",
                 replace_cell(source, question.cell, mistake.solution), question.name, mistake.name))
-    if hostile and assignment.suite.questions:
-        first = assignment.suite.questions[0]
-        if first.kind == "function":
-            for name, code in HOSTILE.items():
-                students.append(SampleSubmission(f"hostile-{name}", "hostile",
-                                                 replace_cell(source, first.cell, code.format(entry=first.entry)),
-                                                 first.name))
+    target = next((q for q in assignment.suite.questions if q.kind == "function"), None)
+    if hostile and target is not None:
+        for name, code in HOSTILE.items():
+            students.append(SampleSubmission(f"hostile-{name}", "hostile",
+                                             replace_cell(source, target.cell, code.format(entry=target.entry)),
+                                             target.name))
     return students
