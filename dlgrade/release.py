@@ -241,7 +241,14 @@ def bake_case(question: Question, case: Case) -> dict[str, Any]:
         baked["expected"] = encode(expected, EXPECTED_DIGITS)
     except Unbakeable as why:
         return {"label": baked["label"], "grader_only": f"its expected answer is {why}"}
-    baked["mistakes"] = []
+    baked["mistakes"] = revealed_mistakes(question, case, expected, EXPECTED_DIGITS)
+    return baked
+
+
+def revealed_mistakes(question: Question, case: Case, expected: Any, digits: int | None = None) -> list[dict[str, Any]]:
+    """The known mistakes whose output on this case differs from the expected one (so the case can name them):
+    name and encoded output."""
+    revealed = []
     for mistake in question.mistakes:
         try:
             with warnings.catch_warnings(), np.errstate(all="ignore"):  # a wrong variant may well divide by 0
@@ -250,10 +257,10 @@ def bake_case(question: Question, case: Case) -> dict[str, Any]:
             if compare(from_value(output), expected, rtol=question.rtol, atol=question.atol, dtype="any",
                        names=question.output_names).passed:
                 continue  # this case cannot tell the mistake from a right answer
-            baked["mistakes"].append({"name": mistake.name, "output": encode(output, EXPECTED_DIGITS)})
+            revealed.append({"name": mistake.name, "output": encode(output, digits)})
         except Exception:  # a variant that fails or gives no plain data names nothing on this case
             continue
-    return baked
+    return revealed
 
 
 def bake_question(question: Question) -> dict[str, Any]:

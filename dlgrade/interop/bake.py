@@ -12,7 +12,6 @@ their inputs and expected values sit in the exported files, readable by any code
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from pathlib import Path
@@ -20,14 +19,12 @@ from typing import Any
 
 from dlgrade import checking
 from dlgrade.assignments import Assignment
-from dlgrade.checking.answers import from_value
-from dlgrade.checking.compare import compare
 from dlgrade.checking.local import CHECKS_FILE, Unbakeable, encode
 from dlgrade.errors import UsageError
 from dlgrade.grading import expected_value, question_rng
 from dlgrade.interop import kernel
 from dlgrade.interop.judges import judge_key, twin_for
-from dlgrade.release import CHECKER_DIR, checks_json
+from dlgrade.release import CHECKER_DIR, checks_json, revealed_mistakes
 from dlgrade.suite import Case, Question
 
 __all__ = ["ExportError", "bake_question", "bake_suite", "decode_roundtrip", "public_only", "spec_json",
@@ -36,32 +33,6 @@ __all__ = ["ExportError", "bake_question", "bake_suite", "decode_roundtrip", "pu
 
 class ExportError(UsageError):
     """The suite cannot be exported to in-kernel tests (an unbakeable case, a judge without a twin)."""
-
-
-def _unwrap(value: Any) -> Any:
-    if hasattr(value, "array") and type(value).__name__ == "TensorArg":
-        return value.array
-    if isinstance(value, tuple | list):
-        return type(value)(_unwrap(item) for item in value)
-    if isinstance(value, dict):
-        return {key: _unwrap(item) for key, item in value.items()}
-    return value
-
-
-def _mistake_outputs(question: Question, case: Case, expected: Any) -> list[dict[str, Any]]:
-    """Known mistakes whose output on this case differs from the expected one: name and output."""
-    baked = []
-    for mistake in question.mistakes:
-        try:
-            args, kwargs = copy.deepcopy(case.args), copy.deepcopy(dict(case.kwargs))
-            output = mistake.compute(*_unwrap(args), **_unwrap(kwargs))
-            if compare(from_value(output), expected, rtol=question.rtol, atol=question.atol, dtype="any",
-                       names=question.output_names).passed:
-                continue
-            baked.append({"name": mistake.name, "output": encode(output)})
-        except Exception:  # a variant that fails or gives no plain data names nothing on this case
-            continue
-    return baked
 
 
 def _bake_case(question: Question, case: Case, number: int, public: bool, seed: int,
@@ -80,7 +51,7 @@ def _bake_case(question: Question, case: Case, number: int, public: bool, seed: 
         baked["expected"] = encode(expected)
     except Unbakeable as why:
         raise ExportError(f"{question.name}, {label}: its expected answer is {why}") from None
-    baked["mistakes"] = _mistake_outputs(question, case, expected) if with_mistakes and public else []
+    baked["mistakes"] = revealed_mistakes(question, case, expected) if with_mistakes and public else []
     return baked
 
 
