@@ -7,7 +7,7 @@
         dlcheck/*.py          a byte copy of dlgrade/checking/ (the grader's very comparison code)
         dlcheck/checks.json   per question, the public cases baked now: inputs, expected output, and the outputs
                               of known mistakes that differ from it (never reference code, hidden cases or
-                              mistake sources)
+                              mistake sources); for a hand-computed variable only the answer's form
 
 Everything is deterministic (stable cell ids, sorted JSON keys, rounded expected floats), so releasing twice
 gives identical bytes and CI can ask templates_current() whether the committed templates are up to date.
@@ -36,7 +36,7 @@ from dlgrade import checking
 from dlgrade.assignments import Assignment
 from dlgrade.checking.answers import from_value
 from dlgrade.checking.compare import compare
-from dlgrade.checking.local import CHECKS_FILE, FORMAT, Unbakeable, encode
+from dlgrade.checking.local import CHECKS_FILE, FORMAT, Unbakeable, encode, form_of
 from dlgrade.suite import Case, Question, Suite
 
 __all__ = [
@@ -220,6 +220,8 @@ def _grader_only_reason(question: Question) -> str | None:
     # trusted code (e.g. a hidden test set), so it stays with the grader.
     if question.judge is not None:
         return "its answer is judged by the grader, not compared with one expected value"
+    if question.kind == "variable":
+        return "a hand-computed answer: any check here would give its value away"
     return None
 
 
@@ -267,6 +269,10 @@ def bake_question(question: Question) -> dict[str, Any]:
     """What check() needs for one question; never the reference's code, hidden cases or mistake sources."""
     baked: dict[str, Any] = {"entry": question.entry, "kind": question.kind}
     reason = _grader_only_reason(question)
+    if reason is not None and question.kind == "variable":
+        # Only the answer's form (how many numbers, which keys): the values and the mistakes' outputs would leak.
+        expected = question.public()[0].call(question.reference)
+        return baked | {"grader_only": reason, "form": form_of(expected), "output_names": list(question.output_names)}
     if reason is not None:
         return baked | {"grader_only": reason}
     baked |= {

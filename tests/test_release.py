@@ -258,9 +258,25 @@ def test_checks_json_bakes_public_cases_and_the_mistakes_they_reveal(released: P
     assert next(m for m in mean["mistakes"] if m["name"] == "forgot_mean")["output"] == 4.25
     relu = questions["relu"]
     assert relu["autograd"] is False and relu["cases"][0]["args"][0]["tensor"] is True
-    assert questions["chain_rule"]["cases"][0]["expected"] == 17.25
-    forward = questions["forward"]
-    assert forward["cases"][0]["expected"] == {"tuple": [4.0, 4.0]} and forward["output_names"] == ["y", "loss"]
+    # a hand-computed variable's one public case is its answer: only its form is baked, never a value
+    chain, forward = questions["chain_rule"], questions["forward"]
+    assert chain["form"] == "number" and "cases" not in chain and "mistakes" not in chain
+    assert forward["form"] == {"tuple": ["number", "number"]} and forward["output_names"] == ["y", "loss"]
+    assert "hand-computed" in chain["grader_only"] and "cases" not in forward
+
+
+def test_checks_json_never_holds_a_hand_computed_answer_or_its_mistakes(released: Path) -> None:
+    questions = json.loads((released / "dlcheck" / "checks.json").read_text())["questions"]
+
+    def numbers(data: Any) -> list[Any]:
+        if isinstance(data, dict):
+            return [n for item in data.values() for n in numbers(item)]
+        if isinstance(data, list):
+            return [n for item in data for n in numbers(item)]
+        return [data] if isinstance(data, (int, float)) and not isinstance(data, bool) else []
+
+    assert numbers(questions["chain_rule"]) == [] and numbers(questions["forward"]) == []
+    assert numbers(questions["sq_error"])  # a function question's public cases do carry numbers
 
 
 def test_release_holds_no_hidden_case_and_no_source_code(released: Path, toy: Assignment) -> None:
@@ -349,7 +365,26 @@ def test_check_passes_a_right_answer(dlcheck: Any, capsys: pytest.CaptureFixture
     assert out.count("✓") == 3
     result, out = _call_check(dlcheck, "relu", capsys, relu=lambda x: torch.clamp(x, min=0.0))
     assert result is True, out
-    assert _call_check(dlcheck, "chain_rule", capsys, dl_dx=17.25)[0] is True
+    result, out = _call_check(dlcheck, "chain_rule", capsys, dl_dx=17.25)
+    assert result is True and "chain_rule: filled in and well-formed; the grader checks the values" in out
+    assert "17.25" not in out
+
+
+def test_check_of_a_hand_computed_answer_checks_its_form_and_never_its_value(
+        dlcheck: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # a wrong value passes the local check too: telling right from wrong here would reveal the answer
+    result, out = _call_check(dlcheck, "chain_rule", capsys, dl_dx=-17.25)
+    assert result is True and "Known mistake" not in out and "17.25" not in out
+    result, out = _call_check(dlcheck, "forward", capsys, forward_values=(3.0, 1.0))
+    assert result is True and "4" not in out
+    result, out = _call_check(dlcheck, "forward", capsys, forward_values=(4.0,))
+    assert result is False and "forward_values should be a tuple of 2 values, not a tuple of 1" in out
+    result, out = _call_check(dlcheck, "forward", capsys, forward_values=(4.0, "4"))
+    assert result is False and "forward_values[1] should be a number, not a str" in out
+    result, out = _call_check(dlcheck, "chain_rule", capsys, dl_dx=float("nan"))
+    assert result is False and "dl_dx should be a finite number, not nan" in out
+    result, out = _call_check(dlcheck, "chain_rule", capsys, dl_dx=[17.25])
+    assert result is False and "dl_dx should be a number, not a list of 1" in out
 
 
 def test_check_reports_a_wrong_answer_with_the_largest_error(dlcheck: Any,
@@ -374,8 +409,6 @@ def test_check_names_a_known_mistake_and_gives_the_hint_otherwise(dlcheck: Any,
     assert "Known mistake (forgot_mean): your loss sums the squared errors" in out
     result, out = _call_check(dlcheck, "sq_error", capsys, squared_error=lambda p, t, reduction="mean": 0.0)
     assert "Known mistake" not in out and "Hint: square each difference, then reduce" in out
-    result, out = _call_check(dlcheck, "chain_rule", capsys, dl_dx=-17.25)
-    assert result is False and "Known mistake (sign_flip)" in out
 
 
 def test_check_reports_not_implemented_missing_and_grader_only(dlcheck: Any,
@@ -494,16 +527,19 @@ def test_correct_solutions_pass_in_the_kernel(released: Path, toy: Assignment,
                  if c.metadata["nbgrader"].get("solution")}
     executed = run_notebook(_with_cells(nbformat.read(released / "toy.ipynb", as_version=4), solutions))
     cells = _by_grade_id(executed)
-    for name in ("sq_error", "relu", "chain_rule", "forward"):
+    for name in ("sq_error", "relu"):
         text = _printed(cells[name])
         assert f"{name}: all passed" in text and text.endswith("True"), text
         assert "✗" not in text
+    for name in ("chain_rule", "forward"):  # hand-computed: the form only, never the value
+        text = _printed(cells[name])
+        assert f"{name}: filled in and well-formed" in text and text.endswith("True"), text
 
 
 def test_known_mistakes_are_named_in_the_kernel(released: Path, toy: Assignment,
                                                 run_notebook: Callable[..., Any]) -> None:
     suite = toy.suite
-    mistakes = {"sq_error": "forgot_mean", "relu": "leaky", "chain_rule": "sign_flip", "forward": "unsquared"}
+    mistakes = {"sq_error": "forgot_mean", "relu": "leaky"}  # a hand-computed answer's mistakes: grader only
     sources = {suite.question(q).cell: next(m for m in suite.question(q).mistakes if m.name == name).solution
                for q, name in mistakes.items()}
     executed = run_notebook(_with_cells(nbformat.read(released / "toy.ipynb", as_version=4), sources))

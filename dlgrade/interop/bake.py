@@ -64,7 +64,8 @@ def bake_question(assignment: Assignment, question: Question, seed: int, *, hidd
     if question.judge is not None and twin_for(question) is None:
         raise ExportError(f"{assignment.id}/{question.name}: its judge ({judge_key(question)}) has no in-kernel "
                           "twin in dlgrade/interop/judges.py, so it cannot be graded inside a kernel")
-    cases = [(case, True) for case in question.public()]
+    # A hand-computed variable's one case is its answer: students never see it, so it goes with the hidden ones.
+    cases = [(case, question.kind != "variable") for case in question.public()]
     if hidden:
         cases += [(case, False) for case in question.hidden(question_rng(seed, question))]
     twin = twin_for(question)

@@ -35,7 +35,7 @@ import numpy as np
 from .answers import Answer, Items, Leaf, from_value
 from .compare import compare
 
-__all__ = ["CHECKS_FILE", "FORMAT", "Unbakeable", "check", "decode", "encode"]
+__all__ = ["CHECKS_FILE", "FORMAT", "Unbakeable", "check", "decode", "encode", "form_of", "form_problem"]
 
 CHECKS_FILE = "checks.json"
 FORMAT = 1
@@ -191,7 +191,7 @@ def _check(name: str, namespace: dict[str, Any]) -> tuple[list[str], bool]:
     spec = questions[name]
     if spec.get("harness"):
         spec = spec | {"harness_function": _harness(checks.get("harness_source", ""), spec["harness"])}
-    if spec.get("grader_only"):
+    if spec.get("grader_only") and "form" not in spec:
         return [f"{name}: this question is checked only by the grader ({spec['grader_only']})"], True
     entry, kind = spec["entry"], spec.get("kind", "function")
     target = _lookup(namespace, entry)
@@ -201,6 +201,8 @@ def _check(name: str, namespace: dict[str, Any]) -> tuple[list[str], bool]:
         return [f"{name}: not implemented yet: {entry} is still None; put your answer in it and run its cell"
                 if target is None else f"{name}: not implemented yet: every value in {entry} is still None; "
                 "put your answers in them and run the cell"], False
+    if "form" in spec:
+        return _check_form(name, spec, target)
     cases = spec.get("cases", [])
     lines, results, failures = [], [], []
     for number, case in enumerate(cases, 1):
@@ -236,6 +238,67 @@ def _check(name: str, namespace: dict[str, Any]) -> tuple[list[str], bool]:
 
 
 _MISSING = object()
+
+
+def _check_form(name: str, spec: dict[str, Any], value: Any) -> tuple[list[str], bool]:
+    """A hand-computed answer checked for its form only (every part filled in, a finite number where a number
+    belongs): its values stay with the grader, since any local comparison would give the answer away."""
+    unfilled = _first_none(value, tuple(spec.get("output_names", ())))
+    if unfilled is not None:
+        return [f"{name}: {unfilled} is still None: put your answer in it and run its cell"], False
+    problem = form_problem(value, spec["form"], spec["entry"])
+    if problem is not None:
+        return [f"{name}: {problem}"], False
+    return [f"{name}: filled in and well-formed; the grader checks the values ({spec['grader_only']})"], True
+
+
+def form_of(value: Any) -> Any:
+    """The form of an answer without its values: "number", {"shape": [...]} for an array, containers kept."""
+    kind = type(value)
+    if kind in (tuple, list):
+        forms = [form_of(item) for item in value]
+        return {"tuple": forms} if kind is tuple else forms
+    if kind is dict:
+        return {"dict": {str(key): form_of(item) for key, item in value.items()}}
+    if kind is np.ndarray or (kind.__module__.startswith("torch") and hasattr(value, "shape")):
+        return {"shape": [int(n) for n in value.shape]}
+    return "number"
+
+
+def form_problem(value: Any, form: Any, where: str) -> str | None:
+    """What keeps ``value`` from having ``form`` (the first thing found), or None."""
+    if isinstance(form, list) or (isinstance(form, dict) and "tuple" in form):
+        items = form if isinstance(form, list) else form["tuple"]
+        if type(value) not in (tuple, list) or len(value) != len(items):
+            return f"{where} should be a tuple of {len(items)} values, not {_what(value)}"
+        for position, (item, item_form) in enumerate(zip(value, items, strict=True)):
+            problem = form_problem(item, item_form, f"{where}[{position}]")
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(form, dict) and "dict" in form:
+        keys = sorted(form["dict"])
+        if type(value) is not dict or sorted(map(str, value)) != keys:
+            return f"{where} should be a dict with the keys {', '.join(keys)}, not {_what(value)}"
+        return next((problem for key in keys
+                     if (problem := form_problem(value[key], form["dict"][key], f"{where}[{key!r}]"))), None)
+    if isinstance(form, dict) and "shape" in form:
+        shape = tuple(getattr(value, "shape", ()) or ())
+        if not hasattr(value, "shape") or list(shape) != form["shape"]:
+            return f"{where} should be an array of shape {tuple(form['shape'])}, not {_what(value)}"
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return f"{where} should be a number, not {_what(value)}"
+    if not math.isfinite(float(value)):
+        return f"{where} should be a finite number, not {value}"
+    return None
+
+
+def _what(value: Any) -> str:
+    if type(value) in (tuple, list, dict):
+        return f"a {type(value).__name__} of {len(value)}"
+    shape = getattr(value, "shape", None)
+    return f"an array of shape {tuple(shape)}" if shape is not None else f"a {type(value).__name__}"
 
 
 def _harness(source: str, name: str) -> Any:
