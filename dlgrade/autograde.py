@@ -45,6 +45,8 @@ from dlgrade.notebook import MAX_SUBMISSION_BYTES, find_submission_file, read_no
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook
 
+    from dlgrade.source_cells import SourceCells
+
 RECORD_FORMAT = 1
 RESULTS_DIR = "results"
 LOCK_FILE = "autograde.lock"
@@ -276,18 +278,17 @@ def feedback_current(course: Course, submission: Submission) -> bool:
         return False
 
 
-def write_autograded(course: Course, submission: Submission, result: SubmissionResult) -> Path | None:
+def write_autograded(course: Course, submission: Submission, result: SubmissionResult,
+                     cells: SourceCells | None = None) -> Path | None:
     """autograded/<student>/<id>/<id>.ipynb for formgrader: the submission through nbgrader's own sanitizing
     preprocessors (outputs cleared, locked cells restored from the gradebook), each grade cell showing dlgrade's
     feedback as its output. Nothing is executed. (nbgrader's CheckCellMetadata is left out: a jsonschema
-    validation costing as much as the rest together, whose only effect would be to refuse the notebook.)"""
+    validation costing as much as the rest together, whose only effect would be to refuse the notebook.)
+    ``cells``: the gradebook's source cells, read once for a batch (read now when not given)."""
     import nbformat
-    from nbgrader.preprocessors import (
-        ClearOutput,
-        DeduplicateIds,
-        OverwriteCells,
-        OverwriteKernelspec,
-    )
+    from nbgrader.preprocessors import ClearOutput, DeduplicateIds, OverwriteKernelspec
+
+    from dlgrade.source_cells import SnapshotOverwriteCells, SourceCells
 
     assert submission.notebook is not None
     try:
@@ -297,8 +298,11 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     resources = {"nbgrader": {"db_url": course.db_url, "assignment": submission.assignment_id,
                               "notebook": submission.assignment_id, "student": submission.student}}
     try:
-        for preprocessor in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells):
-            notebook, resources = preprocessor(config=course.config).preprocess(notebook, resources)
+        for preprocessor in (ClearOutput(config=course.config), DeduplicateIds(config=course.config),
+                             OverwriteKernelspec(config=course.config)):
+            notebook, resources = preprocessor.preprocess(notebook, resources)
+        cells = cells or SourceCells.read(course.db_url, submission.assignment_id, submission.assignment_id)
+        notebook, resources = SnapshotOverwriteCells(cells, config=course.config).preprocess(notebook, resources)
     except Exception:  # broken nbgrader metadata: formgrader gets the submission as it came, outputs cleared
         notebook = nbformat.read(submission.notebook, as_version=4)
         notebook, resources = ClearOutput().preprocess(notebook, resources)
@@ -498,6 +502,19 @@ class Recorder:
     def __init__(self, course: Course, assignments: dict[str, Assignment], book: Gradebook) -> None:
         self.course, self.assignments, self.book = course, assignments, book
         self.policy = LatePolicy(course)
+        self._source_cells: dict[str, SourceCells] = {}
+
+    def source_cells(self, assignment_id: str) -> SourceCells | None:
+        """The gradebook's source cells of an assignment, read once per run (None if they cannot be read)."""
+        from dlgrade.source_cells import SourceCells
+
+        if assignment_id not in self._source_cells:
+            try:
+                self._source_cells[assignment_id] = SourceCells.read(self.course.db_url, assignment_id,
+                                                                     assignment_id)
+            except Exception:
+                return None  # write_autograded then tries again and falls back as before
+        return self._source_cells[assignment_id]
 
     def record(self, submission: Submission, data: Any) -> Row:
         """Steps 2-5 for a result a worker sent: checked, recorded, then into the gradebook and feedback."""
@@ -523,7 +540,7 @@ class Recorder:
         """The notebook for formgrader; a student's notebook that nbgrader cannot even write back out costs its
         formgrader view, never its grade."""
         try:
-            write_autograded(self.course, submission, result)
+            write_autograded(self.course, submission, result, self.source_cells(submission.assignment_id))
         except UsageError:
             raise
         except Exception:

@@ -219,14 +219,53 @@ def expected_value(question: Question, case: Case) -> Any:
     return case.call(question.reference)
 
 
-def _outcome(question: Question, case: Case, answer: Answer, expected: Any) -> Outcome:
+class _Failed:
+    """A trusted computation that raised (a known-mistake variant may well fail on some inputs)."""
+
+
+@dataclass
+class CaseValues:
+    """What the trusted side computes on one case (the reference's output, a cross-check, the known-mistake
+    variants), each at most once. Public cases are the same for every submission, so the Grader keeps theirs in
+    ``memo`` across submissions (a training question's expected trajectory is one reference training run, once
+    per worker instead of once per student); a hidden case's values live for that one submission."""
+
+    question: Question
+    case: Case
+    memo: dict[tuple[str, int, str], Any] | None = None
+    key: tuple[str, int] = ("", 0)
+    own: dict[tuple[str, int, str], Any] = field(default_factory=dict, repr=False)  # without a memo
+
+    def of(self, name: str, function: Callable[..., Any]) -> Any:
+        """case.call(function), remembered under ``name``; _Failed() if it raised."""
+        store = self.memo if self.memo is not None else self.own
+        key = (*self.key, name)
+        if key not in store:
+            try:
+                with np.errstate(all="ignore"):
+                    store[key] = self.case.call(function)
+            except Exception:
+                store[key] = _Failed()
+        return store[key]
+
+    def expected(self) -> Any:
+        value = self.of("reference", self.question.reference)
+        if isinstance(value, _Failed):  # the reference itself failing is ours to hear about, loudly
+            return expected_value(self.question, self.case)
+        return value
+
+
+def _outcome(question: Question, values: CaseValues, answer: Answer, expected: Any) -> Outcome:
+    case = values.case
     if question.judge is not None:
         verdict = question.judge(case, answer)
         return Outcome(verdict.passed, verdict.message)
     outcome = compare(answer, expected, rtol=question.rtol, atol=question.atol, dtype=question.dtype,
                       names=question.output_names)
     if outcome.passed and question.cross_check is not None:
-        second = case.call(question.cross_check)
+        second = values.of("cross_check", question.cross_check)
+        if isinstance(second, _Failed):
+            second = case.call(question.cross_check)
         outcome = compare(answer, second, rtol=question.rtol, atol=question.atol, dtype=question.dtype,
                           names=question.output_names)
     return outcome
@@ -246,20 +285,22 @@ def _mutation(case: Case, after: Answer | None) -> str | None:
     return None
 
 
-def matching_mistake(question: Question, failures: list[tuple[Case, Answer]]) -> Mistake | None:
-    """The first known mistake whose variant reproduces every failed answer (computed on the trusted side)."""
+def matching_mistake(question: Question, failures: list[tuple[CaseValues, Answer]]) -> Mistake | None:
+    """The first known mistake whose variant reproduces every failed answer (computed on the trusted side).
+    Public failures come first: their variants are remembered across submissions, so a mistake that does not
+    match is mostly ruled out without computing anything."""
     if not failures:
         return None
+    ordered = sorted(failures, key=lambda failure: failure[0].memo is None)
     for mistake in question.mistakes:
-        if all(_matches(question, mistake, case, answer) for case, answer in failures):
+        if all(_matches(question, mistake, values, answer) for values, answer in ordered):
             return mistake
     return None
 
 
-def _matches(question: Question, mistake: Mistake, case: Case, answer: Answer) -> bool:
-    try:
-        variant = case.call(mistake.compute)
-    except Exception:
+def _matches(question: Question, mistake: Mistake, values: CaseValues, answer: Answer) -> bool:
+    variant = values.of(f"mistake:{mistake.name}", mistake.compute)
+    if isinstance(variant, _Failed):
         return False
     return compare(answer, variant, rtol=question.rtol, atol=question.atol, dtype="any",
                    names=question.output_names).passed
@@ -315,7 +356,8 @@ def _show_inputs(case: Case) -> str:
 
 
 def grade_question(question: Question, points: float, extraction: Extraction, session: Session,
-                   seed: int) -> QuestionResult:
+                   seed: int, memo: dict[tuple[str, int, str], Any] | None = None) -> QuestionResult:
+    """``memo`` keeps the trusted values of public cases across submissions (see CaseValues)."""
     student_cells = [cell.source for cell in extraction.cells if cell.student]
     violation = find_banned(student_cells, question.entry, question.banned)
     if violation is not None:
@@ -323,7 +365,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
     cases = [(case, True) for case in question.public()]
     cases += [(case, False) for case in question.hidden(question_rng(seed, question))]
     results: list[CaseResult] = []
-    failures: list[tuple[Case, Answer]] = []
+    failures: list[tuple[CaseValues, Answer]] = []
     replies = ask_all(session, question, [case for case, _ in cases], time.monotonic() + question.timeout, seed)
     stop: CaseResult | None = None
     for number, (case, public) in enumerate(cases, 1):
@@ -349,13 +391,14 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             results.append(CaseResult(label, public, False, "not_implemented",
                                       f"{question.entry} is still None: put your number in it"))
             continue
-        expected = expected_value(question, case) if question.judge is None else None
-        outcome = _outcome(question, case, reply.answer, expected)
+        values = CaseValues(question, case, memo if public else None, (question.name, number))
+        expected = values.expected() if question.judge is None else None
+        outcome = _outcome(question, values, reply.answer, expected)
         mutated = _mutation(case, reply.args_after) if outcome.passed and question.check_mutation else None
         if mutated:
             outcome = Outcome(False, mutated)
         if not outcome.passed and not mutated:
-            failures.append((case, reply.answer))
+            failures.append((values, reply.answer))
         shown = public and not outcome.passed  # values are printed only where a student needs them
         results.append(CaseResult(
             label, public, outcome.passed, "passed" if outcome.passed else "failed", _brief(outcome, public),
@@ -404,6 +447,8 @@ class Grader:
     sandbox: Sandbox
     secret: bytes = field(default_factory=lambda: os.urandom(32))
     on_question: Callable[[QuestionResult], None] | None = None
+    # Trusted values of public cases (the same for every submission), kept for the Grader's lifetime.
+    public_values: dict[tuple[str, int, str], Any] = field(default_factory=dict, repr=False)
 
     def grade(self, path: Path) -> SubmissionResult:
         started = time.monotonic()
@@ -415,7 +460,8 @@ class Grader:
         questions = []
         try:
             for question in suite.questions:
-                result = grade_question(question, self.assignment.points[question.name], extraction, session, seed)
+                result = grade_question(question, self.assignment.points[question.name], extraction, session, seed,
+                                        self.public_values)
                 questions.append(result)
                 if self.on_question:
                     self.on_question(result)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import io
 import json
+import re
 import socket
 import struct
 import time
@@ -34,6 +35,10 @@ MAX_MESSAGE_BYTES = 256 << 20
 MAX_BLOBS = 4096
 # Only these cross the boundary: the worker converts everything else (or rejects it).
 PLAIN_DTYPES = frozenset({np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)})
+# The header numpy's write_array gives a plain little-endian array (descr, fortran_order, shape; space-padded).
+_PLAIN_NPY_HEADER = re.compile(rb"\{'descr': '(<f8|<i8|\|b1)', 'fortran_order': (False|True), "
+                               rb"'shape': \(((?:\d+, ?)*\d*)\), \} *\n")
+_NPY_DESCR = {b"<f8": np.dtype("<f8"), b"<i8": np.dtype("<i8"), b"|b1": np.dtype("|b1")}
 
 _LENGTH = struct.Struct(">Q")
 
@@ -70,13 +75,48 @@ def encode_array(array: np.ndarray) -> bytes:
 
 def decode_array(blob: bytes) -> np.ndarray:
     """Parse .npy bytes into a plain float64/int64/bool array, refusing pickles and exotic dtypes."""
-    try:
-        array = _read_array(io.BytesIO(blob), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise ProtocolError(f"malformed array: {error}") from None
+    array = _read_plain_npy(blob)
+    if array is None:  # not the header numpy writes for a plain array: numpy's own reader decides
+        try:
+            array = _read_array(io.BytesIO(blob), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:
+            raise ProtocolError(f"malformed array: {error}") from None
     if type(array) is not np.ndarray or array.dtype not in PLAIN_DTYPES:
         raise ProtocolError(f"array of dtype {array.dtype} is not allowed across the boundary")
     return array
+
+
+def _read_plain_npy(blob: bytes) -> np.ndarray | None:
+    """The .npy that numpy's write_array makes of a float64/int64/bool array, read without numpy's header parser
+    (it runs ast.literal_eval: 0.2 ms an array, and a losses submission returns about 400). None for anything
+    else, which then goes through numpy's reader."""
+    if blob[:6] != b"\x93NUMPY" or len(blob) < 10:
+        return None
+    major = blob[6]
+    if major == 1:
+        (length,), start = struct.unpack_from("<H", blob, 8), 10
+    elif major in (2, 3) and len(blob) >= 12:
+        (length,), start = struct.unpack_from("<I", blob, 8), 12
+    else:
+        return None
+    match = _PLAIN_NPY_HEADER.fullmatch(blob[start:start + length])
+    if match is None:
+        return None
+    descr, fortran, dims = match.groups()
+    shape = tuple(int(n) for n in dims.split(b",") if n.strip())
+    dtype = _NPY_DESCR[descr]
+    count = 1
+    for n in shape:
+        count *= n
+    data = start + length
+    if count * dtype.itemsize != len(blob) - data:  # Python ints: a forged huge shape cannot overflow
+        raise ProtocolError(f"malformed array: shape {shape} does not match {len(blob) - data} data bytes")
+    try:
+        flat = np.frombuffer(blob, dtype=dtype, count=count, offset=data)
+        # A fresh, writable, native-order copy, laid out as written.
+        return flat.reshape(shape, order="F" if fortran == b"True" else "C").astype(dtype.newbyteorder("="))
+    except ValueError as error:  # e.g. an empty array with a dimension beyond what numpy can index
+        raise ProtocolError(f"malformed array: {error}") from None
 
 
 def pack(header: dict[str, Any], blobs: list[bytes] = ()) -> bytes:  # type: ignore[assignment]

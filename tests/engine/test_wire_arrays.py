@@ -1,0 +1,54 @@
+"""The array blobs that cross the sandbox boundary: .npy bytes, read by a strict fast path or numpy's reader."""
+
+import io
+import struct
+
+import numpy as np
+import pytest
+
+from dlgrade.sandbox import protocol
+
+
+@pytest.mark.parametrize("array", [
+    np.array(3.5), np.arange(6.0).reshape(2, 3), np.arange(6).reshape(3, 2).T, np.array([True, False]),
+    np.zeros((0, 4)), np.array([np.nan, np.inf, -np.inf]), np.zeros((1,) * 20, dtype=np.int64),
+])
+def test_plain_arrays_round_trip_through_the_fast_reader(array: np.ndarray) -> None:
+    blob = protocol.encode_array(array)
+    assert protocol._read_plain_npy(blob) is not None  # the fast path, not numpy's literal_eval
+    back = protocol.decode_array(blob)
+    assert back.dtype == array.dtype and back.shape == array.shape and back.flags.writeable
+    np.testing.assert_array_equal(back, array)
+
+
+def test_a_fortran_ordered_npy_reads_as_the_same_values() -> None:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.asfortranarray(np.arange(6.0).reshape(2, 3)))
+    np.testing.assert_array_equal(protocol.decode_array(buffer.getvalue()), np.arange(6.0).reshape(2, 3))
+
+
+def _npy(header: bytes, data: bytes = b"") -> bytes:
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + data
+
+
+@pytest.mark.parametrize("blob, why", [
+    (protocol.encode_array(np.arange(3.0))[:-8], "does not match 16 data bytes"),
+    (protocol.encode_array(np.arange(3.0)) + bytes(8), "does not match 32 data bytes"),
+    (_npy(b"{'descr': '<f8', 'fortran_order': False, 'shape': (0, 100000000000000000000000), }\n"), "dimension"),
+    (_npy(b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000, 1000000000000), }\n", bytes(8)),
+     "does not match 8 data bytes"),
+    (_npy(b"{'descr': '|O', 'fortran_order': False, 'shape': (1,), }\n", bytes(8)), "pickle"),
+    (b"not an npy at all", "malformed array"),
+])
+def test_malformed_or_forged_blobs_are_refused(blob: bytes, why: str) -> None:
+    with pytest.raises(protocol.ProtocolError, match=why):
+        protocol.decode_array(blob)
+
+
+def test_other_dtypes_go_through_numpy_and_are_refused() -> None:
+    for dtype in (np.float32, np.complex128, np.dtype("U3")):
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, np.zeros(2, dtype=dtype))
+        assert protocol._read_plain_npy(buffer.getvalue()) is None
+        with pytest.raises(protocol.ProtocolError, match="not allowed across the boundary"):
+            protocol.decode_array(buffer.getvalue())
