@@ -19,7 +19,7 @@ count, and graded three ways, one after the other, on this machine:
              --workers at a time
 
 Each batch runs as a child process; its wall time is the batch command's, its memory the peak summed PSS of
-its whole process tree (sampled every 0.1 s). Per-submission seconds come from dlgrade's own timing, from
+its whole process tree (sampled every 1 s). Per-submission seconds come from dlgrade's own timing, from
 nbgrader's log timestamps, and from each `otter run`. dlgrade's engine overhead is its per-submission wall time
 minus the student code's own run time as its worker reports it. Raw results go to bench/results/<time>.json;
 the tables to stdout (markdown). Ratios are what to compare: these machines are shared and noisy.
@@ -56,7 +56,9 @@ SYSTEMS = ("dlgrade", "dlgrade-engine", "nbgrader", "otter")
 DEFAULT_COUNTS = {"losses": 60, "training": 24}
 SEED = 20240611  # the hidden cases baked into the nbgrader and otter versions
 SECRET = b"dlgrade-bench"  # dlgrade's grading secret (its hidden cases change per submission, from this)
-SAMPLE_EVERY = 0.1
+# Reading a torch process's PSS costs ~6 ms of kernel time; at 0.1 s, a 10-process tree took half a core from
+# the very runs being measured. Memory plateaus for the whole run (every process holds torch), so 1 s is enough.
+SAMPLE_EVERY = 1.0
 
 
 # ---- the class -------------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import fcntl
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 import warnings
@@ -45,6 +44,7 @@ from dlgrade.notebook import MAX_SUBMISSION_BYTES, find_submission_file, read_no
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook
 
+    from dlgrade.sandbox.launcher import Sandbox
     from dlgrade.source_cells import SourceCells
 
 RECORD_FORMAT = 1
@@ -562,9 +562,21 @@ class Recorder:
 
 def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[str] = (), workers: int | None = None,
               force: bool = False, sandboxed: bool = True, out: TextIO | None = None,
-              progress: TextIO | None | bool = True) -> list[Row]:
+              progress: TextIO | None | bool = True, early: Sequence[Sandbox] = ()) -> list[Row]:
     """Grade every (or each named student's) submission of the assignments; return the summary rows.
-    The class table goes to ``out`` (stdout), the progress bar to ``progress`` (stderr; False for none)."""
+    The class table goes to ``out`` (stdout), the progress bar to ``progress`` (stderr; False for none).
+    ``early``: sandboxes from batch.prelaunch(); used or stopped here, whatever happens."""
+    try:
+        return _autograde(course, assignment_ids, students, workers, force, sandboxed, out, progress, early)
+    finally:
+        for sandbox in early:  # the batch reaps the ones it used; stop any it never got to
+            if sandbox.process is not None and sandbox.control is not None:
+                sandbox.abandon()
+
+
+def _autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[str], workers: int | None,
+               force: bool, sandboxed: bool, out: TextIO | None, progress: TextIO | None | bool,
+               early: Sequence[Sandbox]) -> list[Row]:
     from dlgrade import batch
     from dlgrade.sandbox.launcher import bwrap_path
 
@@ -603,7 +615,7 @@ def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[
                     todo.append(submission)
             if todo:
                 rows += batch.run(todo, recorder, loaded, secret, sandboxed=sandboxed, workers=workers,
-                                  already=rows, stream=stream)
+                                  already=rows, stream=stream, early=early)
     order = {(s.assignment_id, s.student): n for n, s in enumerate(submissions)}
     rows.sort(key=lambda row: order[(row.assignment_id, row.student)])
     for assignment_id in loaded:
@@ -702,10 +714,6 @@ def export_gradescope(course: Course, assignment_id: str, destination: Path) -> 
             "generated_by": "dlgrade", "submissions": students}
     write_atomic(destination, json.dumps(data, indent=2) + "\n")
     return destination
-
-
-def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 __all__ = ["Row", "Submission", "assignment_fingerprint", "autograde", "checked_result", "export_gradescope",

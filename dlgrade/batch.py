@@ -6,6 +6,7 @@ workers: a worker that dies (SIGKILL, out of memory) or hangs is replaced and it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
     from dlgrade.assignments import Assignment
     from dlgrade.autograde import Recorder, Row, Submission
+    from dlgrade.sandbox.launcher import Sandbox
 
 SUBMISSION_DEADLINE = 900.0  # s without an answer on one submission: the worker is killed, the submission retried
 MAX_ATTEMPTS = 2  # a submission whose grading kills its worker this many times is reported, not retried
@@ -49,19 +51,77 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandboxed: bool, parent: int) -> None:
-    """Load the suites, start one sandbox, then grade (index, assignment, path, sha256) tasks until told to stop."""
+def _adopt(early: Sandbox | None) -> Sandbox | None:
+    """The sandbox launched for us, once ready; None if there is none or it failed (we then start our own)."""
+    from dlgrade.sandbox.launcher import SandboxUnavailable
+
+    if early is None:
+        return None
+    try:
+        early.wait_ready()
+    except SandboxUnavailable:
+        early.close()
+        return None
+    return early
+
+
+def prelaunch(workers: int | None, sandboxed: bool, at_most: int | None = None) -> list[Sandbox]:
+    """Launch the batch's sandboxes now, before the heavy imports, so their start (torch's import, ~3.5 s of CPU
+    each) runs beside ours instead of after it. Nothing is launched where that cannot help or cannot work (a
+    start method without fork, bubblewrap missing): the workers then start their own."""
+    from dlgrade.sandbox.launcher import Sandbox, SandboxUnavailable, bwrap_path
+
+    count = min(workers or default_workers(), at_most or 1 << 30)
+    if count < 1 or _context().get_start_method() != "fork" or (sandboxed and bwrap_path() is None):
+        return []
+    launched = []
+    for _ in range(count):
+        sandbox = Sandbox(sandboxed=sandboxed)
+        try:
+            sandbox.launch()
+        except (SandboxUnavailable, OSError):
+            sandbox.abandon()
+            break
+        launched.append(sandbox)
+    return launched
+
+
+def default_workers() -> int:
+    """One grading worker per core this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def _one_thread() -> None:
+    """Trusted computations (references, known-mistake variants) on one thread: the pool already runs one worker
+    per core beside a sandbox child each, and torch's default of one thread per core would make them all
+    fight over (and spin-wait on) the same cores."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
+def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandboxed: bool, parent: int,
+                 early: Sandbox | None = None, others: Sequence[Sandbox] = ()) -> None:
+    """Load the suites, start one sandbox (or adopt ``early``, launched by the parent before it forked us), then
+    grade (index, assignment, path, sha256) tasks until told to stop."""
     _die_with_parent(parent)
+    for other in others:  # the other workers' sandboxes: their control sockets are not ours to hold open
+        if other is not early and other.control is not None:
+            other.control.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it ends us
     from dlgrade.autograde import result_to_data
     from dlgrade.course import load_assignment
     from dlgrade.grading import Grader
     from dlgrade.sandbox.launcher import Sandbox, SandboxUnavailable
 
+    _one_thread()
     try:
         loaded = {name: load_assignment(name, Path(root)) for name, root in roots.items()}
-        sandbox = Sandbox(sandboxed=sandboxed)
-        sandbox.start()
+        sandbox = _adopt(early) or Sandbox(sandboxed=sandboxed)
+        if sandbox is not early:
+            sandbox.start()
     except SandboxUnavailable as error:
         conn.send(("fatal", f"the sandbox does not start here: {error}"))
         return
@@ -179,9 +239,10 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assignment], secret: bytes,
         sandboxed: bool = True, workers: int | None = None, already: Sequence[Row] = (),
-        stream: TextIO | None = None) -> list[Row]:
-    """Grade ``todo`` on ``workers`` processes (default: the cores), recording each result as it arrives."""
-    from dlgrade.autograde import Row, default_workers
+        stream: TextIO | None = None, early: Sequence[Sandbox] = ()) -> list[Row]:
+    """Grade ``todo`` on ``workers`` processes (default: the cores), recording each result as it arrives.
+    ``early``: sandboxes launched by prelaunch(), handed to the first workers; this function reaps them all."""
+    from dlgrade.autograde import Row
 
     context = _context()
     roots = {name: str(assignment.root) for name, assignment in loaded.items()}
@@ -198,12 +259,17 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
                      + (f" ({cached} already graded or refused)" if cached else "") + "\n")
         stream.flush()
 
+    unused = list(early)
+
     def spawn() -> _Worker:
         ours, theirs = context.Pipe()
-        process = context.Process(target=_worker_main, args=(theirs, roots, secret, sandboxed, os.getpid()),
-                                  daemon=True, name="dlgrade-worker")
+        sandbox = unused.pop(0) if unused else None
+        process = context.Process(target=_worker_main, daemon=True, name="dlgrade-worker",
+                                  args=(theirs, roots, secret, sandboxed, os.getpid(), sandbox, early))
         process.start()
         theirs.close()
+        if sandbox is not None:
+            sandbox.hand_over()
         return _Worker(process, ours)
 
     def finish(index: int, row: Row) -> None:
@@ -234,11 +300,19 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
             pool.append(spawn())
 
     pool = [spawn() for _ in range(count)]
+    retired: list[_Worker] = []  # told to stop early: nothing was left for them
     try:
         while pending or any(w.task is not None for w in pool):
             if not pool:
                 pool.append(spawn())
             for worker in list(pool):
+                if worker.ready and worker.task is None and not pending:
+                    # Nothing left to hand out: let it close its sandbox now, beside the last gradings.
+                    pool.remove(worker)
+                    retired.append(worker)
+                    with contextlib.suppress(OSError):
+                        worker.conn.send(None)
+                    continue
                 if worker.ready and worker.task is None and pending:
                     index = pending.popleft()
                     submission = todo[index]
@@ -273,12 +347,14 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
                 worker.conn.send(None)
             except OSError:
                 pass
-        for worker in pool:
+        for worker in pool + retired:
             worker.process.join(10)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(5)
             worker.conn.close()
+        for sandbox in early:  # their workers are gone: reap the fork servers (or kill the ones never used)
+            sandbox.abandon() if sandbox in unused else sandbox.finish_handed_over()
     return rows
 
 

@@ -135,11 +135,20 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_autograde(args: argparse.Namespace) -> int:
-    from dlgrade.autograde import autograde
+    from dlgrade.batch import prelaunch
 
-    course = _course(args)
+    # The sandboxes import torch while we import nbgrader and the suites (autograde() stops any left unused).
+    early = prelaunch(args.workers, sandboxed=not args.no_sandbox, at_most=len(args.student or ()) or None)
+    try:
+        from dlgrade.autograde import autograde
+
+        course = _course(args)
+    except BaseException:
+        for sandbox in early:
+            sandbox.abandon()
+        raise
     rows = autograde(course, [args.id], students=args.student or (), workers=args.workers, force=args.force,
-                     sandboxed=not args.no_sandbox)
+                     sandboxed=not args.no_sandbox, early=early)
     bad = [row for row in rows if row.state in ("refused", "failed")]
     for row in bad:
         print(f"dlgrade: {row.student}: {row.state}: {row.detail}", file=sys.stderr)

@@ -74,7 +74,8 @@ def run_demo(no_sandbox: bool = False, workers: int | None = None, keep: Path | 
              out: TextIO = sys.stdout) -> int:
     """Run the demo; 0 when the class was graded as the sample class expects."""
     from dlgrade import sample_class
-    from dlgrade.autograde import autograde, default_workers, export_gradescope
+    from dlgrade.autograde import autograde, export_gradescope
+    from dlgrade.batch import default_workers
     from dlgrade.course import collect, export_csv, setup
     from dlgrade.sandbox.launcher import bwrap_path
 

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import secrets
+import select
 import shutil
 import socket
 import subprocess
@@ -171,6 +172,11 @@ class Sandbox:
 
     def start(self) -> None:
         """Launch the fork server and wait until it has imported numpy and torch."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the fork server without waiting for it: it imports numpy and torch while we go on."""
         if self.sandboxed and bwrap_path() is None:
             raise SandboxUnavailable("bubblewrap (bwrap) is not installed; install it or pass --no-sandbox")
         self._worker_dir = tempfile.mkdtemp(prefix="dlgrade-worker-")
@@ -196,9 +202,44 @@ class Sandbox:
         )
         theirs.close()
         self.control = ours
+        self._owner = os.getpid()
+
+    def wait_ready(self) -> None:
+        """Wait until the launched fork server says it is ready."""
         ready = self._control_receive(self.startup_timeout)
         if ready.get("op") != "ready":
             raise SandboxUnavailable(f"the worker did not start: {self.stderr_tail()}")
+
+    # A batch launches its sandboxes before its own imports, then forks one grading process per sandbox: that
+    # process uses it (adopted), while the launching process, its parent, reaps it at the end (finish_handed_over).
+
+    def _adopted(self) -> bool:
+        return getattr(self, "_owner", os.getpid()) != os.getpid()
+
+    def hand_over(self) -> None:
+        """In the launching process, once a forked process has adopted this sandbox: let go of the control
+        socket, so the fork server sees it close when its adopter exits or dies."""
+        if self.control is not None:
+            self.control.close()
+            self.control = None
+
+    def finish_handed_over(self, timeout: float = 10.0) -> None:
+        """In the launching process, at the end: reap the fork server (its adopter told it to quit, or died),
+        killing it after ``timeout`` seconds, and remove what it left."""
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        self.close()
+
+    def abandon(self) -> None:
+        """Stop a sandbox nobody will use (it may still be importing torch): kill it and clean up."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        self.finish_handed_over()
 
     def stderr_tail(self) -> str:
         self._stderr.seek(0, os.SEEK_END)
@@ -219,7 +260,13 @@ class Sandbox:
         return json.loads(data)
 
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        if self.process is None or self.control is None:
+            return False
+        if self._adopted():  # not our child to poll: its control socket hangs up when it is gone
+            poller = select.poll()
+            poller.register(self.control, select.POLLHUP | select.POLLERR)
+            return not poller.poll(0)
+        return self.process.poll() is None
 
     def open_job(self) -> Job:
         """Fork a fresh child for one submission and connect to it."""
@@ -259,6 +306,9 @@ class Sandbox:
                 self.control.send(json.dumps({"op": "quit"}).encode())
             self.control.close()
             self.control = None
+        if self._adopted():  # the launching process reaps it and removes its files
+            self.process = None
+            return
         if self.process is not None:
             try:
                 self.process.wait(timeout=5)

@@ -32,11 +32,21 @@ def wait_for_records(folder: Path, at_least: int, process, timeout: float = 180.
         time.sleep(0.02)
 
 
-def children(pid: int) -> list[int]:
+def children(pid: int, bwrap: bool | None = None) -> list[int]:
+    """A process's children; bwrap=False: only the grading workers, True: only the sandboxes launched early."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         found += [int(p) for p in (task / "children").read_text().split()]
-    return found
+    if bwrap is None:
+        return found
+    return [child for child in found if _is_bwrap(child) == bwrap]
+
+
+def _is_bwrap(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "bwrap"
+    except OSError:
+        return False
 
 
 def session_members(sid: int) -> list[int]:
@@ -84,7 +94,7 @@ def test_sigkill_of_a_worker_mid_batch_the_run_completes(course: Path) -> None: 
     students = submit_class(course)
     process = cli_process("autograde", "mini", "--course", course, "--workers", "2")
     wait_for_records(course, 1, process)
-    workers = children(process.pid)
+    workers = children(process.pid, bwrap=False)
     assert workers
     os.kill(workers[0], signal.SIGKILL)
     out, err = process.communicate(timeout=300)
@@ -92,3 +102,20 @@ def test_sigkill_of_a_worker_mid_batch_the_run_completes(course: Path) -> None: 
     graded_now, already = map(int, SUMMARY.search(out).groups())
     assert (graded_now, already) == (len(students), 0)
     assert_each_graded_once(course, students)
+
+
+def test_sigkill_of_an_early_sandbox_mid_batch_the_run_completes(course: Path) -> None:  # noqa: F811
+    # The run launches its sandboxes before its imports and hands them to its workers: one dying under a worker
+    # costs at most the question being answered, and the worker starts a sandbox of its own.
+    students = submit_class(course)
+    process = cli_process("autograde", "mini", "--course", course, "--workers", "2")
+    wait_for_records(course, 1, process)
+    sandboxes = children(process.pid, bwrap=True)
+    assert len(sandboxes) == 2, "the run did not launch its two sandboxes early"
+    os.kill(sandboxes[0], signal.SIGKILL)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    graded_now, already = map(int, SUMMARY.search(out).groups())
+    assert (graded_now, already) == (len(students), 0)
+    assert_each_graded_once(course, students)
+    assert records(course)["solution"]["result"]["questions"]  # still graded in full by someone
