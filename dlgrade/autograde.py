@@ -614,6 +614,11 @@ def _autograde(course: Course, assignment_ids: Sequence[str], students: Sequence
                 else:
                     todo.append(submission)
             if todo:
+                from dlgrade.grading import precompute_public_values
+
+                batch.one_thread()  # as in the workers, so a value is the same whoever computes it
+                for assignment_id in {submission.assignment_id for submission in todo}:
+                    precompute_public_values(loaded[assignment_id])  # once, shared by the forked workers
                 rows += batch.run(todo, recorder, loaded, secret, sandboxed=sandboxed, workers=workers,
                                   already=rows, stream=stream, early=early)
     order = {(s.assignment_id, s.student): n for n, s in enumerate(submissions)}

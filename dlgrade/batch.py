@@ -91,7 +91,7 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-def _one_thread() -> None:
+def one_thread() -> None:
     """Trusted computations (references, known-mistake variants) on one thread: the pool already runs one worker
     per core beside a sandbox child each, and torch's default of one thread per core would make them all
     fight over (and spin-wait on) the same cores."""
@@ -116,7 +116,7 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
     from dlgrade.grading import Grader
     from dlgrade.sandbox.launcher import Sandbox, SandboxUnavailable
 
-    _one_thread()
+    one_thread()
     try:
         loaded = {name: load_assignment(name, Path(root)) for name, root in roots.items()}
         sandbox = _adopt(early) or Sandbox(sandboxed=sandboxed)

@@ -439,6 +439,30 @@ def _summarise(question: Question, points: float, results: list[CaseResult],
                           tuple(results))
 
 
+_PUBLIC_VALUES: dict[tuple[str, str], dict[tuple[str, int, str], Any]] = {}
+
+
+def public_values(assignment: Assignment) -> dict[tuple[str, int, str], Any]:
+    """The memo of an assignment's public-case values in this process, per suite version (see CaseValues)."""
+    return _PUBLIC_VALUES.setdefault((assignment.id, assignment.suite.version), {})
+
+
+def precompute_public_values(assignment: Assignment) -> None:
+    """Compute every public case's expected value now. A batch calls it before forking its workers: they then
+    share the values, and the lazy imports the references trigger (torch.optim pulls in torch._dynamo, ~1.3 s),
+    instead of each worker paying for them on its first submission. A reference that fails here is left for
+    the grading to report."""
+    memo = public_values(assignment)
+    for question in assignment.suite.questions:
+        if question.judge is not None:
+            continue
+        try:
+            for number, case in enumerate(question.public(), 1):
+                CaseValues(question, case, memo, (question.name, number)).of("reference", question.reference)
+        except Exception:
+            continue
+
+
 @dataclass
 class Grader:
     """Grades submissions of one assignment, one after another, on one warm sandbox."""
@@ -447,8 +471,13 @@ class Grader:
     sandbox: Sandbox
     secret: bytes = field(default_factory=lambda: os.urandom(32))
     on_question: Callable[[QuestionResult], None] | None = None
-    # Trusted values of public cases (the same for every submission), kept for the Grader's lifetime.
-    public_values: dict[tuple[str, int, str], Any] = field(default_factory=dict, repr=False)
+    # Trusted values of public cases (the same for every submission): by default shared by every Grader of this
+    # assignment in the process (see public_values).
+    public_values: dict[tuple[str, int, str], Any] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.public_values is None:
+            self.public_values = public_values(self.assignment)
 
     def grade(self, path: Path) -> SubmissionResult:
         started = time.monotonic()
