@@ -88,11 +88,40 @@ def _index(sources: tuple[str, ...]) -> tuple[dict[str, str], dict[str, ast.AST]
     return _aliases(trees), _definitions(trees)
 
 
+@functools.lru_cache(maxsize=512)
+def _uses(sources: tuple[str, ...], name: str) -> tuple[tuple[str, str, int], ...]:
+    """What the definition of ``name`` uses, in the order ast.walk meets it, as (kind, text, line): "ref" for a
+    name defined at top level, "attr" for an attribute, "dotted" for a resolved name or attribute chain,
+    "import" for a module imported inside it. Computed once per submission and definition, since the twelve
+    questions of an assignment each search the same code."""
+    aliases, definitions = _index(sources)
+    uses: list[tuple[str, str, int]] = []
+    for node in ast.walk(definitions[name]):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Name) and node.id in definitions:
+            uses.append(("ref", node.id, line))
+        if isinstance(node, ast.Attribute):
+            uses.append(("attr", node.attr, line))
+        if isinstance(node, ast.Attribute | ast.Name):
+            dotted = _dotted(node, aliases)
+            if dotted:
+                uses.append(("dotted", dotted, line))
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            uses += [("import", f"{module}.{alias.name}" if module else alias.name, line) for alias in node.names]
+    return tuple(uses)
+
+
+def _matches(text: str, prefix: str) -> bool:
+    return text == prefix or text.startswith(prefix + ".")
+
+
 def find_banned(sources: list[str], entry: str, patterns: tuple[str, ...]) -> Violation | None:
     """The first banned use reachable from ``entry`` in the student's code, or None."""
     if not patterns:
         return None
-    aliases, definitions = _index(tuple(sources))
+    key = tuple(sources)
+    _aliases_, definitions = _index(key)
     methods = tuple(p[1:] for p in patterns if p.startswith("."))
     prefixes = tuple(p for p in patterns if not p.startswith("."))
     seen, queue = set(), [entry]
@@ -101,22 +130,13 @@ def find_banned(sources: list[str], entry: str, patterns: tuple[str, ...]) -> Vi
         if name in seen or name not in definitions:
             continue
         seen.add(name)
-        for node in ast.walk(definitions[name]):
-            if isinstance(node, ast.Name) and node.id in definitions:
-                queue.append(node.id)
-            if isinstance(node, ast.Attribute) and node.attr in methods:
-                pattern = "." + node.attr
-                return Violation(pattern, f".{node.attr}()", node.lineno, name)
-            if isinstance(node, ast.Attribute | ast.Name):
-                dotted = _dotted(node, aliases)
+        for kind, text, line in _uses(key, name):
+            if kind == "ref":
+                queue.append(text)
+            elif kind == "attr" and text in methods:
+                return Violation("." + text, f".{text}()", line, name)
+            elif kind in ("dotted", "import"):
                 for prefix in prefixes:
-                    if dotted and (dotted == prefix or dotted.startswith(prefix + ".")):
-                        return Violation(prefix, dotted, node.lineno, name)
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                module = node.module if isinstance(node, ast.ImportFrom) else None
-                for alias in node.names:
-                    full = f"{module}.{alias.name}" if module else alias.name
-                    for prefix in prefixes:
-                        if full == prefix or full.startswith(prefix + "."):
-                            return Violation(prefix, full, node.lineno, name)
+                    if _matches(text, prefix):
+                        return Violation(prefix, text, line, name)
     return None

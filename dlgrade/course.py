@@ -392,20 +392,29 @@ def publish_to_exchange(course: Course, assignment_id: str) -> None:
             raise UsageError(f"nbgrader release_assignment {assignment_id}: {_one_line(error)}") from None
 
 
-def release_feedback(course: Course, assignment_id: str) -> None:
-    """nbgrader release_feedback: feedback/<student>/<id>/*.html to the exchange, for `nbgrader fetch_feedback`."""
+def release_feedback(course: Course, assignment_id: str, students: Sequence[str]) -> list[str]:
+    """nbgrader release_feedback: feedback/<student>/<id>/*.html to the exchange, for `nbgrader fetch_feedback`.
+
+    Returns the students left out: those collected from a zip have no exchange secret (nbgrader's release would
+    stop at the first of them with a missing file), so their feedback goes to them through the LMS instead."""
     from nbgrader.auth import Authenticator
     from nbgrader.exchange import ExchangeError, ExchangeFactory
     from nbgrader.utils import temp_attrs
 
+    left_out = [student for student in students
+                if not all((course.path("feedback", student, assignment_id) / name).is_file()
+                           for name in ("timestamp.txt", "submission_secret.txt"))]
+    excluded = [s for s in (course.coursedir.student_id_exclude or "").split(",") if s] + left_out
     factory = ExchangeFactory(config=course.config)
-    with temp_attrs(course.coursedir, assignment_id=assignment_id, student_id="*"):
+    with temp_attrs(course.coursedir, assignment_id=assignment_id, student_id="*",
+                    student_id_exclude=",".join(excluded)):
         app = factory.ReleaseFeedback(coursedir=course.coursedir, authenticator=Authenticator(config=course.config),
                                       config=course.config)
         try:
             app.start()
         except (ExchangeError, OSError) as error:
             raise UsageError(f"nbgrader release_feedback {assignment_id}: {_one_line(error)}") from None
+    return left_out
 
 
 def _one_line(error: BaseException | str) -> str:

@@ -1,4 +1,4 @@
-"""nbgrader's OverwriteCells, fed from one snapshot of the gradebook's source cells per run.
+"""nbgrader's OverwriteCells and OverwriteKernelspec, fed from one snapshot of the gradebook per run.
 
 nbgrader's own preprocessor asks the gradebook two queries per nbgrader cell of every notebook (about 0.09 s for a
 40-cell notebook, the largest cost of writing an autograded notebook); the source cells only change when the
@@ -8,14 +8,15 @@ restored, which checksum is kept) stay nbgrader's: only where it looks the cells
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from nbconvert.preprocessors import Preprocessor
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import OverwriteCells
+from nbgrader.preprocessors import OverwriteCells, OverwriteKernelspec
 
-__all__ = ["SnapshotOverwriteCells", "SourceCell", "SourceCells"]
+__all__ = ["SnapshotOverwriteCells", "SnapshotOverwriteKernelspec", "SourceCell", "SourceCells"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class SourceCells:
     assignment: str
     notebook: str
     cells: dict[str, SourceCell]
+    kernelspec: dict[str, Any] | None = None  # the source notebook's, as the gradebook stores it
 
     @classmethod
     def read(cls, db_url: str, assignment: str, notebook: str) -> SourceCells:
@@ -46,7 +48,8 @@ class SourceCells:
             cells = {cell.name: SourceCell(cell.name, cell.cell_type, bool(cell.locked), cell.checksum, cell.source,
                                            points.get(cell.name))
                      for cell in stored.source_cells}
-        return cls(assignment, notebook, cells)
+            kernelspec = json.loads(stored.kernelspec) if stored.kernelspec is not None else None
+        return cls(assignment, notebook, cells, kernelspec)
 
     def __enter__(self) -> SourceCells:
         return self
@@ -85,3 +88,17 @@ class SnapshotOverwriteCells(OverwriteCells):
         self.gradebook = self.snapshot
         # nbconvert's walk over the cells, each through OverwriteCells.preprocess_cell (nbgrader's decisions).
         return Preprocessor.preprocess(self, nb, resources)
+
+
+class SnapshotOverwriteKernelspec(OverwriteKernelspec):
+    """OverwriteKernelspec with the source notebook's kernelspec from ``snapshot`` (nbgrader's preprocessor opens
+    a new gradebook connection for each notebook): the submission gets it whenever the source has one."""
+
+    def __init__(self, snapshot: SourceCells, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.snapshot = snapshot
+
+    def preprocess(self, nb: Any, resources: Any) -> Any:
+        if self.snapshot.kernelspec:
+            nb.metadata["kernelspec"] = self.snapshot.kernelspec
+        return nb, resources

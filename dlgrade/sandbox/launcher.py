@@ -33,6 +33,7 @@ SANDBOX_UID = 65534
 # Packages of ours that must never be readable from inside, wherever they are installed.
 PRIVATE_PACKAGES = ("dlgrade", "reference", "autograders")
 PIDS_CGROUP_ROOT = Path("/sys/fs/cgroup/pids")
+UNSANDBOXED = "none (--no-sandbox)"  # what a result's isolation says when graded without bubblewrap
 
 
 class SandboxUnavailable(Exception):
@@ -194,7 +195,7 @@ class Sandbox:
                 self.isolation.append(f"pids cgroup ({self.limits.processes})")
         else:
             command = [sys.executable, "-I", "-B", str(Path(self._worker_dir) / "worker.py")]
-            self.isolation = ["none (--no-sandbox)"]
+            self.isolation = [UNSANDBOXED]
         env = _minimal_env() | ({} if self.sandboxed else {"DLGRADE_JOBS": self._worker_dir})
         self.process = subprocess.Popen(
             command, stdin=theirs, stdout=subprocess.DEVNULL, stderr=self._stderr, env=env,

@@ -337,6 +337,9 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     control.send(json.dumps({"op": "ready", "pid": os.getpid(), "torch": torch is not None}).encode())
     serve_forever(control)
+    # Everything is swept and nothing is buffered: skip the interpreter's teardown of torch (~0.5 s), which the
+    # grader would otherwise wait for at the end of every batch.
+    os._exit(0)
 
 
 if __name__ == "__main__":

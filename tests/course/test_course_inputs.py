@@ -107,3 +107,27 @@ def test_a_corrupt_notebook_alone_is_refused_with_one_line(course: Path, content
     assert run.code == 1
     assert [line for line in run.err.splitlines() if line.startswith("dlgrade: carol: refused")]
     assert records(course) == {}
+
+
+def test_release_feedback_skips_zip_students_and_reaches_exchange_ones(course: Path, tmp_path: Path) -> None:  # noqa: F811
+    from dlgrade.course import Course
+    from dlgrade.demo import submit as student_submits
+
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(f"\nc.Exchange.root = {str(exchange)!r}\nc.ExchangeCollect.check_owner = False\n")
+    assert cli("setup", "mini", "--course", course, "--project", FIXTURE_ROOT, "--publish").code == 0
+    student_submits(Course.open(course).config, tmp_path, "course", "alice", "mini", mini().source)
+    assert cli("collect", "mini", "--course", course).code == 0
+    # "aaron" sorts first: nbgrader's own release would stop at his missing submission_secret.txt
+    lms = _zip(tmp_path / "download.zip", {"aaron_mini.ipynb": mini().source.read_bytes()})
+    assert cli("collect", "mini", "--course", course, "--zip", lms).code == 0
+    assert cli("autograde", "mini", "--course", course, "--no-sandbox").code == 0
+    run = cli("feedback", "mini", "--course", course, "--release")
+    assert run.code == 0, run.err
+    assert "released to the exchange for 1 student(s)" in run.out
+    assert "not in the exchange (collected from a zip): aaron" in run.out
+    released = list((exchange / "course" / "feedback").glob("*.html"))
+    assert len(released) == 1 and "alice" not in released[0].name  # nbgrader names it by a hash
+    assert released[0].read_bytes() == (course / "feedback" / "alice" / "mini" / "mini.html").read_bytes()

@@ -1,5 +1,6 @@
 """Sandboxes launched before the batch's imports (batch.prelaunch): adopted by the workers, reaped at the end, and
-stopped when there is nothing to grade or the run fails before grading."""
+stopped when there is nothing to grade or the run fails before grading; and the sandbox mode as part of what makes
+a recorded result reusable."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 import pytest
 from course_helpers import (
     base_course,  # noqa: F401 - a fixture
+    cli,
     course,  # noqa: F401 - a fixture
     gradebook_scores,
+    records,
     submit_class,
 )
 
@@ -65,3 +68,15 @@ def test_early_sandboxes_are_stopped_when_the_run_fails(course: Path) -> None:  
         autograde(Course.open(course), ["no-such-assignment"], workers=1, early=early, progress=False)
     assert all(sandbox.process is None for sandbox in early)
     assert _alive_children() <= before
+
+
+def test_a_sandboxed_run_regrades_what_was_graded_without_the_sandbox(course: Path) -> None:  # noqa: F811
+    students = submit_class(course, ("solution", "mse-forgot-mean"))
+    run = cli("autograde", "mini", "--course", course, "--no-sandbox")
+    assert run.code == 0 and "2 graded now, 0 already graded" in run.out, run.out
+    assert {r["result"]["sandbox"][0] for r in records(course).values()} == {"none (--no-sandbox)"}
+    run = cli("autograde", "mini", "--course", course)  # isolation now: the unisolated results are not reused
+    assert run.code == 0 and f"{len(students)} graded now, 0 already graded" in run.out, run.out
+    assert {r["result"]["sandbox"][0] for r in records(course).values()} == {"bubblewrap"}
+    run = cli("autograde", "mini", "--course", course, "--no-sandbox")  # a sandboxed result is good either way
+    assert run.code == 0 and f"0 graded now, {len(students)} already graded" in run.out, run.out
