@@ -75,7 +75,7 @@ def run_demo(no_sandbox: bool = False, workers: int | None = None, keep: Path | 
     """Run the demo; 0 when the class was graded as the sample class expects."""
     from dlgrade import sample_class
     from dlgrade.autograde import autograde, export_gradescope
-    from dlgrade.batch import default_workers
+    from dlgrade.batch import default_workers, prelaunch
     from dlgrade.course import collect, export_csv, setup
     from dlgrade.sandbox.launcher import bwrap_path
 
@@ -111,14 +111,20 @@ def run_demo(no_sandbox: bool = False, workers: int | None = None, keep: Path | 
         say(f"    {assignment_id}: {len(students)} students submitted")
 
     say("3/5 collecting (nbgrader's exchange collect)")
-    for assignment_id in ids:
-        done = collect(course, assignment_id)
-        if done.refused:
-            say(f"    {assignment_id}: refused {done.refused}")
+    early = prelaunch(workers, sandboxed=not no_sandbox)  # the sandboxes import torch while we collect
+    try:
+        for assignment_id in ids:
+            done = collect(course, assignment_id)
+            if done.refused:
+                say(f"    {assignment_id}: refused {done.refused}")
+    except BaseException:
+        for sandbox in early:
+            sandbox.abandon()
+        raise
 
     say(f"4/5 autograding {len(expected)} submissions on {workers} workers "
         f"({'no sandbox' if no_sandbox else 'bubblewrap sandbox'})")
-    rows = autograde(course, ids, workers=workers, sandboxed=not no_sandbox, out=out)
+    rows = autograde(course, ids, workers=workers, sandboxed=not no_sandbox, out=out, early=early)
 
     say("5/5 exporting grades")
     exported = root / "export"
