@@ -567,18 +567,7 @@ def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[
               progress: TextIO | None | bool = True, early: Sequence[Sandbox] = ()) -> list[Row]:
     """Grade every (or each named student's) submission of the assignments; return the summary rows.
     The class table goes to ``out`` (stdout), the progress bar to ``progress`` (stderr; False for none).
-    ``early``: sandboxes from batch.prelaunch(); used or stopped here, whatever happens."""
-    try:
-        return _autograde(course, assignment_ids, students, workers, force, sandboxed, out, progress, early)
-    finally:
-        for sandbox in early:  # the batch reaps the ones it used; stop any it never got to
-            if sandbox.process is not None and sandbox.control is not None:
-                sandbox.abandon()
-
-
-def _autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[str], workers: int | None,
-               force: bool, sandboxed: bool, out: TextIO | None, progress: TextIO | None | bool,
-               early: Sequence[Sandbox]) -> list[Row]:
+    ``early``: sandboxes from batch.prelaunch(), handed to the batch's workers (prelaunch stops unused ones)."""
     from dlgrade import batch
     from dlgrade.sandbox.launcher import bwrap_path
 

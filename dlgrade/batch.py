@@ -15,7 +15,7 @@ import signal
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -65,25 +65,31 @@ def _adopt(early: Sandbox | None) -> Sandbox | None:
     return early
 
 
-def prelaunch(workers: int | None, sandboxed: bool, at_most: int | None = None) -> list[Sandbox]:
+@contextlib.contextmanager
+def prelaunch(workers: int | None, sandboxed: bool, at_most: int | None = None) -> Iterator[list[Sandbox]]:
     """Launch the batch's sandboxes now, before the heavy imports, so their start (torch's import, ~3.5 s of CPU
-    each) runs beside ours instead of after it. Nothing is launched where that cannot help or cannot work (a
-    start method without fork, bubblewrap missing): the workers then start their own."""
+    each) runs beside ours instead of after it; hand them to run(). Nothing is launched where that cannot help
+    or cannot work (a start method without fork, bubblewrap missing): the workers then start their own. On
+    leaving, whatever happened, any sandbox that run() never took is stopped."""
     from dlgrade.sandbox.launcher import Sandbox, SandboxUnavailable, bwrap_path
 
     count = min(workers or default_workers(), at_most or 1 << 30)
-    if count < 1 or _context().get_start_method() != "fork" or (sandboxed and bwrap_path() is None):
-        return []
-    launched = []
-    for _ in range(count):
-        sandbox = Sandbox(sandboxed=sandboxed)
-        try:
-            sandbox.launch()
-        except (SandboxUnavailable, OSError):
-            sandbox.abandon()
-            break
-        launched.append(sandbox)
-    return launched
+    launched: list[Sandbox] = []
+    if count >= 1 and _context().get_start_method() == "fork" and not (sandboxed and bwrap_path() is None):
+        for _ in range(count):
+            sandbox = Sandbox(sandboxed=sandboxed)
+            try:
+                sandbox.launch()
+            except (SandboxUnavailable, OSError):
+                sandbox.abandon()
+                break
+            launched.append(sandbox)
+    try:
+        yield launched
+    finally:
+        for sandbox in launched:
+            if sandbox.process is not None and sandbox.control is not None:  # launched, never handed over
+                sandbox.abandon()
 
 
 def default_workers() -> int:

@@ -138,18 +138,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_autograde(args: argparse.Namespace) -> int:
     from dlgrade.batch import prelaunch
 
-    # The sandboxes import torch while we import nbgrader and the suites (autograde() stops any left unused).
-    early = prelaunch(args.workers, sandboxed=not args.no_sandbox, at_most=len(args.student or ()) or None)
-    try:
+    # The sandboxes import torch while we import nbgrader and the suites.
+    with prelaunch(args.workers, sandboxed=not args.no_sandbox, at_most=len(args.student or ()) or None) as early:
         from dlgrade.autograde import autograde
 
         course = _course(args)
-    except BaseException:
-        for sandbox in early:
-            sandbox.abandon()
-        raise
-    rows = autograde(course, [args.id], students=args.student or (), workers=args.workers, force=args.force,
-                     sandboxed=not args.no_sandbox, early=early)
+        rows = autograde(course, [args.id], students=args.student or (), workers=args.workers, force=args.force,
+                         sandboxed=not args.no_sandbox, early=early)
     bad = [row for row in rows if row.state in ("refused", "failed")]
     for row in bad:
         print(f"dlgrade: {row.student}: {row.state}: {row.detail}", file=sys.stderr)

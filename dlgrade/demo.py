@@ -111,20 +111,15 @@ def run_demo(no_sandbox: bool = False, workers: int | None = None, keep: Path | 
         say(f"    {assignment_id}: {len(students)} students submitted")
 
     say("3/5 collecting (nbgrader's exchange collect)")
-    early = prelaunch(workers, sandboxed=not no_sandbox)  # the sandboxes import torch while we collect
-    try:
+    with prelaunch(workers, sandboxed=not no_sandbox) as early:  # the sandboxes import torch while we collect
         for assignment_id in ids:
             done = collect(course, assignment_id)
             if done.refused:
                 say(f"    {assignment_id}: refused {done.refused}")
-    except BaseException:
-        for sandbox in early:
-            sandbox.abandon()
-        raise
 
-    say(f"4/5 autograding {len(expected)} submissions on {workers} workers "
-        f"({'no sandbox' if no_sandbox else 'bubblewrap sandbox'})")
-    rows = autograde(course, ids, workers=workers, sandboxed=not no_sandbox, out=out, early=early)
+        say(f"4/5 autograding {len(expected)} submissions on {workers} workers "
+            f"({'no sandbox' if no_sandbox else 'bubblewrap sandbox'})")
+        rows = autograde(course, ids, workers=workers, sandboxed=not no_sandbox, out=out, early=early)
 
     say("5/5 exporting grades")
     exported = root / "export"

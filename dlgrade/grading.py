@@ -219,8 +219,11 @@ def expected_value(question: Question, case: Case) -> Any:
     return case.call(question.reference)
 
 
+@dataclass(frozen=True)
 class _Failed:
     """A trusted computation that raised (a known-mistake variant may well fail on some inputs)."""
+
+    error: Exception
 
 
 @dataclass
@@ -232,27 +235,31 @@ class CaseValues:
 
     question: Question
     case: Case
+    number: int  # the case's position in the question (public cases first: the same in every submission)
     memo: dict[tuple[str, int, str], Any] | None = None
-    key: tuple[str, int] = ("", 0)
     own: dict[tuple[str, int, str], Any] = field(default_factory=dict, repr=False)  # without a memo
 
     def of(self, name: str, function: Callable[..., Any]) -> Any:
-        """case.call(function), remembered under ``name``; _Failed() if it raised."""
+        """case.call(function), remembered under ``name``; _Failed(error) if it raised."""
         store = self.memo if self.memo is not None else self.own
-        key = (*self.key, name)
+        key = (self.question.name, self.number, name)
         if key not in store:
             try:
                 with np.errstate(all="ignore"):
                     store[key] = self.case.call(function)
-            except Exception:
-                store[key] = _Failed()
+            except Exception as error:
+                store[key] = _Failed(error)
         return store[key]
 
-    def expected(self) -> Any:
-        value = self.of("reference", self.question.reference)
-        if isinstance(value, _Failed):  # the reference itself failing is ours to hear about, loudly
-            return expected_value(self.question, self.case)
+    def trusted(self, name: str, function: Callable[..., Any]) -> Any:
+        """of(), raising what the function raised: a reference or cross-check failing is ours to hear about."""
+        value = self.of(name, function)
+        if isinstance(value, _Failed):
+            raise value.error
         return value
+
+    def expected(self) -> Any:
+        return self.trusted("reference", self.question.reference)
 
 
 def _outcome(question: Question, values: CaseValues, answer: Answer, expected: Any) -> Outcome:
@@ -263,9 +270,7 @@ def _outcome(question: Question, values: CaseValues, answer: Answer, expected: A
     outcome = compare(answer, expected, rtol=question.rtol, atol=question.atol, dtype=question.dtype,
                       names=question.output_names)
     if outcome.passed and question.cross_check is not None:
-        second = values.of("cross_check", question.cross_check)
-        if isinstance(second, _Failed):
-            second = case.call(question.cross_check)
+        second = values.trusted("cross_check", question.cross_check)
         outcome = compare(answer, second, rtol=question.rtol, atol=question.atol, dtype=question.dtype,
                           names=question.output_names)
     return outcome
@@ -391,7 +396,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             results.append(CaseResult(label, public, False, "not_implemented",
                                       f"{question.entry} is still None: put your number in it"))
             continue
-        values = CaseValues(question, case, memo if public else None, (question.name, number))
+        values = CaseValues(question, case, number, memo if public else None)
         expected = values.expected() if question.judge is None else None
         outcome = _outcome(question, values, reply.answer, expected)
         mutated = _mutation(case, reply.args_after) if outcome.passed and question.check_mutation else None
@@ -458,7 +463,7 @@ def precompute_public_values(assignment: Assignment) -> None:
             continue
         try:
             for number, case in enumerate(question.public(), 1):
-                CaseValues(question, case, memo, (question.name, number)).of("reference", question.reference)
+                CaseValues(question, case, number, memo).of("reference", question.reference)
         except Exception:
             continue
 

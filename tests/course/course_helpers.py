@@ -107,6 +107,31 @@ def records(course: Path) -> dict[str, dict]:
     return {path.stem: json.loads(path.read_text()) for path in folder.glob("*.json")} if folder.is_dir() else {}
 
 
+def children(pid: int, bwrap: bool | None = None) -> list[int]:
+    """A process's children; bwrap=False: only the grading workers, True: only the sandboxes launched early."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    if bwrap is None:
+        return found
+    return [child for child in found if _is_bwrap(child) == bwrap]
+
+
+def _is_bwrap(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "bwrap"
+    except OSError:
+        return False
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="session")
 def base_course(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A course set up once per session with `dlgrade setup mini`; tests work on copies."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from course_helpers import (
     base_course,  # noqa: F401 - a fixture
+    children,
     cli,
     cli_process,
     course,  # noqa: F401 - a fixture
@@ -30,23 +31,6 @@ def wait_for_records(folder: Path, at_least: int, process, timeout: float = 180.
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "no submission was recorded in time"
         time.sleep(0.02)
-
-
-def children(pid: int, bwrap: bool | None = None) -> list[int]:
-    """A process's children; bwrap=False: only the grading workers, True: only the sandboxes launched early."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(p) for p in (task / "children").read_text().split()]
-    if bwrap is None:
-        return found
-    return [child for child in found if _is_bwrap(child) == bwrap]
-
-
-def _is_bwrap(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip() == "bwrap"
-    except OSError:
-        return False
 
 
 def session_members(sid: int) -> list[int]:

@@ -5,11 +5,14 @@ a recorded result reusable."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
 from course_helpers import (
+    alive,
     base_course,  # noqa: F401 - a fixture
+    children,
     cli,
     course,  # noqa: F401 - a fixture
     gradebook_scores,
@@ -24,26 +27,15 @@ from dlgrade.errors import UsageError
 
 
 def _alive_children() -> set[int]:
-    found: set[int] = set()
-    for task in Path("/proc/self/task").iterdir():
-        found |= {int(p) for p in (task / "children").read_text().split()}
-    alive = set()
-    for pid in found:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.add(pid)
-    return alive
+    return {pid for pid in children(os.getpid()) if alive(pid)}
 
 
 def test_early_sandboxes_grade_the_class_and_are_reaped(course: Path) -> None:  # noqa: F811
     students = submit_class(course, ("solution", "blank", "mse-forgot-mean"))
     before = _alive_children()
-    early = batch.prelaunch(2, sandboxed=True)
-    assert len(early) == 2 and all(sandbox.process is not None for sandbox in early)
-    rows = autograde(Course.open(course), ["mini"], workers=2, early=early, progress=False, out=io.StringIO())
+    with batch.prelaunch(2, sandboxed=True) as early:
+        assert len(early) == 2 and all(sandbox.process is not None for sandbox in early)
+        rows = autograde(Course.open(course), ["mini"], workers=2, early=early, progress=False, out=io.StringIO())
     assert sorted(row.student for row in rows) == sorted(students)
     scores = {student: sum(v or 0 for v in by_question.values())
               for student, by_question in gradebook_scores(course).items()}
@@ -54,8 +46,9 @@ def test_early_sandboxes_grade_the_class_and_are_reaped(course: Path) -> None:  
 
 def test_early_sandboxes_are_stopped_when_nothing_is_graded(course: Path) -> None:  # noqa: F811
     before = _alive_children()
-    early = batch.prelaunch(2, sandboxed=True)
-    rows = autograde(Course.open(course), ["mini"], workers=2, early=early, progress=False, out=io.StringIO())
+    with batch.prelaunch(2, sandboxed=True) as early:
+        rows = autograde(Course.open(course), ["mini"], workers=2, early=early, progress=False, out=io.StringIO())
+        assert len(early) == 2 and _alive_children() > before  # launched, and still running here
     assert rows == []
     assert all(sandbox.process is None for sandbox in early)
     assert _alive_children() <= before
@@ -63,9 +56,9 @@ def test_early_sandboxes_are_stopped_when_nothing_is_graded(course: Path) -> Non
 
 def test_early_sandboxes_are_stopped_when_the_run_fails(course: Path) -> None:  # noqa: F811
     before = _alive_children()
-    early = batch.prelaunch(1, sandboxed=True)
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError), batch.prelaunch(1, sandboxed=True) as early:
         autograde(Course.open(course), ["no-such-assignment"], workers=1, early=early, progress=False)
+    assert len(early) == 1
     assert all(sandbox.process is None for sandbox in early)
     assert _alive_children() <= before
 
