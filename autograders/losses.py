@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from dlgrade.suite import Case, Mistake, Question, Suite, TensorArg
+from dlgrade.suite import WARM_UP_DISTRIBUTIONS, Case, Mistake, Question, Suite, TensorArg
 from reference.activations import log_softmax, sigmoid, softmax
 from reference.losses import (
     binary_cross_entropy,
@@ -1505,6 +1505,7 @@ SUITE = Suite(
         multi_margin_question(), poisson_question(), gaussian_question(), loss_inputs_question(),
         exponential_question(), weibull_question(),
     ),
+    warm_up=WARM_UP_DISTRIBUTIONS,  # the NLL questions are written with torch.distributions
 )
 
 # The notebook's solution cells, by grade_id (the notebook is written from these; a test keeps them identical).

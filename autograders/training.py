@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from dlgrade.suite import Case, Mistake, Question, Suite, Verdict
+from dlgrade.suite import WARM_UP_DATA, WARM_UP_OPTIMIZERS, Case, Mistake, Question, Suite, Verdict
 from reference import datasets, models
 from reference.training import evaluate, load_numpy_state_dict, state_dict_to_numpy
 from reference.training import train as reference_train
@@ -1080,4 +1080,5 @@ SUITE = Suite(
         _regressor_question(),
     ),
     harness_source=HARNESS_SOURCE,
+    warm_up=WARM_UP_OPTIMIZERS + WARM_UP_DATA,  # every question builds loaders, most train
 )

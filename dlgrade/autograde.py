@@ -345,15 +345,26 @@ class LatePolicy:
 
 def book_entry(book: Gradebook, assignment: Assignment, student: str) -> BookEntry | None:
     """The gradebook's view of a student's submission, or None when there is none."""
-    from nbgrader.api import MissingEntry
+    from nbgrader.api import Grade, MissingEntry
 
     try:
         notebook = book.find_submission_notebook(assignment.id, assignment.id, student)
     except MissingEntry:
         return None
-    scores = {grade.name: float(grade.score) for grade in notebook.grades}
-    manual = frozenset(grade.name for grade in notebook.grades if grade.manual_score is not None)
+    grades = _by_cell_name(book, Grade, notebook.id, Grade.score, Grade.manual_score)
+    scores = {name: float(score) for name, (score, _manual) in grades.items()}
+    manual = frozenset(name for name, (_score, manual_score) in grades.items() if manual_score is not None)
     return BookEntry(scores, manual, float(notebook.late_submission_penalty or 0.0))
+
+
+def _by_cell_name(book: Gradebook, model: Any, notebook_id: str, *columns: Any) -> dict[str, Any]:
+    """cell name -> the notebook's Grade (or Comment) row, or the given columns of it, in one query (the ORM's
+    ``notebook.grades`` then ``grade.name`` loads each row's cell with a query of its own)."""
+    from nbgrader.api import BaseCell
+
+    query = book.db.query(BaseCell.name, *(columns or (model,))).join(BaseCell, model.cell_id == BaseCell.id)
+    rows = query.filter(model.notebook_id == notebook_id).all()
+    return {row[0]: (tuple(row[1:]) if columns else row[1]) for row in rows}
 
 
 def gradebook_matches(book: Gradebook, assignment: Assignment, submission: Submission, result: SubmissionResult,
@@ -390,7 +401,7 @@ def write_grades(book: Gradebook, assignment: Assignment, submission: Submission
                  policy: LatePolicy) -> None:
     """Record a result in nbgrader's gradebook: the grades, comments, timestamp and late penalty of the
     submission are committed in one transaction (a grader's manual scores are kept, and flagged for review)."""
-    from nbgrader.api import MissingEntry
+    from nbgrader.api import Comment, Grade, MissingEntry
     from sqlalchemy.exc import SAWarning
 
     student, name = submission.student, assignment.id
@@ -412,8 +423,8 @@ def write_grades(book: Gradebook, assignment: Assignment, submission: Submission
             submitted.timestamp = submission.timestamp
         notebook = book.find_submission_notebook(name, name, student)
         # the submission's Grade and Comment rows (as nbgrader's find_grade / find_comment give them one by one)
-        grades = {grade.name: grade for grade in notebook.grades}
-        comments = {comment.name: comment for comment in notebook.comments}
+        grades = _by_cell_name(book, Grade, notebook.id)
+        comments = _by_cell_name(book, Comment, notebook.id)
         for question in result.questions:
             grade = grades[question.name]
             grade.auto_score = question.score
@@ -579,6 +590,9 @@ def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[
     out = out or sys.stdout
     stream = sys.stderr if progress is True else (progress or None)
     loaded = {assignment_id: course.assignment(assignment_id) for assignment_id in assignment_ids}
+    for sandbox in early:  # now, so the fork servers warm up while we open the gradebook
+        for assignment in loaded.values():
+            sandbox.warm(assignment.suite.warm_up)
     with course_lock(course):
         course.check_gradebook_writable()
         secret = course.secret()

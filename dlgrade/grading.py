@@ -483,6 +483,7 @@ class Grader:
     def __post_init__(self) -> None:
         if self.public_values is None:
             self.public_values = public_values(self.assignment)
+        self.sandbox.warm(self.assignment.suite.warm_up)
 
     def grade(self, path: Path) -> SubmissionResult:
         started = time.monotonic()

@@ -19,6 +19,25 @@ import numpy as np
 
 from dlgrade.sandbox.protocol import TensorArg
 
+# Warm-up snippets a suite composes into its ``warm_up`` (see Suite): first calls that import lazily.
+WARM_UP_OPTIMIZERS = """\
+_layer = torch.nn.Linear(2, 1).double()
+for _optimizer in (torch.optim.SGD(_layer.parameters(), lr=0.1), torch.optim.Adam(_layer.parameters())):
+    _optimizer.zero_grad()
+    torch.nn.functional.mse_loss(_layer(torch.ones(1, 2, dtype=torch.float64)).squeeze(1),
+                                 torch.zeros(1, dtype=torch.float64)).backward()
+    _optimizer.step()
+"""
+WARM_UP_DATA = """\
+from torch.utils.data import DataLoader, TensorDataset
+list(DataLoader(TensorDataset(torch.ones(2, 1)), batch_size=1, shuffle=True,
+                generator=torch.Generator().manual_seed(0)))
+"""
+WARM_UP_DISTRIBUTIONS = """\
+torch.distributions.Weibull(torch.ones(1), torch.ones(1)).log_prob(torch.ones(1))
+torch.distributions.Exponential(torch.ones(1)).log_prob(torch.ones(1))
+"""
+
 __all__ = ["Case", "Mistake", "Question", "Suite", "TensorArg", "Verdict", "no_cases"]
 
 
@@ -143,6 +162,11 @@ class Suite:
     assignment: str
     questions: tuple[Question, ...]
     harness_source: str = ""
+    # Code the sandbox's fork server runs once, before it forks any child: the calls this assignment's students
+    # make whose first use loads modules lazily (torch.optim's step pulls in torch._dynamo, ~0.7 s of CPU; a
+    # distribution's log_prob pulls in sympy, ~0.4 s), so each child inherits them instead of paying again.
+    # ``torch`` and ``np`` are in scope; an exception is ignored (warming is only ever about speed).
+    warm_up: str = ""
 
     def __post_init__(self) -> None:
         names = [q.name for q in self.questions]

@@ -549,3 +549,16 @@ def test_known_mistakes_are_named_in_the_kernel(released: Path, toy: Assignment,
         feedback = next(m for m in suite.question(question).mistakes if m.name == name).feedback
         assert f"Known mistake ({name}): {feedback}" in text, text
         assert text.endswith("False") and re.search(r"\d of \d public cases passed", text)
+
+
+def test_baked_numbers_may_differ_in_their_last_bits_only() -> None:
+    from dlgrade.release import same_baked
+
+    committed = {"cases": [{"output": {"array": [1.000010000007, -1.999984999967], "dtype": "float64"}}]}
+    other_cpu = {"cases": [{"output": {"array": [1.000010000007, -1.99998499999], "dtype": "float64"}}]}
+    assert same_baked(committed, other_cpu)
+    wrong = {"cases": [{"output": {"array": [1.000010000007, -1.99998], "dtype": "float64"}}]}
+    assert not same_baked(committed, wrong)
+    assert not same_baked(committed, {"cases": [{"output": {"array": [1.000010000007], "dtype": "float64"}}]})
+    assert not same_baked({"dtype": "float64"}, {"dtype": "float32"})
+    assert not same_baked({"flag": True}, {"flag": 1})

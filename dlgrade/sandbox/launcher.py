@@ -163,6 +163,7 @@ class Sandbox:
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     control: socket.socket | None = field(default=None, init=False, repr=False)
     isolation: list[str] = field(default_factory=list, init=False)
+    warm_ups: list[str] = field(default_factory=list, init=False, repr=False)  # sent again after a restart
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -204,6 +205,21 @@ class Sandbox:
         theirs.close()
         self.control = ours
         self._owner = os.getpid()
+        for source in self.warm_ups:  # queued: the fork server runs them once torch is imported
+            self._send_warm_up(source)
+
+    def warm(self, source: str) -> None:
+        """Have the fork server run a suite's warm-up code (Suite.warm_up) before it forks the next child; once
+        per source, and again whenever the fork server is restarted. Nothing is waited for."""
+        if source and source not in self.warm_ups:
+            self.warm_ups.append(source)
+            if self.control is not None:
+                self._send_warm_up(source)
+
+    def _send_warm_up(self, source: str) -> None:
+        assert self.control is not None
+        with contextlib.suppress(OSError):  # a dead fork server shows at the next job
+            self.control.send(json.dumps({"op": "warm", "source": source}).encode())
 
     def wait_ready(self) -> None:
         """Wait until the launched fork server says it is ready."""
