@@ -27,7 +27,6 @@ import json
 import math
 import sys
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -397,28 +396,61 @@ def _comments(assignment: Assignment, result: SubmissionResult) -> dict[str, str
     return {cell: "\n\n".join(texts)[:MAX_TEXT] for cell, texts in comments.items()}
 
 
+@dataclass(frozen=True)
+class SubmissionLayout:
+    """The rows a new submission of an assignment gets in nbgrader's gradebook (as its add_submission mirrors
+    them), read once per run: per notebook, the cells that get an empty Grade (grade and task cells) and those
+    that get an empty Comment (solution and task cells)."""
+
+    assignment_row: str  # the gradebook's id of the assignment
+    notebooks: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]  # (notebook id, graded, commented cells)
+
+    @classmethod
+    def read(cls, book: Gradebook, assignment_id: str) -> SubmissionLayout:
+        assignment = book.find_assignment(assignment_id)
+        notebooks = []
+        for notebook in assignment.notebooks:
+            tasks = [cell.id for cell in notebook.task_cells]
+            notebooks.append((notebook.id, tuple([cell.id for cell in notebook.grade_cells] + tasks),
+                              tuple([cell.id for cell in notebook.solution_cells] + tasks)))
+        return cls(assignment.id, tuple(notebooks))
+
+
+def _add_submission(book: Gradebook, layout: SubmissionLayout, student: str) -> Any:
+    """A first submission's rows (the student if new, the submitted assignment, its notebooks, their empty
+    grades and comments) added to the session, uncommitted: they are committed with the grades or not at all,
+    where nbgrader's add_student and add_submission would commit each on its own (three commits, each an fsync,
+    and a skeleton without grades if we died between them)."""
+    from nbgrader.api import Comment, Grade, Student, SubmittedAssignment, SubmittedNotebook
+
+    rows: list[Any] = []
+    if book.db.get(Student, student) is None:
+        rows.append(Student(id=student))
+    submitted = SubmittedAssignment(assignment_id=layout.assignment_row, student_id=student)
+    rows.append(submitted)
+    for notebook_id, graded, commented in layout.notebooks:
+        notebook = SubmittedNotebook(notebook_id=notebook_id, assignment=submitted)
+        rows.append(notebook)
+        rows += [Grade(cell_id=cell, notebook=notebook) for cell in graded]
+        rows += [Comment(cell_id=cell, notebook=notebook) for cell in commented]
+    book.db.add_all(rows)
+    book.db.flush()
+    return submitted
+
+
 def write_grades(book: Gradebook, assignment: Assignment, submission: Submission, result: SubmissionResult,
-                 policy: LatePolicy) -> None:
+                 policy: LatePolicy, layout: SubmissionLayout | None = None) -> None:
     """Record a result in nbgrader's gradebook: the grades, comments, timestamp and late penalty of the
-    submission are committed in one transaction (a grader's manual scores are kept, and flagged for review)."""
+    submission (and on a first submission its rows) are committed in one transaction (a grader's manual scores
+    are kept, and flagged for review). ``layout``: the assignment's SubmissionLayout, read now when not given."""
     from nbgrader.api import Comment, Grade, MissingEntry
-    from sqlalchemy.exc import SAWarning
 
     student, name = submission.student, assignment.id
-    # The submission's skeleton (student, submitted assignment, its notebook, empty grades and comments), with
-    # nbgrader's own upserts, which commit by themselves and are no-ops once it exists.
-    with warnings.catch_warnings():
-        # nbgrader's add_submission builds its objects in a way SQLAlchemy 2 warns about (harmless, as in nbgrader)
-        warnings.simplefilter("ignore", SAWarning)
-        try:
-            book.find_student(student)
-        except MissingEntry:
-            book.add_student(student)
+    try:
         try:
             submitted = book.find_submission(name, student)
         except MissingEntry:
-            submitted = book.add_submission(name, student)
-    try:
+            submitted = _add_submission(book, layout or SubmissionLayout.read(book, name), student)
         if submission.timestamp is not None:
             submitted.timestamp = submission.timestamp
         notebook = book.find_submission_notebook(name, name, student)
@@ -516,6 +548,13 @@ class Recorder:
         self.course, self.assignments, self.book = course, assignments, book
         self.policy = LatePolicy(course)
         self._source_cells: dict[str, SourceCells] = {}
+        self._layouts: dict[str, SubmissionLayout] = {}
+
+    def layout(self, assignment_id: str) -> SubmissionLayout:
+        """The gradebook rows of a new submission of the assignment, read once per run."""
+        if assignment_id not in self._layouts:
+            self._layouts[assignment_id] = SubmissionLayout.read(self.book, assignment_id)
+        return self._layouts[assignment_id]
 
     def source_cells(self, assignment_id: str) -> SourceCells | None:
         """The gradebook's source cells of an assignment, read once per run (None if they cannot be read)."""
@@ -544,7 +583,8 @@ class Recorder:
         """Steps 4 and 5 from a checked result."""
         assignment = self.assignments[submission.assignment_id]
         self.autograded(submission, result)
-        write_grades_retrying(self.book, self.course, assignment, submission, result, self.policy)
+        write_grades_retrying(self.book, self.course, assignment, submission, result, self.policy,
+                              self.layout(assignment.id))
         entry = book_entry(self.book, assignment, submission.student)
         write_feedback(self.course, submission, result, entry)
         return _row(submission, result, state, entry)

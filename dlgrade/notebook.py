@@ -8,6 +8,7 @@ stripped and reported. Stored outputs are ignored. A plain notebook or a .py fil
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -115,12 +116,24 @@ def extract(path: Path, source: Path | None) -> Extraction:
             raise UsageError(f"{path}: not UTF-8 text") from None
         return Extraction((CodeCell("script", strip_magics(code, "script", notes), True),), tuple(notes))
     submitted = read_notebook(path)
-    instructor = nbformat.read(source, as_version=4) if source else None
+    instructor = _instructor_notebook(source) if source else None
     if instructor is None or not any(_nbgrader(c).get("grade_id") for c in submitted.cells):
         if instructor is not None:
             notes.append("the notebook has no nbgrader metadata: every code cell was run as written")
         return Extraction(_plain_cells(submitted, notes), tuple(notes))
     return Extraction(_merge(submitted, instructor, notes), tuple(notes))
+
+
+def _instructor_notebook(source: Path) -> nbformat.NotebookNode:
+    """The instructor's source notebook, parsed once per version of the file (a batch extracts every
+    submission against it; nothing here changes it)."""
+    status = source.stat()
+    return _parsed_notebook(str(source), status.st_mtime_ns, status.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_notebook(path: str, _mtime_ns: int, _size: int) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
 
 
 def _plain_cells(notebook: nbformat.NotebookNode, notes: list[str]) -> tuple[CodeCell, ...]:

@@ -164,6 +164,7 @@ class Sandbox:
     control: socket.socket | None = field(default=None, init=False, repr=False)
     isolation: list[str] = field(default_factory=list, init=False)
     warm_ups: list[str] = field(default_factory=list, init=False, repr=False)  # sent again after a restart
+    _reaps_unread: int = field(default=0, init=False, repr=False)
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -205,6 +206,7 @@ class Sandbox:
         theirs.close()
         self.control = ours
         self._owner = os.getpid()
+        self._reaps_unread = 0
         for source in self.warm_ups:  # queued: the fork server runs them once torch is imported
             self._send_warm_up(source)
 
@@ -291,6 +293,12 @@ class Sandbox:
             self.close()
             self.start()
         assert self.control is not None
+        try:
+            self._read_reaps()
+        except SandboxUnavailable:
+            self.close()
+            self.start()
+        assert self.control is not None
         nonce = secrets.token_hex(16)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -308,14 +316,23 @@ class Sandbox:
         return job
 
     def reap(self) -> None:
-        """Kill the current child and everything it started, and wipe its files."""
+        """Kill the current child and everything it started, and wipe its files. The fork server does it while we
+        go on (it answers before it forks the next child, which open_job reads first): a submission's grading
+        does not wait for its child's teardown."""
         if not self.alive() or self.control is None:
             return
         try:
             self.control.send(json.dumps({"op": "reap"}).encode())
-            self._control_receive(30.0)
-        except (OSError, SandboxUnavailable):
+            self._reaps_unread += 1
+        except OSError:
             self.close()
+
+    def _read_reaps(self) -> None:
+        """The answers to the reaps sent so far: each child is gone before anything else happens here."""
+        while self._reaps_unread:
+            self._reaps_unread -= 1
+            if self._control_receive(30.0).get("op") != "reaped":
+                raise SandboxUnavailable("the worker answered a reap out of order")
 
     def close(self) -> None:
         if self.control is not None:

@@ -161,3 +161,27 @@ def test_feedback_follows_a_manual_grade(graded: dict) -> None:
     assert "Score set by a grader" in result["tests"][0]["output"]
     assert records(course)["blank"]["result"]["questions"][0]["score"] == 0.0  # the autograder's own record
     assert CLASS[0] == "solution"
+
+
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's own add_submission, as it always warns
+def test_first_grading_makes_the_rows_nbgraders_add_submission_makes(graded: dict, tmp_path: Path) -> None:
+    """dlgrade adds a new submission's rows in the grades' own transaction; they must be the very rows nbgrader's
+    add_student + add_submission would have made (formgrader and nbgrader's exports read them)."""
+    from nbgrader.api import Gradebook
+
+    course = tmp_path / "course"
+    shutil.copytree(graded["course"], course)
+
+    def rows(book: Gradebook, student: str) -> tuple:
+        submitted = book.find_submission("mini", student)
+        return tuple(sorted((notebook.name, sorted((g.name, g.cell_id) for g in notebook.grades),
+                             sorted((c.name, c.cell_id) for c in notebook.comments))
+                            for notebook in submitted.notebooks))
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "course") as book:
+        book.add_student("by-nbgrader")
+        book.add_submission("mini", "by-nbgrader")
+        ours, theirs = rows(book, "solution"), rows(book, "by-nbgrader")
+        assert ours == theirs
+        assert ours and ours[0][1] and ours[0][2]  # grades and comments, not two empty lists
+        assert book.find_submission("mini", "solution").score == results_json(course, "solution")["score"] > 0
