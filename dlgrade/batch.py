@@ -307,29 +307,34 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
 
     pool = [spawn() for _ in range(count)]
     retired: list[_Worker] = []  # told to stop early: nothing was left for them
+
+    def dispatch(worker: _Worker) -> None:
+        """An idle, ready worker gets the next submission, or is let go when there is none."""
+        if not (worker.ready and worker.task is None) or worker not in pool:
+            return
+        if not pending:
+            # Nothing left to hand out: let it close its sandbox now, beside the last gradings.
+            pool.remove(worker)
+            retired.append(worker)
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+            return
+        index = pending.popleft()
+        submission = todo[index]
+        try:
+            worker.conn.send((index, submission.assignment_id, str(submission.notebook), submission.digest))
+        except OSError:  # it died while idle: the task goes back, the worker is replaced
+            pending.appendleft(index)
+            lost(worker, "died (killed, or out of memory)")
+            return
+        worker.task, worker.since = index, time.monotonic()
+
     try:
         while pending or any(w.task is not None for w in pool):
             if not pool:
                 pool.append(spawn())
             for worker in list(pool):
-                if worker.ready and worker.task is None and not pending:
-                    # Nothing left to hand out: let it close its sandbox now, beside the last gradings.
-                    pool.remove(worker)
-                    retired.append(worker)
-                    with contextlib.suppress(OSError):
-                        worker.conn.send(None)
-                    continue
-                if worker.ready and worker.task is None and pending:
-                    index = pending.popleft()
-                    submission = todo[index]
-                    try:
-                        worker.conn.send((index, submission.assignment_id, str(submission.notebook),
-                                          submission.digest))
-                    except OSError:  # it died while idle: the task goes back, the worker is replaced
-                        pending.appendleft(index)
-                        lost(worker, "died (killed, or out of memory)")
-                        continue
-                    worker.task, worker.since = index, time.monotonic()
+                dispatch(worker)
             waitables = [w.conn for w in pool] + [w.process.sentinel for w in pool]
             ready = set(wait(waitables, timeout=0.5))
             for worker in list(pool):
@@ -342,7 +347,7 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
                         if not worker.process.is_alive() or worker.process.sentinel in ready:
                             lost(worker, "died (killed, or out of memory)")
                         continue
-                    _handle(message, worker, todo, recorder, finish)
+                    _handle(message, worker, todo, recorder, finish, dispatch)
                 elif worker.task is not None and time.monotonic() - worker.since > SUBMISSION_DEADLINE:
                     lost(worker, f"gave no answer within {SUBMISSION_DEADLINE:g} s")
             progress.draw()
@@ -365,7 +370,9 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
 
 
 def _handle(message: tuple[Any, ...], worker: _Worker, todo: Sequence[Submission], recorder: Recorder,
-            finish: Any) -> None:
+            finish: Any, dispatch: Any = None) -> None:
+    """One message from a worker. A result frees the worker, which is handed its next submission (``dispatch``)
+    before the result is recorded: the gradebook's commit and the feedback files are written while it grades."""
     from dataclasses import replace
 
     from dlgrade.autograde import Row
@@ -373,6 +380,8 @@ def _handle(message: tuple[Any, ...], worker: _Worker, todo: Sequence[Submission
     kind = message[0]
     if kind == "ready":
         worker.ready = True
+        if dispatch is not None:
+            dispatch(worker)
         return
     if kind == "fatal":
         raise UsageError(str(message[1]))
@@ -380,6 +389,8 @@ def _handle(message: tuple[Any, ...], worker: _Worker, todo: Sequence[Submission
     if worker.task != index:
         return  # an answer to a task taken back from it; the retry will answer
     worker.task = None
+    if dispatch is not None:
+        dispatch(worker)
     submission = todo[index]
     if kind == "graded":
         if isinstance(payload, dict):
