@@ -350,20 +350,20 @@ def book_entry(book: Gradebook, assignment: Assignment, student: str) -> BookEnt
         notebook = book.find_submission_notebook(assignment.id, assignment.id, student)
     except MissingEntry:
         return None
-    grades = _by_cell_name(book, Grade, notebook.id, Grade.score, Grade.manual_score)
-    scores = {name: float(score) for name, (score, _manual) in grades.items()}
-    manual = frozenset(name for name, (_score, manual_score) in grades.items() if manual_score is not None)
+    grades = _by_cell_name(book, Grade, notebook.id)
+    scores = {name: float(grade.score) for name, grade in grades.items()}
+    manual = frozenset(name for name, grade in grades.items() if grade.manual_score is not None)
     return BookEntry(scores, manual, float(notebook.late_submission_penalty or 0.0))
 
 
-def _by_cell_name(book: Gradebook, model: Any, notebook_id: str, *columns: Any) -> dict[str, Any]:
-    """cell name -> the notebook's Grade (or Comment) row, or the given columns of it, in one query (the ORM's
-    ``notebook.grades`` then ``grade.name`` loads each row's cell with a query of its own)."""
+def _by_cell_name(book: Gradebook, model: Any, notebook_id: str) -> dict[str, Any]:
+    """cell name -> the notebook's Grade (or Comment) row, in one query (the ORM's ``notebook.grades`` then
+    ``grade.name`` loads each row's cell with a query of its own)."""
     from nbgrader.api import BaseCell
 
-    query = book.db.query(BaseCell.name, *(columns or (model,))).join(BaseCell, model.cell_id == BaseCell.id)
-    rows = query.filter(model.notebook_id == notebook_id).all()
-    return {row[0]: (tuple(row[1:]) if columns else row[1]) for row in rows}
+    rows = book.db.query(BaseCell.name, model).join(BaseCell, model.cell_id == BaseCell.id) \
+        .filter(model.notebook_id == notebook_id).all()
+    return {name: row for name, row in rows}
 
 
 def gradebook_matches(book: Gradebook, assignment: Assignment, submission: Submission, result: SubmissionResult,

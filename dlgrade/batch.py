@@ -15,7 +15,7 @@ import signal
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -370,7 +370,7 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
 
 
 def _handle(message: tuple[Any, ...], worker: _Worker, todo: Sequence[Submission], recorder: Recorder,
-            finish: Any, dispatch: Any = None) -> None:
+            finish: Callable[[int, Row], None], dispatch: Callable[[_Worker], None]) -> None:
     """One message from a worker. A result frees the worker, which is handed its next submission (``dispatch``)
     before the result is recorded: the gradebook's commit and the feedback files are written while it grades."""
     from dataclasses import replace
@@ -380,8 +380,7 @@ def _handle(message: tuple[Any, ...], worker: _Worker, todo: Sequence[Submission
     kind = message[0]
     if kind == "ready":
         worker.ready = True
-        if dispatch is not None:
-            dispatch(worker)
+        dispatch(worker)
         return
     if kind == "fatal":
         raise UsageError(str(message[1]))
@@ -389,8 +388,7 @@ def _handle(message: tuple[Any, ...], worker: _Worker, todo: Sequence[Submission
     if worker.task != index:
         return  # an answer to a task taken back from it; the retry will answer
     worker.task = None
-    if dispatch is not None:
-        dispatch(worker)
+    dispatch(worker)
     submission = todo[index]
     if kind == "graded":
         if isinstance(payload, dict):

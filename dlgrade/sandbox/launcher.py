@@ -289,13 +289,11 @@ class Sandbox:
 
     def open_job(self) -> Job:
         """Fork a fresh child for one submission and connect to it."""
-        if not self.alive():
-            self.close()
-            self.start()
-        assert self.control is not None
         try:
-            self._read_reaps()
+            self._read_reaps()  # the last child is gone first
         except SandboxUnavailable:
+            self.close()
+        if not self.alive():
             self.close()
             self.start()
         assert self.control is not None
@@ -329,7 +327,7 @@ class Sandbox:
 
     def _read_reaps(self) -> None:
         """The answers to the reaps sent so far: each child is gone before anything else happens here."""
-        while self._reaps_unread:
+        while self._reaps_unread and self.alive():
             self._reaps_unread -= 1
             if self._control_receive(30.0).get("op") != "reaped":
                 raise SandboxUnavailable("the worker answered a reap out of order")
