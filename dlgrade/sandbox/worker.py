@@ -281,7 +281,10 @@ def serve_forever(control: socket.socket) -> None:
     as_init = os.getpid() == 1
     child: int | None = None
     while True:
-        data, fds, _flags, _addr = socket.recv_fds(control, 1 << 16, 1)
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(control, 1 << 16, 1)
+        except OSError:  # the grader is gone (a hang-up with our answer unread shows as a reset)
+            break
         if not data:
             break
         message = json.loads(data)
@@ -298,17 +301,28 @@ def serve_forever(control: socket.socket) -> None:
             for fd in fds:
                 os.close(fd)
             child = pid
-            control.send(json.dumps({"op": "spawned", "pid": pid}).encode())
+            if not _answer(control, {"op": "spawned", "pid": pid}):
+                break
         elif op == "reap":
             status = _sweep(child, as_init)
             child = None
             _clean_jobs()
-            control.send(json.dumps({"op": "reaped", "status": status}).encode())
+            if not _answer(control, {"op": "reaped", "status": status}):
+                break
         elif op == "warm":
             warm_up(str(message.get("source", "")))
         elif op == "quit":
             break
     _sweep(child, as_init)
+
+
+def _answer(control: socket.socket, message: dict[str, object]) -> bool:
+    """Send an answer to the grader; False if it is gone (it quits without reading the answer to its last reap)."""
+    try:
+        control.send(json.dumps(message).encode())
+    except OSError:
+        return False
+    return True
 
 
 def warm_up(source: str) -> None:
@@ -324,11 +338,18 @@ def main() -> None:
     if os.getpid() == 1:
         # As init, signals without a handler are ignored; reap the orphans that get reparented to us.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    control.send(json.dumps({"op": "ready", "pid": os.getpid(), "torch": torch is not None}).encode())
-    serve_forever(control)
-    # Everything is swept and nothing is buffered: skip the interpreter's teardown of torch (~0.5 s), which the
-    # grader would otherwise wait for at the end of every batch.
-    os._exit(0)
+    status = 1
+    try:
+        if _answer(control, {"op": "ready", "pid": os.getpid(), "torch": torch is not None}):
+            serve_forever(control)
+        status = 0
+    except BaseException:
+        traceback.print_exc()  # the grader shows the last line of our stderr if we die
+    finally:
+        # Everything is swept and nothing is buffered: skip the interpreter's teardown of torch (~0.6 s), which
+        # the grader would otherwise wait for at the end of every batch, even after an error.
+        sys.stderr.flush()
+        os._exit(status)
 
 
 if __name__ == "__main__":

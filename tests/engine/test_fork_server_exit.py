@@ -1,0 +1,36 @@
+"""The fork server ends cleanly however the grader leaves: status 0, nothing on stderr, no interpreter teardown."""
+
+from __future__ import annotations
+
+from dlgrade.sandbox.launcher import Sandbox
+
+
+def _stderr(sandbox: Sandbox) -> str:
+    sandbox._stderr.seek(0)
+    return sandbox._stderr.read().decode("utf-8", "replace")
+
+
+def test_quitting_with_the_last_reap_unanswered_exits_cleanly() -> None:
+    # A batch worker reaps its last child and quits at once, never reading the "reaped" answer: the fork server's
+    # send then fails. It used to die of that BrokenPipeError (status 1) after a full teardown of torch.
+    sandbox = Sandbox()
+    sandbox.start()
+    job = sandbox.open_job()
+    job.close()
+    sandbox.reap()
+    process = sandbox.process
+    assert process is not None
+    sandbox.close()
+    assert process.returncode == 0, _stderr(sandbox)
+    assert _stderr(sandbox) == ""
+
+
+def test_a_vanished_grader_ends_the_fork_server() -> None:
+    sandbox = Sandbox()
+    sandbox.start()
+    process, control = sandbox.process, sandbox.control
+    assert process is not None and control is not None
+    control.close()  # no quit: the grader just went away
+    assert process.wait(timeout=30) == 0, _stderr(sandbox)
+    sandbox.control = None
+    sandbox.close()
