@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from collections import Counter, deque
@@ -100,10 +101,11 @@ def default_workers() -> int:
 def one_thread() -> None:
     """Trusted computations (references, known-mistake variants) on one thread: the pool already runs one worker
     per core beside a sandbox child each, and torch's default of one thread per core would make them all
-    fight over (and spin-wait on) the same cores."""
-    try:
-        import torch
-    except ImportError:
+    fight over (and spin-wait on) the same cores. Where torch is not loaded (a numpy-only suite's trusted side
+    never needs it) it is not imported for this: the environment tells it, should anything import it later."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        os.environ["OMP_NUM_THREADS"] = "1"  # read by torch (and OpenMP) as it initialises
         return
     torch.set_num_threads(1)
 

@@ -35,16 +35,16 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import plain  # noqa: E402  (these two sit beside this file inside the sandbox; never the grader's package)
-import protocol  # noqa: E402
-
 try:  # torch is optional so the protocol can be exercised without it, but the course needs it
     import torch
 
     torch.set_num_threads(1)
 except ImportError:  # pragma: no cover - the grading environment pins torch
     torch = None
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plain  # noqa: E402  (these two sit beside this file inside the sandbox; never the grader's package)
+import protocol  # noqa: E402
 
 JOBS_ROOT = os.environ.get("DLGRADE_JOBS", "/tmp")
 OUTPUT_CAP = 4000  # characters of the student's stdout/stderr returned with each answer
