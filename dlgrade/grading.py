@@ -12,7 +12,7 @@ import hmac
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ class CaseResult:
     passed: bool
     status: str  # passed | failed | error | timeout | not_implemented
     message: str
-    mistake: str | None = None
+    mistake: str | None = None  # the known mistake whose variant reproduces this failed answer, if one does
     inputs: str | None = None
     yours: str | None = None
     expected: str | None = None
@@ -371,6 +371,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
     cases += [(case, False) for case in question.hidden(question_rng(seed, question))]
     results: list[CaseResult] = []
     failures: list[tuple[CaseValues, Answer]] = []
+    explained: list[int] = []  # where in results the failures are: a matching mistake is named on those cases
     replies = ask_all(session, question, [case for case, _ in cases], time.monotonic() + question.timeout, seed)
     stop: CaseResult | None = None
     for number, (case, public) in enumerate(cases, 1):
@@ -404,6 +405,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             outcome = Outcome(False, mutated)
         if not outcome.passed and not mutated:
             failures.append((values, reply.answer))
+            explained.append(len(results))
         shown = public and not outcome.passed  # values are printed only where a student needs them
         results.append(CaseResult(
             label, public, outcome.passed, "passed" if outcome.passed else "failed", _brief(outcome, public),
@@ -411,7 +413,11 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             yours=_show(reply.answer) if shown else None,
             expected=_show_expected(expected) if shown and expected is not None else None,
         ))
-    return _summarise(question, points, results, matching_mistake(question, failures))
+    mistake = matching_mistake(question, failures)
+    if mistake is not None:
+        for index in explained:
+            results[index] = replace(results[index], mistake=mistake.name)
+    return _summarise(question, points, results, mistake)
 
 
 def _summarise(question: Question, points: float, results: list[CaseResult],

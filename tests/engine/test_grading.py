@@ -47,6 +47,9 @@ def test_forgotten_mean_keeps_partial_credit_for_the_reductions_it_gets_right(gr
     # 'none' and 'sum' pass, 'mean' fails: 4 of 6 cases (3 public, 3 hidden) of 2 points.
     assert mse.score == pytest.approx(2 * 4 / 6, abs=0.01)
     assert mse.status == "failed"
+    # The diagnosis is named on the very cases its variant reproduces, not on the ones that passed.
+    assert sorted((c.passed, c.mistake or "") for c in mse.cases) == \
+        [(False, forgot_mean.name)] * 2 + [(True, "")] * 4
 
 
 def test_public_failure_shows_inputs_yours_and_expected_hidden_does_not(grader: Grader, tmp_path: Path) -> None:
