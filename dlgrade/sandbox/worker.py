@@ -265,15 +265,18 @@ def _sweep(child: int | None, as_init: bool) -> int | None:
             status = code
 
 
-def _clean_jobs() -> None:
+def _clean_jobs(sandboxed: bool) -> None:
+    """Remove the job directories; inside the sandbox also empty /dev/shm, its own tmpfs there. Without the
+    sandbox /dev/shm is the machine's, shared with the instructor's other programs, and is left alone."""
     for name in os.listdir(JOBS_ROOT):
         if name.startswith("job-"):
             shutil.rmtree(os.path.join(JOBS_ROOT, name), ignore_errors=True)
-    for shared in ("/dev/shm",):
-        with contextlib.suppress(OSError):
-            for name in os.listdir(shared):
-                path = os.path.join(shared, name)
-                shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
+    if not sandboxed:
+        return
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/dev/shm"):
+            path = os.path.join("/dev/shm", name)
+            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
 
 
 def serve_forever(control: socket.socket) -> None:
@@ -306,7 +309,7 @@ def serve_forever(control: socket.socket) -> None:
         elif op == "reap":
             status = _sweep(child, as_init)
             child = None
-            _clean_jobs()
+            _clean_jobs(sandboxed=as_init)
             if not _answer(control, {"op": "reaped", "status": status}):
                 break
         elif op == "warm":

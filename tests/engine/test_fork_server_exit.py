@@ -34,3 +34,22 @@ def test_a_vanished_grader_ends_the_fork_server() -> None:
     assert process.wait(timeout=30) == 0, _stderr(sandbox)
     sandbox.control = None
     sandbox.close()
+
+
+def test_without_the_sandbox_a_reap_leaves_the_hosts_shared_memory_alone(tmp_path) -> None:
+    # Inside bubblewrap /dev/shm is the sandbox's own tmpfs and a reap empties it; with --no-sandbox it is the
+    # machine's, shared with every other program of the instructor's: a reap must not touch it.
+    import os
+
+    bystander = f"/dev/shm/dlgrade-test-{os.getpid()}"
+    with open(bystander, "w") as handle:
+        handle.write("another program's shared memory")
+    try:
+        with Sandbox(sandboxed=False) as sandbox:
+            sandbox.open_job().close()
+            sandbox.reap()
+            sandbox.open_job().close()  # reads the reap's answer: the reap is done
+            assert os.path.exists(bystander)
+    finally:
+        if os.path.exists(bystander):
+            os.unlink(bystander)
