@@ -38,7 +38,7 @@ from dlgrade.assignments import Assignment
 from dlgrade.course import Course, check_student_id, gradebook_error, submitted_folders, unsafe_entry, write_atomic
 from dlgrade.errors import UsageError
 from dlgrade.grading import STATUSES, CaseResult, QuestionResult, SubmissionResult
-from dlgrade.notebook import MAX_SUBMISSION_BYTES, find_submission_file, read_notebook
+from dlgrade.notebook import MAX_SUBMISSION_BYTES, dumps_consumed, find_submission_file, read_notebook, stream_output
 
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook
@@ -311,11 +311,11 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     for cell in notebook.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if cell.get("cell_type") == "code" and grade_id in feedback:
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=feedback[grade_id])]
+            cell.outputs = [stream_output(feedback[grade_id])]
     folder = course.path("autograded", submission.student, submission.assignment_id)
     folder.mkdir(parents=True, exist_ok=True)
-    # nbformat.v4.writes: nbformat.writes would validate the whole notebook again (read() already did).
-    write_atomic(folder / f"{submission.assignment_id}.ipynb", nbformat.v4.writes(notebook))
+    # Not nbformat.writes: it would validate the whole notebook again (read() already did).
+    write_atomic(folder / f"{submission.assignment_id}.ipynb", dumps_consumed(notebook))
     timestamp = submission.folder / "timestamp.txt"
     if timestamp.is_file() and not timestamp.is_symlink():
         write_atomic(folder / "timestamp.txt", timestamp.read_text(encoding="utf-8", errors="replace"))

@@ -84,6 +84,23 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
+def dumps_consumed(notebook: nbformat.NotebookNode) -> str:
+    """nbformat.v4.writes(notebook)'s very text, for a notebook the caller discards afterwards: without the deep
+    copy writes() makes to spare its argument (as much CPU as the rest of an autograded notebook's writing).
+    ``notebook`` is left with its sources split into lines."""
+    from nbformat.v4.nbjson import BytesEncoder
+    from nbformat.v4.rwbase import split_lines, strip_transient
+
+    return json.dumps(strip_transient(split_lines(notebook)), cls=BytesEncoder, indent=1, sort_keys=True,
+                      separators=(",", ": "), ensure_ascii=False)
+
+
+def stream_output(text: str) -> nbformat.NotebookNode:
+    """A stdout stream output, as nbformat.v4.new_output("stream", text=...) builds it, minus its schema
+    validation (a jsonschema run per output, for a dict of three fixed keys)."""
+    return nbformat.NotebookNode(output_type="stream", name="stdout", text=text)
+
+
 def find_submission_file(path: Path, assignment_id: str) -> Path:
     """A submission is a notebook, a .py file, or a folder holding <id>.ipynb (or a single notebook)."""
     if path.is_symlink():
