@@ -39,8 +39,13 @@ PLAIN_DTYPES = frozenset({np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.
 _PLAIN_NPY_HEADER = re.compile(rb"\{'descr': '(<f8|<i8|\|b1)', 'fortran_order': (False|True), "
                                rb"'shape': \(((?:\d+, ?)*\d*)\), \} *\n")
 _NPY_DESCR = {b"<f8": np.dtype("<f8"), b"<i8": np.dtype("<i8"), b"|b1": np.dtype("|b1")}
+_PLAIN_DESCRS = frozenset(descr.decode() for descr in _NPY_DESCR)
+# numpy's .npy layout (numpy/lib/format.py): headers padded to 64 bytes after the 10-byte version-1.0 prefix,
+# with spare room for the growth axis to reach 21 digits.
+_NPY_ALIGN, _NPY_PREFIX, _GROWTH_AXIS_DIGITS = 64, 10, 21
 
 _LENGTH = struct.Struct(">Q")
+_U16 = struct.Struct("<H")
 
 
 class TensorArg:
@@ -66,11 +71,26 @@ class Deadline(ProtocolError):
 
 def encode_array(array: np.ndarray) -> bytes:
     """Serialise one plain array as .npy bytes (never pickled)."""
-    buffer = io.BytesIO()
     # Not ascontiguousarray: it turns a 0-d array into shape (1,), and a scalar answer must stay a scalar.
     contiguous = array if array.flags.c_contiguous else array.copy(order="C")
+    descr = contiguous.dtype.str
+    if type(contiguous) is np.ndarray and descr in _PLAIN_DESCRS:
+        return _plain_npy_header(descr, contiguous.shape) + contiguous.tobytes()
+    buffer = io.BytesIO()
     _write_array(buffer, contiguous, allow_pickle=False)
     return buffer.getvalue()
+
+
+def _plain_npy_header(descr: str, shape: tuple[int, ...]) -> bytes:
+    """The format 1.0 header numpy's write_array gives a C-ordered plain array, byte for byte, without its
+    generic writer (9 µs an array against 1.6; a losses submission sends ~130 arrays each way per question):
+    the dict's repr, room for the first axis to grow to 21 digits, spaces and a newline to a multiple of 64."""
+    text = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape!r}, }}"
+    if shape:
+        text += " " * (_GROWTH_AXIS_DIGITS - len(repr(shape[0])))
+    size = len(text) + 1  # the newline
+    padding = _NPY_ALIGN - (_NPY_PREFIX + size) % _NPY_ALIGN
+    return b"\x93NUMPY\x01\x00" + _U16.pack(size + padding) + text.encode("latin1") + b" " * padding + b"\n"
 
 
 def decode_array(blob: bytes) -> np.ndarray:

@@ -34,6 +34,7 @@ import traceback
 from typing import Any
 
 import numpy as np
+import numpy.random  # noqa: F401  (numpy loads it lazily: here once, not in every child that seeds it)
 
 try:  # torch is optional so the protocol can be exercised without it, but the course needs it
     import torch

@@ -52,3 +52,23 @@ def test_other_dtypes_go_through_numpy_and_are_refused() -> None:
         assert protocol._read_plain_npy(buffer.getvalue()) is None
         with pytest.raises(protocol.ProtocolError, match="not allowed across the boundary"):
             protocol.decode_array(buffer.getvalue())
+
+
+def _numpy_npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+# Shapes whose headers fall on each side of a 64-byte boundary, long first axes, empty and 0-d arrays.
+_SHAPES = [(), (0,), (1,), (3,), (2, 3), (0, 5), (7, 0), (10**6,), (10**12, 0), (1,) * 12, (1,) * 20,
+           *[(n, 2, 3) for n in range(1, 12)], *[(2,) * k for k in range(1, 9)]]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64, np.bool_])
+def test_plain_arrays_are_written_byte_for_byte_as_numpy_writes_them(dtype: type) -> None:
+    for shape in _SHAPES:
+        array = (np.arange(int(np.prod(shape))) % 3).astype(dtype).reshape(shape)
+        assert protocol.encode_array(array) == _numpy_npy(array), shape
+    transposed = np.arange(6).reshape(2, 3).T.astype(dtype)  # Fortran-ordered: always sent as a C-ordered copy
+    assert protocol.encode_array(transposed) == _numpy_npy(np.ascontiguousarray(transposed))
