@@ -282,13 +282,30 @@ class Sandbox:
         if self.process is None or self.control is None:
             return False
         if self._adopted():  # not our child to poll: its control socket hangs up when it is gone
-            poller = select.poll()
-            poller.register(self.control, select.POLLHUP | select.POLLERR)
-            return not poller.poll(0)
+            return not self._hung_up()
         return self.process.poll() is None
 
+    def _hung_up(self) -> bool:
+        """The fork server's end of the control channel is closed: it is gone, or going (before its exit shows)."""
+        if self.control is None:
+            return True
+        poller = select.poll()
+        poller.register(self.control, select.POLLHUP | select.POLLERR)
+        return bool(poller.poll(0))
+
     def open_job(self) -> Job:
-        """Fork a fresh child for one submission and connect to it."""
+        """Fork a fresh child for one submission and connect to it. A fork server that dies before the child has
+        greeted us (killed, out of memory: the moment can fall anywhere) is restarted and asked once more, since
+        nothing of the submission has run yet; a fresh one that fails too is reported."""
+        try:
+            return self._open_job()
+        except (SandboxUnavailable, WorkerGone, OSError):
+            if self.alive() and not self._hung_up():
+                raise  # the fork server is fine: the child itself failed to start
+        self.close()
+        return self._open_job()
+
+    def _open_job(self) -> Job:
         try:
             self._read_reaps()  # the last child is gone first
         except SandboxUnavailable:

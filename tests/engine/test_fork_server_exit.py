@@ -53,3 +53,26 @@ def test_without_the_sandbox_a_reap_leaves_the_hosts_shared_memory_alone(tmp_pat
     finally:
         if os.path.exists(bystander):
             os.unlink(bystander)
+
+
+def test_a_fork_server_that_dies_as_a_job_opens_is_restarted() -> None:
+    # The race a SIGKILL can land in: the fork server passes the liveness check, then dies before it answers the
+    # spawn. Nothing of the submission has run: a fresh fork server is started and the job opened there.
+    import os
+    import signal
+
+    sandbox = Sandbox()
+    sandbox.start()
+    try:
+        first = sandbox.process
+        assert first is not None
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        checks = iter([True])  # the first liveness check still saw it alive
+        real_alive = sandbox.alive
+        sandbox.alive = lambda: next(checks, None) or real_alive()  # type: ignore[method-assign]
+        job = sandbox.open_job()
+        assert sandbox.process is not None and sandbox.process is not first and sandbox.alive()
+        job.close()
+    finally:
+        sandbox.close()
