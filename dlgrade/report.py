@@ -26,7 +26,8 @@ def to_json(result: SubmissionResult) -> dict[str, Any]:
             "status": question.status, "output": question.feedback, "visibility": VISIBILITY,
         }
         if question.diagnosis is not None:
-            test["diagnosis"] = {"mistake": question.diagnosis.name, "feedback": question.diagnosis.feedback}
+            test["diagnosis"] = {"mistake": question.diagnosis.name, "feedback": question.diagnosis.feedback,
+                                 "cases": [case.label for case in question.cases if case.mistake]}
         tests.append(test)
     output = [f"Graded by dlgrade; sandbox: {', '.join(result.sandbox)}."]
     output += result.notes

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from engine_helpers import blank, scores, statuses, with_cell
 
+from dlgrade import report
 from dlgrade.grading import Grader
 
 
@@ -50,6 +51,9 @@ def test_forgotten_mean_keeps_partial_credit_for_the_reductions_it_gets_right(gr
     # The diagnosis is named on the very cases its variant reproduces, not on the ones that passed.
     assert sorted((c.passed, c.mistake or "") for c in mse.cases) == \
         [(False, forgot_mean.name)] * 2 + [(True, "")] * 4
+    diagnosis = report.to_json(result)["tests"][0]["diagnosis"]
+    assert diagnosis["mistake"] == forgot_mean.name
+    assert diagnosis["cases"] == [c.label for c in mse.cases if not c.passed]
 
 
 def test_public_failure_shows_inputs_yours_and_expected_hidden_does_not(grader: Grader, tmp_path: Path) -> None:
