@@ -86,7 +86,7 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
 
 def dumps_consumed(notebook: nbformat.NotebookNode) -> str:
     """nbformat.v4.writes(notebook)'s very text, for a notebook the caller discards afterwards: without the deep
-    copy writes() makes to spare its argument (as much CPU as the rest of an autograded notebook's writing).
+    copy writes() makes to spare its argument (a fifth of the CPU of writing an autograded notebook).
     ``notebook`` is left with its sources split into lines."""
     from nbformat.v4.nbjson import BytesEncoder
     from nbformat.v4.rwbase import split_lines, strip_transient

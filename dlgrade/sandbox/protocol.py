@@ -83,7 +83,7 @@ def encode_array(array: np.ndarray) -> bytes:
 
 def _plain_npy_header(descr: str, shape: tuple[int, ...]) -> bytes:
     """The format 1.0 header numpy's write_array gives a C-ordered plain array, byte for byte, without its
-    generic writer (9 µs an array against 1.6; a losses submission sends ~130 arrays each way per question):
+    generic writer (9 µs an array against 1.6; a losses submission sends ~300 arrays out and ~400 back):
     the dict's repr, room for the first axis to grow to 21 digits, spaces and a newline to a multiple of 64."""
     text = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape!r}, }}"
     if shape:
