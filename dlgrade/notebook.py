@@ -4,6 +4,7 @@ With nbgrader metadata, the student's cells are matched to the instructor's sour
 come from the student, locked cells from the instructor, grade (test) cells are never run (scores come from the
 suite). A deleted, duplicated or retyped cell is reported, not fatal. IPython magics and shell escapes are
 stripped and reported. Stored outputs are ignored. A plain notebook or a .py file is run as written.
+Also the two helpers the autograded notebook is written with (nbformat's text, without its validating detours).
 """
 
 from __future__ import annotations

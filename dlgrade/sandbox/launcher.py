@@ -279,19 +279,15 @@ class Sandbox:
         return json.loads(data)
 
     def alive(self) -> bool:
+        """The fork server is running: its end of the control channel is open (it hangs up as it dies, before its
+        exit shows) and, where it is our child, it has not exited."""
         if self.process is None or self.control is None:
             return False
-        if self._adopted():  # not our child to poll: its control socket hangs up when it is gone
-            return not self._hung_up()
-        return self.process.poll() is None
-
-    def _hung_up(self) -> bool:
-        """The fork server's end of the control channel is closed: it is gone, or going (before its exit shows)."""
-        if self.control is None:
-            return True
         poller = select.poll()
         poller.register(self.control, select.POLLHUP | select.POLLERR)
-        return bool(poller.poll(0))
+        if poller.poll(0):
+            return False
+        return self._adopted() or self.process.poll() is None  # an adopted one is not ours to poll
 
     def open_job(self) -> Job:
         """Fork a fresh child for one submission and connect to it. A fork server that dies before the child has
@@ -300,7 +296,7 @@ class Sandbox:
         try:
             return self._open_job()
         except (SandboxUnavailable, WorkerGone, OSError):
-            if self.alive() and not self._hung_up():
+            if self.alive():
                 raise  # the fork server is fine: the child itself failed to start
         self.close()
         return self._open_job()

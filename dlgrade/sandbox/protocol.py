@@ -40,12 +40,12 @@ _PLAIN_NPY_HEADER = re.compile(rb"\{'descr': '(<f8|<i8|\|b1)', 'fortran_order': 
                                rb"'shape': \(((?:\d+, ?)*\d*)\), \} *\n")
 _NPY_DESCR = {b"<f8": np.dtype("<f8"), b"<i8": np.dtype("<i8"), b"|b1": np.dtype("|b1")}
 _PLAIN_DESCRS = frozenset(descr.decode() for descr in _NPY_DESCR)
-# numpy's .npy layout (numpy/lib/format.py): headers padded to 64 bytes after the 10-byte version-1.0 prefix,
-# with spare room for the growth axis to reach 21 digits.
-_NPY_ALIGN, _NPY_PREFIX, _GROWTH_AXIS_DIGITS = 64, 10, 21
+# numpy's .npy layout (numpy/lib/format.py): magic and version 1.0, the header's length, the header padded so the
+# data starts at a multiple of 64 bytes, with spare room for the growth axis to reach 21 digits.
+_NPY_V1_MAGIC, _NPY_V1_LENGTH = b"\x93NUMPY\x01\x00", struct.Struct("<H")
+_NPY_ALIGN, _GROWTH_AXIS_DIGITS = 64, 21
 
 _LENGTH = struct.Struct(">Q")
-_U16 = struct.Struct("<H")
 
 
 class TensorArg:
@@ -89,8 +89,8 @@ def _plain_npy_header(descr: str, shape: tuple[int, ...]) -> bytes:
     if shape:
         text += " " * (_GROWTH_AXIS_DIGITS - len(repr(shape[0])))
     size = len(text) + 1  # the newline
-    padding = _NPY_ALIGN - (_NPY_PREFIX + size) % _NPY_ALIGN
-    return b"\x93NUMPY\x01\x00" + _U16.pack(size + padding) + text.encode("latin1") + b" " * padding + b"\n"
+    padding = _NPY_ALIGN - (len(_NPY_V1_MAGIC) + _NPY_V1_LENGTH.size + size) % _NPY_ALIGN
+    return _NPY_V1_MAGIC + _NPY_V1_LENGTH.pack(size + padding) + text.encode("latin1") + b" " * padding + b"\n"
 
 
 def decode_array(blob: bytes) -> np.ndarray:
