@@ -181,10 +181,16 @@ class Suite:
 
     @property
     def version(self) -> str:
-        """A fingerprint of the suite's code: results are keyed by it, so a changed suite regrades."""
-        module = inspect.getmodule(self.questions[0].reference) if self.questions else None
-        parts = [self.assignment, self.harness_source]
-        for obj in {inspect.getmodule(q.public) for q in self.questions} | {module}:
-            if obj is not None:
-                parts.append(inspect.getsource(obj))
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+        """A fingerprint of the suite's code: results are keyed by it, so a changed suite regrades. The same in
+        every process and on every machine: the modules are hashed in the order of their names (a set's order
+        follows the interpreter's string hashing, which PYTHONHASHSEED changes)."""
+        return suite_version(self)
+
+
+def suite_version(suite: Suite) -> str:
+    """sha256 of the assignment's name, its harness and the source of every module its questions' cases and its
+    reference come from, taken in the order of the modules' names; 16 hex digits."""
+    sources = [q.public for q in suite.questions] + [q.reference for q in suite.questions[:1]]
+    modules = {module.__name__: module for module in map(inspect.getmodule, sources) if module is not None}
+    parts = [suite.assignment, suite.harness_source] + [inspect.getsource(modules[name]) for name in sorted(modules)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
