@@ -280,32 +280,26 @@ def feedback_current(course: Course, submission: Submission) -> bool:
 
 def write_autograded(course: Course, submission: Submission, result: SubmissionResult,
                      cells: SourceCells | None = None) -> Path | None:
-    """autograded/<student>/<id>/<id>.ipynb for formgrader: the submission through nbgrader's own sanitizing
-    preprocessors (outputs cleared, locked cells restored from the gradebook), each grade cell showing dlgrade's
-    feedback as its output. Nothing is executed. (nbgrader's CheckCellMetadata is left out: a jsonschema
-    validation costing as much as the rest together, whose only effect would be to refuse the notebook.)
-    ``cells``: the gradebook's source cells, read once for a batch (read now when not given)."""
+    """autograded/<student>/<id>/<id>.ipynb for formgrader: the submission with outputs cleared, the source's
+    kernelspec, and every cell's nbgrader metadata (and every locked cell) from the gradebook's source cells,
+    never the student's (source_cells.RestoreSourceCells); each grade cell shows dlgrade's feedback as its output.
+    Nothing is executed. ``cells``: the gradebook's source cells, read once for a batch (read now when not given).
+    None when the submission is not a notebook nbformat can read."""
     import nbformat
-    from nbgrader.preprocessors import ClearOutput, DeduplicateIds
+    from nbgrader.preprocessors import ClearOutput
 
-    from dlgrade.source_cells import SnapshotOverwriteCells, SnapshotOverwriteKernelspec, SourceCells
+    from dlgrade.source_cells import RestoreSourceCells, SnapshotOverwriteKernelspec, SourceCells
 
     assert submission.notebook is not None
     try:
         notebook = nbformat.read(submission.notebook, as_version=4)
     except Exception:
         return None
-    resources = {"nbgrader": {"db_url": course.db_url, "assignment": submission.assignment_id,
-                              "notebook": submission.assignment_id, "student": submission.student}}
-    try:
-        cells = cells or SourceCells.read(course.db_url, submission.assignment_id, submission.assignment_id)
-        for preprocessor in (ClearOutput(config=course.config), DeduplicateIds(config=course.config),
-                             SnapshotOverwriteKernelspec(cells, config=course.config),
-                             SnapshotOverwriteCells(cells, config=course.config)):
-            notebook, resources = preprocessor.preprocess(notebook, resources)
-    except Exception:  # broken nbgrader metadata: formgrader gets the submission as it came, outputs cleared
-        notebook = nbformat.read(submission.notebook, as_version=4)
-        notebook, resources = ClearOutput().preprocess(notebook, resources)
+    resources: dict[str, Any] = {}
+    cells = cells or SourceCells.read(course.db_url, submission.assignment_id, submission.assignment_id)
+    for preprocessor in (ClearOutput(config=course.config), SnapshotOverwriteKernelspec(cells, config=course.config),
+                         RestoreSourceCells(cells)):
+        notebook, resources = preprocessor.preprocess(notebook, resources)
     feedback = {q.name: f"dlgrade: {q.status}, {q.score:g} / {q.max_score:g}\n{q.feedback}\n"
                 for q in result.questions}
     for cell in notebook.cells:

@@ -1,9 +1,15 @@
-"""nbgrader's OverwriteCells and OverwriteKernelspec, fed from one snapshot of the gradebook per run.
+"""The autograded notebook's nbgrader metadata from the gradebook's source cells, never from the student.
 
-nbgrader's own preprocessor asks the gradebook two queries per nbgrader cell of every notebook (about 0.09 s for a
-40-cell notebook, the largest cost of writing an autograded notebook); the source cells only change when the
-instructor regenerates the assignment, so one read serves a whole batch. The decisions (which attribute is
-restored, which checksum is kept) stay nbgrader's: only where it looks the cells up changes.
+nbgrader's OverwriteCells trusts what it does not recognise: a student cell with an unknown grade_id keeps
+``grade: true, points: 100`` (its grade_id alone is deleted), a solution cell a student marked as a grade cell
+stops it with MissingEntry, and a locked cell whose flags were edited fails its checksum check (RuntimeError),
+after which formgrader would get the raw submission. RestoreSourceCells instead rebuilds every cell's nbgrader
+metadata from the source (flags, points, checksum, and for locked cells the source and cell type), keeps the first
+of duplicated cells (the one dlgrade graded) and strips the nbgrader metadata of every other cell, so whatever
+the student wrote there, nbgrader and formgrader see only the instructor's cells.
+
+The source cells are read from the gradebook once per run (nbgrader's own preprocessor asks two queries per
+cell of every notebook, ~0.09 s for a 40-cell notebook); they only change when the assignment is regenerated.
 """
 
 from __future__ import annotations
@@ -13,27 +19,45 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbconvert.preprocessors import Preprocessor
-from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import OverwriteCells, OverwriteKernelspec
+from nbformat import NotebookNode
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import OverwriteKernelspec
+from nbgrader.utils import compute_checksum
 
-__all__ = ["SnapshotOverwriteCells", "SnapshotOverwriteKernelspec", "SourceCell", "SourceCells"]
+__all__ = ["RestoreSourceCells", "SnapshotOverwriteKernelspec", "SourceCell", "SourceCells"]
+NBGRADER_SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
 class SourceCell:
-    """What OverwriteCells reads of a gradebook source cell (and, for a graded cell, its max_score)."""
+    """What the gradebook knows of one source cell: its type, flags, checksum, source and points."""
 
     name: str
     cell_type: str
     locked: bool
     checksum: str | None
     source: str
-    max_score: float | None = None
+    max_score: float | None = None  # a grade or task cell's points
+    solution: bool = False
+    task: bool = False
+
+    def metadata(self) -> dict[str, Any]:
+        """The cell's nbgrader metadata as generate_assignment wrote it into the released notebook."""
+        grade = self.max_score is not None and not self.task
+        meta: dict[str, Any] = {"grade": grade, "grade_id": self.name, "locked": self.locked,
+                                "schema_version": NBGRADER_SCHEMA_VERSION, "solution": self.solution}
+        if grade or self.task:
+            meta["points"] = self.max_score
+        if self.task:
+            meta["task"] = True
+        if self.checksum is not None:
+            meta["checksum"] = self.checksum
+        return meta
 
 
 @dataclass(frozen=True)
 class SourceCells:
-    """An assignment notebook's source cells, read once; answers OverwriteCells' two lookups like a Gradebook."""
+    """An assignment notebook's source cells (by grade_id) and kernelspec, read once from the gradebook."""
 
     assignment: str
     notebook: str
@@ -45,49 +69,60 @@ class SourceCells:
         with Gradebook(db_url) as book:
             stored = book.find_notebook(notebook, assignment)
             points = {cell.name: float(cell.max_score) for cell in [*stored.grade_cells, *stored.task_cells]}
+            solutions = {cell.name for cell in stored.solution_cells}
+            tasks = {cell.name for cell in stored.task_cells}
             cells = {cell.name: SourceCell(cell.name, cell.cell_type, bool(cell.locked), cell.checksum, cell.source,
-                                           points.get(cell.name))
+                                           points.get(cell.name), cell.name in solutions, cell.name in tasks)
                      for cell in stored.source_cells}
             kernelspec = json.loads(stored.kernelspec) if stored.kernelspec is not None else None
         return cls(assignment, notebook, cells, kernelspec)
 
-    def __enter__(self) -> SourceCells:
-        return self
 
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def _find(self, name: str, notebook: str, assignment: str) -> SourceCell:
-        cell = self.cells.get(name) if (notebook, assignment) == (self.notebook, self.assignment) else None
-        if cell is None:
-            raise MissingEntry()
-        return cell
-
-    def find_source_cell(self, name: str, notebook: str, assignment: str) -> SourceCell:
-        return self._find(name, notebook, assignment)
-
-    def find_graded_cell(self, name: str, notebook: str, assignment: str) -> SourceCell:
-        cell = self._find(name, notebook, assignment)
-        if cell.max_score is None:
-            raise MissingEntry()
-        return cell
+def retype(cell: Any, cell_type: str) -> None:
+    """The cell made a code or markdown cell, with the fields nbformat requires of that type."""
+    if cell.get("cell_type") == cell_type:
+        return
+    cell["cell_type"] = cell_type
+    if cell_type == "code":
+        cell["outputs"], cell["execution_count"] = [], None
+    else:
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
 
 
-class SnapshotOverwriteCells(OverwriteCells):
-    """OverwriteCells whose per-cell lookups go to ``snapshot`` (a SourceCells) instead of the database."""
+class RestoreSourceCells(Preprocessor):
+    """Every cell's nbgrader metadata from ``snapshot`` (a SourceCells): a cell the source knows (by grade_id,
+    first occurrence only) gets the source's metadata, and if locked its source and cell type; every other cell
+    loses its nbgrader metadata. The result passes nbgrader's own checks (CheckCellMetadata, the checksums
+    generate_feedback and formgrader compare)."""
 
     def __init__(self, snapshot: SourceCells, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.snapshot = snapshot
 
     def preprocess(self, nb: Any, resources: Any) -> Any:
-        if self.add_missing_cells:  # re-adding deleted cells needs the whole notebook record: nbgrader's own way
-            return super().preprocess(nb, resources)
-        self.notebook_id = resources["nbgrader"]["notebook"]
-        self.assignment_id = resources["nbgrader"]["assignment"]
-        self.gradebook = self.snapshot
-        # nbconvert's walk over the cells, each through OverwriteCells.preprocess_cell (nbgrader's decisions).
-        return Preprocessor.preprocess(self, nb, resources)
+        seen: set[str] = set()
+        for cell in nb.cells:
+            self.restore(cell, seen)
+        return nb, resources
+
+    def restore(self, cell: Any, seen: set[str]) -> None:
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = NotebookNode()
+        metadata = cell["metadata"]
+        written = metadata.pop("nbgrader", None)
+        grade_id = written.get("grade_id") if isinstance(written, dict) else None
+        source = self.snapshot.cells.get(grade_id) if isinstance(grade_id, str) and grade_id not in seen else None
+        if source is None:
+            return
+        seen.add(source.name)
+        retype(cell, source.cell_type)
+        if source.locked:
+            cell["source"] = source.source
+        metadata["nbgrader"] = NotebookNode(source.metadata())
+        if source.locked and source.checksum is not None and compute_checksum(cell) != source.checksum:
+            # the gradebook's own cell does not match its checksum: keep nothing nbgrader would trust
+            metadata.pop("nbgrader")
 
 
 class SnapshotOverwriteKernelspec(OverwriteKernelspec):
