@@ -17,10 +17,10 @@ from dlgrade.grading import Grader
 from dlgrade.sandbox.launcher import Sandbox
 from dlgrade.validate import validate_assignment
 
-IDS = ["tensors", "losses", "backprop", "sgd", "training"]
+IDS = ["tensors", "losses", "backprop", "sgd", "training", "networks"]
 
 
-def test_the_course_has_its_five_assignments() -> None:
+def test_the_course_has_its_six_assignments() -> None:
     assert assignments.known_ids() == sorted(IDS)
 
 
