@@ -3,7 +3,9 @@
 The sandbox sees a read-only view of the Python installation and the system libraries, its own /tmp, no
 network, its own pid/ipc/uts/user namespaces (uid 65534), and dies with us. Our own packages (the engine, the
 references and the suites) are hidden even where they sit inside the bound Python tree. A pids cgroup caps the
-process count where the kernel offers one (RLIMIT_NPROC does not bind a uid that maps to root).
+process count where the kernel offers one (RLIMIT_NPROC does not bind a uid that maps to root). A numpy-only
+sandbox (see numpy_only_mounts) answers the questions graded with numpy alone: no Python package but numpy exists
+in it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -26,8 +29,9 @@ from typing import Any
 
 from dlgrade.sandbox import protocol
 
-# Copied flat into the directory the sandbox sees: the worker, its wire format, and the value converter.
-WORKER_FILES = ("sandbox/worker.py", "sandbox/protocol.py", "checking/plain.py")
+# Copied flat into the directory the sandbox sees: the worker, its wire format, the value converter, and the run-time
+# rules of by-hand questions.
+WORKER_FILES = ("sandbox/worker.py", "sandbox/protocol.py", "checking/plain.py", "sandbox/guard.py")
 INSIDE_WORKER_DIR = "/opt/dlgrade"
 SANDBOX_UID = 65534
 # Packages of ours that must never be readable from inside, wherever they are installed.
@@ -85,7 +89,41 @@ def _private_package_dirs(trees: list[str]) -> list[str]:
     return hidden
 
 
-def bwrap_command(worker_dir: str) -> list[str]:
+def _site_dirs(trees: list[str]) -> list[str]:
+    """Every directory of installed Python packages the sandbox could see: the bound trees' site-packages and the
+    system's dist-packages (which a student could put on sys.path)."""
+    found = set()
+    for tree in trees:
+        paths = sysconfig.get_paths(vars={"base": tree, "platbase": tree, "installed_base": tree,
+                                          "installed_platbase": tree})
+        found.update(os.path.realpath(paths[key]) for key in ("purelib", "platlib"))
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    found.update(os.path.realpath(p) for p in ("/usr/lib/python3/dist-packages", f"/usr/lib/{version}/dist-packages",
+                                               f"/usr/local/lib/{version}/dist-packages",
+                                               f"/usr/local/lib/{version}/site-packages"))
+    return sorted(d for d in found if os.path.isdir(d))
+
+
+def numpy_only_mounts(trees: list[str]) -> list[str]:
+    """bubblewrap arguments that leave the standard library and numpy the only Python packages there are: every
+    package directory is hidden behind an empty read-only tmpfs, and numpy's own directories (its package and its
+    bundled libraries) are bound back in. torch, scipy, scikit-learn... then do not exist for the student's code,
+    whatever it does: the numpy-only questions' hard guarantee."""
+    import numpy
+
+    numpy_dir = os.path.realpath(os.path.dirname(numpy.__file__))
+    keep = [d for d in (numpy_dir, numpy_dir + ".libs") if os.path.isdir(d)]
+    arguments: list[str] = []
+    for site in _site_dirs(trees):
+        arguments += ["--tmpfs", site]
+        for kept in keep:
+            if os.path.dirname(kept) == site:
+                arguments += ["--ro-bind", kept, kept]
+        arguments += ["--remount-ro", site]
+    return arguments
+
+
+def bwrap_command(worker_dir: str, numpy_only: bool = False) -> list[str]:
     """The bubblewrap invocation that runs the worker as PID 1 of a fresh set of namespaces."""
     command = [
         bwrap_path() or "bwrap", "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session",
@@ -106,6 +144,8 @@ def bwrap_command(worker_dir: str) -> list[str]:
         command += ["--ro-bind", tree, tree]
     for hidden in _private_package_dirs(trees):
         command += ["--tmpfs", hidden, "--remount-ro", hidden]
+    if numpy_only:
+        command += numpy_only_mounts(trees)
     command += [
         "--ro-bind", worker_dir, INSIDE_WORKER_DIR,
         "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm",
@@ -159,11 +199,13 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
     sandboxed: bool = True
     startup_timeout: float = 60.0
+    numpy_only: bool = False  # no Python package but numpy in the sandbox (numpy_only_mounts)
 
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     control: socket.socket | None = field(default=None, init=False, repr=False)
     isolation: list[str] = field(default_factory=list, init=False)
     warm_ups: list[str] = field(default_factory=list, init=False, repr=False)  # sent again after a restart
+    _numpy_only_sandbox: Sandbox | None = field(default=None, init=False, repr=False)
     _reaps_unread: int = field(default=0, init=False, repr=False)
 
     def __enter__(self) -> Sandbox:
@@ -191,14 +233,16 @@ class Sandbox:
         self._stderr = tempfile.TemporaryFile()
         self._cgroup = _PidsCgroup(self.limits.processes) if self.sandboxed else None
         if self.sandboxed:
-            command = bwrap_command(self._worker_dir)
+            command = bwrap_command(self._worker_dir, numpy_only=self.numpy_only)
             self.isolation = ["bubblewrap", "no network", f"uid {SANDBOX_UID}", "pid namespace"]
+            self.isolation += ["numpy only"] if self.numpy_only else []
             if self._cgroup and self._cgroup.path:
                 self.isolation.append(f"pids cgroup ({self.limits.processes})")
         else:
             command = [sys.executable, "-I", "-B", str(Path(self._worker_dir) / "worker.py")]
             self.isolation = [UNSANDBOXED]
         env = _minimal_env() | ({} if self.sandboxed else {"DLGRADE_JOBS": self._worker_dir})
+        env |= {"DLGRADE_NUMPY_ONLY": "1"} if self.numpy_only else {}
         self.process = subprocess.Popen(
             command, stdin=theirs, stdout=subprocess.DEVNULL, stderr=self._stderr, env=env,
             preexec_fn=self._cgroup.enter if self._cgroup else None, close_fds=True,
@@ -209,6 +253,16 @@ class Sandbox:
         self._reaps_unread = 0
         for source in self.warm_ups:  # queued: the fork server runs them once torch is imported
             self._send_warm_up(source)
+
+    def numpy_only_sandbox(self) -> Sandbox:
+        """The sandbox that answers numpy-only questions: one of this sandbox's limits in which no Python package but
+        numpy exists, started on first use (numpy's import: a fraction of a second) and stopped with this one.
+        Without bubblewrap nothing can be hidden: it is then an unsandboxed worker like this one."""
+        if self.numpy_only:
+            return self
+        if self._numpy_only_sandbox is None:
+            self._numpy_only_sandbox = Sandbox(self.limits, self.sandboxed, self.startup_timeout, numpy_only=True)
+        return self._numpy_only_sandbox
 
     def warm(self, source: str) -> None:
         """Have the fork server run a suite's warm-up code (Suite.warm_up) before it forks the next child; once
@@ -346,6 +400,9 @@ class Sandbox:
                 raise SandboxUnavailable("the worker answered a reap out of order")
 
     def close(self) -> None:
+        if self._numpy_only_sandbox is not None:
+            self._numpy_only_sandbox.close()
+            self._numpy_only_sandbox = None
         if self.control is not None:
             with contextlib.suppress(OSError):
                 self.control.send(json.dumps({"op": "quit"}).encode())

@@ -12,6 +12,7 @@ The child never sees the control channel: it swaps fds 0-2 for /dev/null and a c
 
 Data channel (the passed stream socket), protocol.py messages, every header carrying the job's nonce:
   exec {cells}                 run the student's cells in order, one "cell" progress message before each
+  guard {policy}               before anything else: enforce a by-hand question's rules at run time (guard.py)
   harness {source}             define trusted (public) helper functions in a namespace of their own
   call {entry, kind, args...}  look up the student's entry point, call it, convert what it returns
   bye
@@ -44,7 +45,8 @@ except ImportError:  # pragma: no cover - the grading environment pins torch
     torch = None
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import plain  # noqa: E402  (these two sit beside this file inside the sandbox; never the grader's package)
+import guard  # noqa: E402  (these sit beside this file inside the sandbox; never the grader's package)
+import plain  # noqa: E402
 import protocol  # noqa: E402
 
 JOBS_ROOT = os.environ.get("DLGRADE_JOBS", "/tmp")
@@ -95,7 +97,7 @@ class Child:
             if op == "bye":
                 return
             handler = {"exec": self.run_cells, "harness": self.define_harness, "call": self.call,
-                       "calls": self.calls}.get(op)
+                       "calls": self.calls, "guard": self.install_guard}.get(op)
             if handler is None:
                 self.reply({"op": "error", "error": f"unknown op {op!r}"})
             else:
@@ -114,6 +116,16 @@ class Child:
             results.append({"id": cell["id"], "error": error})
         seconds = time.perf_counter() - started
         self.reply({"op": "executed", "cells": results, "seconds": seconds, "output": self.new_output()})
+
+    def install_guard(self, header: dict[str, Any], _blobs: list[bytes]) -> None:
+        """A by-hand question's rules, in force from now until this child ends (the grader asks before any cell
+        runs; a guard that cannot be installed is reported, and the grader grades nothing with this child)."""
+        try:
+            guard.install(header["policy"])
+        except BaseException as exc:
+            self.reply({"op": "unguarded", "error": _short_traceback(exc)})
+            return
+        self.reply({"op": "guarded"})
 
     def define_harness(self, header: dict[str, Any], _blobs: list[bytes]) -> None:
         _exec(_compile(header["source"], "<dlgrade harness>", "exec"), self.harness)
@@ -183,7 +195,8 @@ def _seed(seed: Any) -> None:
 
 
 def _autograd(enabled: bool) -> Any:
-    if torch is None or enabled:
+    # A guarded child with autograd off is in inference mode for good (guard.py): nothing to switch, or to restore.
+    if torch is None or enabled or torch.is_inference_mode_enabled():
         return contextlib.nullcontext()
     return torch.set_grad_enabled(False)
 
@@ -336,7 +349,16 @@ def warm_up(source: str) -> None:
         _exec(_compile(source, "<warm-up>", "exec"), {"__name__": "__warm_up__", "torch": torch, "np": np})
 
 
+def _numpy_only_world() -> None:
+    """In the launcher's numpy-only sandbox (no package but numpy exists): say so when one is imported. No value
+    can be a tensor there, so the converter never looks torch up (``import torch`` gives guard.py's stub)."""
+    if os.environ.get("DLGRADE_NUMPY_ONLY") == "1":
+        guard.explain_absent_packages()
+        plain._modules = {}
+
+
 def main() -> None:
+    _numpy_only_world()
     control = socket.socket(fileno=0)
     # The grader reads our stderr only if we die; keep the control socket off fd 1 as well.
     if os.getpid() == 1:
