@@ -3,6 +3,10 @@
 The trusted side builds every case, computes every expected value and every known-mistake variant, and decides
 every score. The worker only runs student code and hands back plain arrays. A worker that dies or hangs fails
 the question it was answering; a fresh child (the same student code, re-run) answers the next question.
+
+Questions are answered by world (see World): the open questions by a child of the torch sandbox, the by-hand
+questions that need torch by a child whose guard put their rules in force before any cell ran, the numpy-only
+ones by a child of the numpy-only sandbox. Each world's child runs the whole notebook, once per submission.
 """
 
 from __future__ import annotations
@@ -19,15 +23,17 @@ from typing import Any
 import numpy as np
 
 from dlgrade.assignments import Assignment
-from dlgrade.banned import find_banned
+from dlgrade.banned import Rules, find_banned
+from dlgrade.by_hand import World, question_rules, refused_at_run_time, worlds
 from dlgrade.checking.answers import Answer, Entries, Items, Leaf, MalformedAnswer, Nothing, from_tree
 from dlgrade.checking.compare import Outcome, compare
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
-from dlgrade.sandbox.launcher import Job, Message, Sandbox, WorkerGone
+from dlgrade.sandbox.launcher import Job, Message, Sandbox, SandboxUnavailable, WorkerGone
 from dlgrade.suite import Case, Mistake, Question, Suite, unwrap_tensors
 
 EXEC_TIMEOUT = 60.0  # seconds for the student's top-level code (all cells), per attempt
+GUARD_TIMEOUT = 30.0  # seconds for a child to put a by-hand question's rules in force (~0.1 s)
 MAX_SKIPPED_CELLS = 5  # cells that hang or kill the worker are skipped, then the rest is re-run
 STATUSES = ("passed", "failed", "error", "timeout", "banned", "not_implemented")
 
@@ -104,12 +110,15 @@ def question_rng(seed: int, question: Question) -> np.random.Generator:
 
 
 class Session:
-    """The student's code loaded in a worker child; restarted (skipping cells that hang or crash) on demand."""
+    """The student's code loaded in a worker child; restarted (skipping cells that hang or crash) on demand.
+    ``guard``: the by-hand rules (guard.py's policy) the child puts in force before it runs anything; ``skipped``:
+    cells known to hang or crash (from another world's child), not run again."""
 
-    def __init__(self, sandbox: Sandbox, cells: tuple[CodeCell, ...], harness: str) -> None:
-        self.sandbox, self.cells, self.harness = sandbox, cells, harness
+    def __init__(self, sandbox: Sandbox, cells: tuple[CodeCell, ...], harness: str,
+                 guard: dict[str, Any] | None = None, skipped: dict[str, str] | None = None) -> None:
+        self.sandbox, self.cells, self.harness, self.guard = sandbox, cells, harness, guard
         self.job: Job | None = None
-        self.skipped: dict[str, str] = {}
+        self.skipped: dict[str, str] = dict(skipped or {})
         self.cell_errors: dict[str, str] = {}
         self.output = ""
         self.student_time = 0.0
@@ -123,6 +132,8 @@ class Session:
 
     def _load(self) -> Job:
         job = self.sandbox.open_job()
+        if self.guard is not None:
+            _install_guard(job, self.guard)
         if self.harness:
             job.send({"op": "harness", "source": self.harness})
             job.receive(time.monotonic() + 30.0)
@@ -155,6 +166,20 @@ class Session:
     def close(self) -> None:
         if self.job is not None:
             self.job.close()
+
+
+def _install_guard(job: Job, policy: dict[str, Any]) -> None:
+    """Have a fresh child put a by-hand question's rules in force before it runs any cell. Nothing of the student's
+    has run in it yet, so a failure is the sandbox's, never the student's: grading this submission stops."""
+    try:
+        job.send({"op": "guard", "policy": policy})
+        reply = job.receive(time.monotonic() + GUARD_TIMEOUT)
+    except WorkerGone as gone:
+        raise SandboxUnavailable(f"a child could not put the by-hand rules in force: {gone}") from None
+    if reply.header.get("op") != "guarded":
+        job.kill()
+        raise SandboxUnavailable("a child could not put the by-hand rules in force: "
+                                 f"{str(reply.header.get('error'))[-300:]}")
 
 
 @dataclass(frozen=True)
@@ -361,10 +386,13 @@ def _show_inputs(case: Case) -> str:
 
 
 def grade_question(question: Question, points: float, extraction: Extraction, session: Session,
-                   seed: int, memo: dict[tuple[str, int, str], Any] | None = None) -> QuestionResult:
-    """``memo`` keeps the trusted values of public cases across submissions (see CaseValues)."""
-    student_cells = [cell.source for cell in extraction.cells if cell.student]
-    violation = find_banned(student_cells, question.entry, question.banned)
+                   seed: int, memo: dict[tuple[str, int, str], Any] | None = None,
+                   rules: Rules | None = None) -> QuestionResult:
+    """``memo`` keeps the trusted values of public cases across submissions (see CaseValues); ``rules`` are the
+    question's for the static check (question_rules; by default its own solution cell only). A by-hand question
+    whose rules are broken, found by the static check or refused while its cells or calls ran, scores 0 (banned)."""
+    rules = rules or question_rules(None, question)
+    violation = find_banned(extraction.cells, rules)
     if violation is not None:
         return QuestionResult(question.name, question.entry, 0.0, points, "banned", violation.message(), None, ())
     cases = [(case, True) for case in question.public()]
@@ -373,6 +401,11 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
     failures: list[tuple[CaseValues, Answer]] = []
     explained: list[int] = []  # where in results the failures are: a matching mistake is named on those cases
     replies = ask_all(session, question, [case for case, _ in cases], time.monotonic() + question.timeout, seed)
+    forbidden = refused_at_run_time(session.cell_errors, rules, [r.error for r in replies if r.status == "error"]) \
+        if question.by_hand else None
+    if forbidden is not None:
+        return QuestionResult(question.name, question.entry, 0.0, points, "banned",
+                              f"Your code used what this exercise does not allow ({forbidden})", None, ())
     stop: CaseResult | None = None
     for number, (case, public) in enumerate(cases, 1):
         label = f"public case {number}: {case.describe()}" if public else f"hidden case {number}"
@@ -490,29 +523,45 @@ class Grader:
         if self.public_values is None:
             self.public_values = public_values(self.assignment)
         self.sandbox.warm(self.assignment.suite.warm_up)
+        for world, _ in worlds(self.assignment.suite):
+            if world.policy is not None:  # the fork server works out once what a guarded child will replace
+                self.sandbox.warm(f"import guard\nguard.prepare({world.policy!r})\n")
 
     def grade(self, path: Path) -> SubmissionResult:
+        """Grade one submission: world by world (see World), each world's child closed before the next starts;
+        ``on_question`` hears each result as it comes, in that order."""
         started = time.monotonic()
         extraction = extract(path, self.assignment.source)
         suite: Suite = self.assignment.suite
         version = suite.version
         seed = submission_seed(self.secret, extraction, version)
-        session = Session(self.sandbox, extraction.cells, suite.harness_source)
-        questions = []
-        try:
-            for question in suite.questions:
-                result = grade_question(question, self.assignment.points[question.name], extraction, session, seed,
-                                        self.public_values)
-                questions.append(result)
-                if self.on_question:
-                    self.on_question(result)
-        finally:
-            session.close()
-        notes = list(extraction.notes) + list(session.skipped.values())
-        notes += [f"cell {cell} raised: {error.splitlines()[-1]}" for cell, error in session.cell_errors.items()]
+        results: dict[str, QuestionResult] = {}
+        sessions: list[tuple[World, Session]] = []
+        skipped: dict[str, str] = {}
+        for world, questions in worlds(suite):
+            sandbox = self.sandbox.numpy_only_sandbox() if world.numpy_only else self.sandbox
+            session = Session(sandbox, extraction.cells, suite.harness_source, world.policy, skipped)
+            sessions.append((world, session))
+            try:
+                for question in questions:
+                    result = grade_question(question, self.assignment.points[question.name], extraction, session, seed,
+                                            self.public_values, question_rules(suite, question))
+                    results[question.name] = result
+                    if self.on_question:
+                        self.on_question(result)
+            finally:
+                session.close()
+            skipped.update(session.skipped)
+        # What the notebook printed and which cells raised, as the open world's child saw them (the others run
+        # the same cells with less: a numpy-only child cannot import torch, and says so for every cell that does).
+        primary = next((s for w, s in sessions if w == World()), sessions[0][1]) if sessions else None
+        notes = list(extraction.notes) + list(skipped.values())
+        if primary is not None:
+            notes += [f"cell {cell} raised: {error.splitlines()[-1]}" for cell, error in primary.cell_errors.items()]
         return SubmissionResult(
-            assignment=self.assignment.id, submission=str(path), questions=tuple(questions), notes=tuple(notes),
-            output=session.output, sandbox=tuple(self.sandbox.isolation),
-            execution_time=round(time.monotonic() - started, 4), student_time=round(session.student_time, 4),
-            suite_version=version,
+            assignment=self.assignment.id, submission=str(path),
+            questions=tuple(results[q.name] for q in suite.questions), notes=tuple(notes),
+            output=primary.output if primary is not None else "", sandbox=tuple(self.sandbox.isolation),
+            execution_time=round(time.monotonic() - started, 4),
+            student_time=round(sum(s.student_time for _, s in sessions), 4), suite_version=version,
         )

@@ -137,6 +137,10 @@ class Question:
     harness: str | None = None
     # False runs the student's call with torch's autograd switched off ("by hand" exercises).
     autograd: bool = True
+    # True: the question is answered by a child in which no Python package but numpy exists (torch, scipy,
+    # scikit-learn cannot be imported, whatever the code does), and no module but numpy and the standard library
+    # may be used. For questions whose rules say "in numpy"; their cases pass plain arrays (no TensorArg).
+    numpy_only: bool = False
     check_mutation: bool = True
     # A second, independent oracle (e.g. central differences or torch autograd) the answer must also match.
     cross_check: Callable[..., Any] | None = None
@@ -146,6 +150,12 @@ class Question:
     # Names of other questions whose entry points this one calls (a mistake there may cost points here too).
     uses: tuple[str, ...] = ()
     hint: str = ""  # one line shown with a failure that matches no known mistake
+
+    @property
+    def by_hand(self) -> bool:
+        """Its rules restrict what its code may use (banned APIs, autograd off, numpy only): checked statically
+        (dlgrade/banned.py) and enforced while its cells and calls run (dlgrade/sandbox/guard.py)."""
+        return bool(self.banned) or not self.autograd or self.numpy_only
 
     def __post_init__(self) -> None:
         names = [m.name for m in self.mistakes]

@@ -78,13 +78,14 @@ def test_banned_api_is_reported_without_running(grader: Grader, tmp_path: Path) 
     assert ".backward()" in relu.feedback
 
 
-def test_autograd_is_off_for_by_hand_questions_even_when_hidden_from_the_ast(grader: Grader,
-                                                                             tmp_path: Path) -> None:
+def test_a_name_hidden_from_the_static_check_is_banned_not_passed(grader: Grader, tmp_path: Path) -> None:
+    """The check fails closed: a computed attribute name is a finding (and autograd stays off at run time anyway,
+    see test_by_hand.py)."""
     code = ("import torch\ndef relu_grad(x):\n    t = torch.tensor(x, requires_grad=True)\n"
             "    getattr(torch.relu(t).sum(), 'back' + 'ward')()\n    return t.grad.numpy()\n")
     result = grader.grade(with_cell(grader.assignment.source, "relu_solution", code, tmp_path / "mini.ipynb"))
-    assert result.questions[1].status == "error"
-    assert result.questions[1].score == 0.0
+    assert (result.questions[1].status, result.questions[1].score) == ("banned", 0.0)
+    assert "getattr() (line 4): the checker cannot follow it" in result.questions[1].feedback
 
 
 def test_hidden_cases_change_with_the_submission_and_repeat_for_the_same_one(grader: Grader,

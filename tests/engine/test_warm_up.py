@@ -34,7 +34,8 @@ def test_children_inherit_what_the_warm_up_loaded(mini: assignments.Assignment, 
         assert _probe(Grader(mini, cold, secret=b"t"), tmp_path) == "warm:False"
         grader = Grader(_with_warm_up(mini, "import wave\n"), warm, secret=b"t")
         assert _probe(grader, tmp_path) == "warm:True"
-        assert warm.warm_ups == ["import wave\n"]
+        # (besides the suite's warm-up: the by-hand guard's plan for relu_derivative, worked out once as well)
+        assert [w for w in warm.warm_ups if not w.startswith("import guard\n")] == ["import wave\n"]
 
 
 def test_a_restarted_fork_server_is_warmed_again(mini: assignments.Assignment, tmp_path: Path) -> None:
