@@ -124,7 +124,7 @@ new_params = (w3_new, b3_new, w1_new, b1_new)
 def _scalar_questions() -> tuple[Question, ...]:
     ex = _EXAMPLE
     common: dict[str, Any] = dict(
-        kind="variable", public=_one_case, dtype="number", banned=BANNED, autograd=False,
+        kind="variable", public=_one_case, dtype="number", banned=BANNED, numpy_only=True, autograd=False,
         # Hand-typed decimals: every answer here is an exact short decimal, 1e-6 forgives only float noise.
         rtol=1e-6, atol=1e-9,
     )
@@ -349,7 +349,7 @@ def _activation_question() -> Question:
     return Question(
         name="activation_grad", cell="activation_grad_solution", entry="activation_grad",
         reference=_activation_grad, public=_activation_public, hidden=_activation_hidden,
-        banned=BANNED, autograd=False,
+        banned=BANNED, numpy_only=True, autograd=False,
         hint="σ'(z) = σ(z)(1 − σ(z)), tanh'(z) = 1 − tanh²(z), relu'(z) = 1 for z > 0 and 0 otherwise",
         mistakes=(
             Mistake(
@@ -450,7 +450,7 @@ def _linear_question() -> Question:
     return Question(
         name="linear_backward", cell="linear_backward_solution", entry="linear_backward",
         reference=_linear_reference, public=_linear_public, hidden=_linear_hidden,
-        output_names=("grad_input", "grad_weight", "grad_bias"), banned=BANNED, autograd=False,
+        output_names=("grad_input", "grad_weight", "grad_bias"), banned=BANNED, numpy_only=True, autograd=False,
         hint="grad_input = g W, grad_weight = gᵀ x (shape of W), grad_bias = gᵀ 1 (sum over the batch)",
         mistakes=(
             Mistake(
@@ -699,7 +699,7 @@ def _bce_question() -> Question:
     return Question(
         name="two_layer_bce", cell="two_layer_bce_solution", entry="two_layer_backward_bce",
         reference=_bce_reference, public=_bce_public, hidden=_bce_hidden, output_names=TWO_LAYER_NAMES,
-        banned=BANNED, autograd=False,
+        banned=BANNED, numpy_only=True, autograd=False,
         hint="dJ/dZ2 = (σ(Z2) − y)/B; then dW2 = dZ2ᵀ A1, db2 = dZ2ᵀ1, dZ1 = (dZ2 W2) ⊙ σ(Z1)(1 − σ(Z1)), "
              "dW1 = dZ1ᵀ X, db1 = dZ1ᵀ1",
         mistakes=(
@@ -764,7 +764,7 @@ def _ce_question() -> Question:
     return Question(
         name="two_layer_ce", cell="two_layer_ce_solution", entry="two_layer_backward_ce",
         reference=_ce_reference, public=_ce_public, hidden=_ce_hidden, output_names=TWO_LAYER_NAMES,
-        banned=BANNED, autograd=False,
+        banned=BANNED, numpy_only=True, autograd=False,
         hint="dJ/dZ2 = (softmax(Z2) − one_hot(y))/B; dZ1 = (dZ2 W2) ⊙ [Z1 > 0]",
         mistakes=(
             Mistake(
@@ -911,7 +911,7 @@ def _mlp_question() -> Question:
     return Question(
         name="mlp_backward", cell="mlp_backward_solution", entry="mlp_backward",
         reference=_mlp_reference, public=_mlp_public, hidden=_mlp_hidden, output_names=("grad_x", "grads"),
-        banned=BANNED, autograd=False,
+        banned=BANNED, numpy_only=True, autograd=False,
         hint="δ_L = grad_output; for l = L..1: dW_l = δ_lᵀ A_{l−1}, db_l = δ_lᵀ1, δ_{l−1} = (δ_l W_l) ⊙ [Z_{l−1} > 0]",
         mistakes=(
             Mistake(
@@ -1103,7 +1103,7 @@ def _numgrad_question() -> Question:
     return Question(
         name="numerical_gradient", cell="numerical_gradient_solution", entry="numerical_gradient",
         reference=_exact_gradient, public=_numgrad_public, hidden=_numgrad_hidden, harness="numgrad_harness",
-        banned=BANNED, autograd=False,
+        banned=BANNED, numpy_only=True, autograd=False,
         # Central differences with eps ≥ 1e-5 are within ~1e-9 of the exact gradient on these smooth functions;
         # a forward difference is off by ~eps·f''/2 ≈ 1e-5, far outside rtol 1e-6 / atol 1e-7.
         rtol=1e-6, atol=1e-7,
@@ -1277,7 +1277,7 @@ def _gradcheck_question() -> Question:
     return Question(
         name="gradcheck_linear", cell="gradcheck_linear_solution", entry="gradcheck_linear",
         reference=_gradcheck_variant("none"), public=_gradcheck_public, hidden=_gradcheck_hidden,
-        harness="gradcheck_harness", judge=_checker_verdict, banned=BANNED, autograd=False,
+        harness="gradcheck_harness", judge=_checker_verdict, banned=BANNED, numpy_only=True, autograd=False,
         # The judge decides pass/fail; rtol/atol only match a wrong answer to a known mistake (those answers
         # reproduce to ~1e-9).
         rtol=1e-5, atol=1e-8,

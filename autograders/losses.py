@@ -170,7 +170,7 @@ def mse_question() -> Question:
             ((_MSE_X, _MSE_Y), {"reduction": "mean"}, "x=[0.5, 1, 2], y=[1, 1, 0], reduction='mean'"),
             ((_MSE_X2, _MSE_Y2), {"reduction": "sum"}, "x=[[1, -2], [0, 3]], y=[[0, 0], [2, 3]], reduction='sum'"),
         ),
-        hidden=_hidden_elementwise, banned=BANNED, autograd=False,
+        hidden=_hidden_elementwise, banned=BANNED, numpy_only=True, autograd=False,
         hint="square every difference, then: 'none' returns them all, 'sum' adds them, 'mean' averages them",
         mistakes=(
             Mistake(
@@ -234,7 +234,7 @@ def l1_question() -> Question:
             ((_MSE_X, _MSE_Y), {"reduction": "mean"}, "x=[0.5, 1, 2], y=[1, 1, 0], reduction='mean'"),
             ((_MSE_X2, _MSE_Y2), {"reduction": "sum"}, "x=[[1, -2], [0, 3]], y=[[0, 0], [2, 3]], reduction='sum'"),
         ),
-        hidden=_hidden_elementwise, banned=BANNED, autograd=False,
+        hidden=_hidden_elementwise, banned=BANNED, numpy_only=True, autograd=False,
         hint="take the absolute value of every difference, then reduce",
         mistakes=(
             Mistake(
@@ -346,7 +346,7 @@ def bce_question() -> Question:
              "probabilities of exactly 0 and 1: x=[0, 1, 0, 1, 0.5], y=[0, 1, 1, 0, 1], reduction='none'"),
             ((_BCE_EDGE_X, _BCE_EDGE_Y), {"reduction": "sum"}, "the same, reduction='sum'"),
         ),
-        hidden=_hidden_bce, banned=BANNED, autograd=False,
+        hidden=_hidden_bce, banned=BANNED, numpy_only=True, autograd=False,
         hint="l_n = −[y_n log x_n + (1 − y_n) log(1 − x_n)] with each log clamped at −100 (so 0 · log 0 counts 0)",
         mistakes=(
             Mistake(
@@ -463,7 +463,7 @@ def bce_logits_question() -> Question:
              "logits of ±1000: x=[1000, -1000, 1000, -1000, 0], y=[1, 1, 0, 0, 1], reduction='none'"),
             ((_HUGE_X, _HUGE_Y), {"reduction": "sum"}, "the same, reduction='sum'"),
         ),
-        hidden=_hidden_bce_logits, banned=BANNED, autograd=False,
+        hidden=_hidden_bce_logits, banned=BANNED, numpy_only=True, autograd=False,
         hint="write log(1 + e^x) − y·x, and log(1 + e^x) as max(x, 0) + log1p(e^(−|x|)) so that nothing overflows",
         mistakes=(
             Mistake(
@@ -596,7 +596,7 @@ def ce_question() -> Question:
             ((_CE_HUGE_X, _CE_HUGE_T), {"reduction": "none"},
              "logits of ±1000: x=[[1000, 0, -1000], [-1000, 1000, 0]], y=[2, 1], reduction='none'"),
         ),
-        hidden=_hidden_ce, banned=BANNED, autograd=False,
+        hidden=_hidden_ce, banned=BANNED, numpy_only=True, autograd=False,
         hint="l_n = logsumexp(x_n) − x_{n, y_n}; compute logsumexp as m + log Σ exp(x − m) with m the row maximum",
         mistakes=(
             Mistake(
@@ -720,7 +720,7 @@ def nll_question() -> Question:
              "the same with weight=[1, 2, 0.5], reduction='mean'"),
             ((_NLL_X, _NLL_T), {"weight": _NLL_W, "reduction": "sum"}, "weight=[1, 2, 0.5], reduction='sum'"),
         ),
-        hidden=_hidden_nll, banned=BANNED, autograd=False,
+        hidden=_hidden_nll, banned=BANNED, numpy_only=True, autograd=False,
         hint="pick x[n, y_n] in each row, negate, weight by w[y_n]; 'mean' divides by Σ_n w[y_n]",
         mistakes=(
             Mistake(
@@ -835,7 +835,7 @@ def multi_margin_question() -> Question:
              "x=[[2, 1.5, 0], [0.5, 0.2, 1]], y=[0, 2], p=2, reduction='none'"),
             ((_MM_X, _MM_T), {"margin": 0.5, "reduction": "mean"}, "the same, p=1, margin=0.5, reduction='mean'"),
         ),
-        hidden=_hidden_multi_margin, banned=BANNED, autograd=False,
+        hidden=_hidden_multi_margin, banned=BANNED, numpy_only=True, autograd=False,
         hint="for each competitor i ≠ y: max(0, margin − x_y + x_i)^p; add them up and divide by C (not C − 1)",
         mistakes=(
             Mistake(
@@ -979,7 +979,7 @@ def poisson_question() -> Question:
              "log-rates x=[0, 0.5, 1, 1.5, -0.5], counts y=[0, 1, 2, 5, 1], full=True, reduction='none'"),
             ((_POISSON_FULL_X, _POISSON_FULL_Y), {"full": True, "reduction": "mean"}, "the same, reduction='mean'"),
         ),
-        hidden=_hidden_poisson, banned=BANNED, autograd=False,
+        hidden=_hidden_poisson, banned=BANNED, numpy_only=True, autograd=False,
         hint="log_input=True: e^x − y·x; log_input=False: x − y·log(x + eps); full adds Stirling's term where y > 1",
         mistakes=(
             Mistake(
@@ -1116,7 +1116,7 @@ def gaussian_question() -> Question:
              "x=[1, 2, 0, 0.5], y=[1, 2.5, 0, 0], var=[0, 0, 1, 0.25] (zeros clamped at eps), reduction='none'"),
             (_GAUSS_NOTES, {"full": True, "reduction": "mean"}, "lecture 8's example, full=True, reduction='mean'"),
         ),
-        hidden=_hidden_gaussian, banned=BANNED, autograd=False,
+        hidden=_hidden_gaussian, banned=BANNED, numpy_only=True, autograd=False,
         hint="clamp the variance at eps first, then ½[log v + (x − y)²/v], plus ½·log 2π when full",
         mistakes=(
             Mistake(

@@ -406,7 +406,7 @@ def _questions() -> tuple[Question, ...]:
     return (
         Question(
             name="xor_forward", cell="xor_forward_solution", entry="xor_forward", reference=xor_forward_reference,
-            public=xor_forward_public, hidden=xor_forward_hidden, banned=BANNED, autograd=False,
+            public=xor_forward_public, hidden=xor_forward_hidden, banned=BANNED, numpy_only=True, autograd=False,
             hint="p = sigmoid(sigmoid(X @ W1.T + b1) @ W2.T + b2)[:, 0]",
             mistakes=(
                 fwd("no_output_sigmoid",
@@ -425,6 +425,7 @@ def _questions() -> tuple[Question, ...]:
         Question(
             name="xor_loss", cell="xor_loss_solution", entry="xor_loss", reference=xor_loss_reference,
             public=xor_loss_public, hidden=xor_loss_hidden, dtype="number", banned=BANNED, autograd=False,
+            numpy_only=True,
             mistakes=(
                 _mistake("xor_loss_solution", "xor_loss", "forgot_half",
                          "you left out the 1/2: J = 1/2 * sum((p - y)^2) (the half cancels the 2 of the derivative).",
@@ -440,7 +441,7 @@ def _questions() -> tuple[Question, ...]:
         Question(
             name="xor_backward", cell="xor_backward_solution", entry="xor_backward",
             reference=xor_backward_reference, public=xor_backward_public, hidden=xor_backward_hidden,
-            banned=BANNED, autograd=False, uses=("xor_forward",),
+            banned=BANNED, numpy_only=True, autograd=False, uses=("xor_forward",),
             hint="delta2 = (p - y) * p * (1 - p) of shape (n, 1); dW2 = delta2.T @ A1; "
                  "delta1 = (delta2 @ W2) * A1 * (1 - A1); dW1 = delta1.T @ X; biases: sums over the batch",
             mistakes=(
@@ -461,6 +462,7 @@ def _questions() -> tuple[Question, ...]:
         Question(
             name="train_xor", cell="train_xor_solution", entry="train_xor", reference=train_xor_reference,
             public=train_xor_public, hidden=train_xor_hidden, banned=BANNED, autograd=False, rtol=1e-6, atol=1e-9,
+            numpy_only=True,
             uses=("xor_forward", "xor_backward"), timeout=30.0,
             hint="each epoch: grads = xor_backward(params, X, y); params[k] = params[k] - lr * grads[k]",
             mistakes=(
@@ -479,6 +481,7 @@ def _questions() -> tuple[Question, ...]:
         Question(
             name="perceptron", cell="perceptron_solution", entry="perceptron", reference=networks.perceptron,
             public=perceptron_public, hidden=perceptron_hidden, dtype="int", banned=BANNED, autograd=False,
+            numpy_only=True,
             mistakes=(
                 _mistake("perceptron_solution", "perceptron", "sign_output",
                          "you returned the sign of the score (-1 or +1): the perceptron outputs 1 above the "
@@ -496,7 +499,7 @@ def _questions() -> tuple[Question, ...]:
         Question(
             name="collapse_linear", cell="collapse_linear_solution", entry="collapse_linear",
             reference=networks.collapse_linear, public=collapse_public, hidden=collapse_hidden,
-            output_names=("A", "c"), banned=BANNED, autograd=False,
+            output_names=("A", "c"), banned=BANNED, numpy_only=True, autograd=False,
             mistakes=(
                 _mistake("collapse_linear_solution", "collapse_linear", "wrong_order",
                          "you multiplied the weights in input order (W1 W2 ...): the layer applied last is on the "
@@ -515,7 +518,7 @@ def _questions() -> tuple[Question, ...]:
         Question(
             name="gradient_norms", cell="gradient_norms_solution", entry="gradient_norms",
             reference=networks.gradient_norms, public=gradient_norms_public, hidden=gradient_norms_hidden,
-            banned=BANNED, autograd=False, rtol=1e-7,
+            banned=BANNED, numpy_only=True, autograd=False, rtol=1e-7,
             hint="delta starts as ones; per layer, from the last: norm(delta.T @ A_prev), then "
                  "delta = (delta @ W) * h'(Z_prev)",
             mistakes=(
@@ -559,7 +562,7 @@ def _questions() -> tuple[Question, ...]:
         ),
         Question(
             name="rnn_step", cell="rnn_step_solution", entry="rnn_step", reference=networks.rnn_step,
-            public=rnn_step_public, hidden=rnn_step_hidden, banned=BANNED, autograd=False,
+            public=rnn_step_public, hidden=rnn_step_hidden, banned=BANNED, numpy_only=True, autograd=False,
             mistakes=(
                 _mistake("rnn_step_solution", "rnn_step", "forgot_hidden_bias",
                          "you left out b_hh: nn.RNN adds two biases, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh).",
@@ -577,7 +580,7 @@ def _questions() -> tuple[Question, ...]:
         Question(
             name="ridge_closed_form", cell="ridge_closed_form_solution", entry="ridge_closed_form",
             reference=networks.ridge_closed_form, public=ridge_public, hidden=ridge_hidden, banned=BANNED,
-            autograd=False,
+            numpy_only=True, autograd=False,
             mistakes=(
                 _mistake("ridge_closed_form_solution", "ridge_closed_form", "forgot_lambda",
                          "you solved plain least squares: the penalty adds lam to the diagonal, "
@@ -595,7 +598,7 @@ def _questions() -> tuple[Question, ...]:
         ),
         Question(
             name="ridge_gd", cell="ridge_gd_solution", entry="ridge_gd", reference=networks.ridge_gd,
-            public=ridge_gd_public, hidden=ridge_gd_hidden, banned=BANNED, autograd=False, uses=(),
+            public=ridge_gd_public, hidden=ridge_gd_hidden, banned=BANNED, numpy_only=True, autograd=False, uses=(),
             hint="beta <- beta - lr * (2 X^T (X beta - y) + 2 lam beta), keeping every iterate (beta^0 = 0 first)",
             mistakes=(
                 _mistake("ridge_gd_solution", "ridge_gd", "dropped_factor_two",
@@ -615,7 +618,7 @@ def _questions() -> tuple[Question, ...]:
         Question(
             name="decision_region", cell="decision_region_solution", entry="decision_region",
             reference=networks.decision_region, public=region_public, hidden=region_hidden, dtype="int",
-            banned=BANNED, autograd=False,
+            banned=BANNED, numpy_only=True, autograd=False,
             mistakes=(
                 _mistake("decision_region_solution", "decision_region", "ij_indexing",
                          "your region is transposed: rows must follow the second input and columns the first "

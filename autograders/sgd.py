@@ -1003,7 +1003,7 @@ SUITE = Suite(
     questions=(
         Question(
             name="gd_step", cell="gd_step_solution", entry="gd_step", reference=optim.gd_step,
-            public=public_gd_step, hidden=hidden_gd_step, banned=BANNED, autograd=False,
+            public=public_gd_step, hidden=hidden_gd_step, banned=BANNED, numpy_only=True, autograd=False,
             mistakes=GD_STEP_MISTAKES,
         ),
         Question(
@@ -1011,39 +1011,43 @@ SUITE = Suite(
             reference=worked_update_reference, public=public_worked_update,
             # Typed by hand: the exact answers have at most four decimals, so nothing needs rounding; the
             # tolerance only forgives a student who computed them in floating point and pasted 1e-6-close digits.
-            rtol=1e-6, atol=1e-9, banned=BANNED, mistakes=WORKED_MISTAKES,
+            rtol=1e-6, atol=1e-9, banned=BANNED, numpy_only=True, mistakes=WORKED_MISTAKES,
             hint="redo the forward pass (y1 = y2 = 17, y3 = -4.5) and the chain rule for each parameter.",
         ),
         Question(
             name="minibatches", cell="minibatches_solution", entry="minibatches",
             reference=minibatches_reference, public=public_minibatches, hidden=hidden_minibatches,
-            dtype="int", banned=BANNED, autograd=False, mistakes=MINIBATCH_MISTAKES,
+            dtype="int", banned=BANNED, numpy_only=True, autograd=False, mistakes=MINIBATCH_MISTAKES,
             hint="build rng = np.random.default_rng(seed), call rng.permutation(n) once, and slice it.",
         ),
         Question(
             name="sgd_momentum", cell="sgd_momentum_solution", entry="sgd_trajectory", reference=sgd_reference,
-            public=public_sgd, hidden=hidden_sgd, banned=BANNED, autograd=False, mistakes=SGD_MISTAKES,
+            public=public_sgd, hidden=hidden_sgd, banned=BANNED, numpy_only=True, autograd=False, mistakes=SGD_MISTAKES,
         ),
         Question(
             name="l1_penalty", cell="l1_penalty_solution", entry="l1_penalty", reference=l1_penalty_reference,
             public=public_l1, hidden=hidden_l1, banned=BANNED, autograd=False, mistakes=L1_PENALTY_MISTAKES,
+            numpy_only=True,
         ),
         Question(
             name="l1_grad", cell="l1_grad_solution", entry="l1_penalty_grad", reference=l1_grad_reference,
             public=public_l1, hidden=hidden_l1, banned=BANNED, autograd=False, mistakes=L1_GRAD_MISTAKES,
+            numpy_only=True,
         ),
         Question(
             name="lr_schedule", cell="lr_schedule_solution", entry="lr_schedule", reference=lr_schedule_reference,
-            public=public_lr_schedule, hidden=hidden_lr_schedule, banned=BANNED, autograd=False,
+            public=public_lr_schedule, hidden=hidden_lr_schedule, banned=BANNED, numpy_only=True, autograd=False,
             mistakes=LR_SCHEDULE_MISTAKES,
         ),
         Question(
             name="adam", cell="adam_solution", entry="adam_trajectory", reference=adam_reference,
             public=public_adam, hidden=hidden_adam, banned=BANNED, autograd=False, mistakes=ADAM_MISTAKES,
+            numpy_only=True,
         ),
         Question(
             name="run_gd", cell="run_gd_solution", entry="run_gd", reference=run_gd_reference,
             public=public_run_gd, hidden=hidden_run_gd, banned=BANNED, autograd=False, mistakes=RUN_GD_MISTAKES,
+            numpy_only=True,
             # Default tolerance even for the diverging runs: relative rounding errors grow only linearly with
             # the (at most 25) steps, to ~1e-14, far below 1e-7 and far below any mistake's effect.
         ),
@@ -1051,7 +1055,7 @@ SUITE = Suite(
             name="lr_regimes", cell="lr_regimes_solution", entry="lr_regimes", reference=lr_regimes_reference,
             uses=("run_gd",),
             public=public_lr_regimes, hidden=hidden_lr_regimes, judge=judge_lr_regimes, dtype="int",
-            banned=BANNED, autograd=False, mistakes=LR_REGIME_MISTAKES,
+            banned=BANNED, numpy_only=True, autograd=False, mistakes=LR_REGIME_MISTAKES,
             hint="the codes are judged with the reference's loss curves: if run_gd (question 9) fails, fix it first.",
         ),
     ),

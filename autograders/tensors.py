@@ -588,7 +588,7 @@ def entropy_question() -> Question:
             ((_a(0.5, 0.25, 0.25, 0.0),), {}, "p=[0.5, 0.25, 0.25, 0], nats"),
             ((_a([0.5, 1.0], [0.5, 0.0]),), {"dim": 0, "base": 2}, "columns [0.5, 0.5] and [1, 0], dim=0, base=2"),
         ),
-        hidden=_hidden_entropy, banned=INFORMATION_BANNED,
+        hidden=_hidden_entropy, banned=INFORMATION_BANNED, numpy_only=True,
         hint="−Σ p log p along dim, skipping the terms with p = 0; divide by log(base) for another unit",
         mistakes=(
             Mistake(
@@ -699,7 +699,7 @@ def cross_entropy_question() -> Question:
             ((_a([1, 0, 0], [0.5, 0.5, 0]), _a([0.7, 0.2, 0.1], [0.5, 0.5, 0])), {},
              "p=[[1, 0, 0], [0.5, 0.5, 0]], q=[[0.7, 0.2, 0.1], [0.5, 0.5, 0]], nats"),
         ),
-        hidden=_hidden_cross_entropy, banned=INFORMATION_BANNED,
+        hidden=_hidden_cross_entropy, banned=INFORMATION_BANNED, numpy_only=True,
         hint="−Σ p_i log q_i along dim, skipping the terms with p_i = 0; p is the truth, q the model",
         mistakes=(
             Mistake(
@@ -789,7 +789,7 @@ def binary_entropy_question() -> Question:
             ((_a(0.5, 0.25, 0.75),), {"base": 2}, "p=[0.5, 0.25, 0.75], base=2"),
             ((_a(0.0, 1.0, 0.5),), {}, "p=[0, 1, 0.5], nats"),
         ),
-        hidden=_hidden_binary_entropy, banned=INFORMATION_BANNED,
+        hidden=_hidden_binary_entropy, banned=INFORMATION_BANNED, numpy_only=True,
         hint="−p log p − (1 − p) log(1 − p), with 0 at p = 0 and p = 1; divide by log(base) for another unit",
         mistakes=(
             Mistake(
