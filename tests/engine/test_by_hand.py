@@ -1,0 +1,378 @@
+"""By hand must mean by hand: every way of reaching torch's own implementation from a from-scratch question scores 0
+on that question (status banned, its feedback naming what was refused), and a correct student graded next in the
+same sandbox still gets full marks.
+
+Real course notebooks, a real sandbox. Each attack replaces one question's solution cell of the instructor's
+notebook. It is graded twice: as the grader runs (the static check finds it first) and with the static check
+switched off, which shows the sandbox refuses it at run time on its own: in a numpy-only question's child torch
+does not exist; in a by-hand torch question's child (tensors' softmax) the guard refuses it for good.
+"""
+
+from __future__ import annotations
+
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from engine_helpers import with_cell
+
+from dlgrade import assignments, grading
+from dlgrade.grading import Grader, SubmissionResult
+from dlgrade.sandbox.launcher import Sandbox
+
+
+@dataclass(frozen=True)
+class Attack:
+    assignment: str
+    question: str
+    code: str
+
+
+def _autograd_softmax(open_autograd: str) -> str:
+    """A softmax read off autograd: d/dx log sum exp(x) = softmax(x), with autograd opened by ``open_autograd``."""
+    return f"""
+import operator
+def softmax(input, dim):
+    x = input.detach().clone().requires_grad_(True)
+{open_autograd}
+    lse = torch.log(torch.exp(x - x.max()).sum(dim, keepdim=True))
+    return torch.autograd.grad(lse.sum(), x)[0]
+"""
+
+
+ATTACKS = {
+    # lookups by a computed name
+    "getattr_computed_name": Attack("tensors", "softmax", """
+def softmax(input, dim):
+    return getattr(torch, "soft" + "max")(input, dim)
+"""),
+    "importlib": Attack("losses", "mse", """
+import importlib
+def mse_loss(input, target, reduction="mean"):
+    F = importlib.import_module("torch.nn.functional")
+    return F.mse_loss(torch.from_numpy(input), torch.from_numpy(target), reduction=reduction).numpy()
+"""),
+    "sys_modules": Attack("losses", "mse", """
+import sys
+def mse_loss(input, target, reduction="mean"):
+    F = sys.modules["torch"].nn.functional
+    t = sys.modules["torch"].from_numpy
+    return F.mse_loss(t(input), t(target), reduction=reduction).numpy()
+"""),
+    "eval": Attack("losses", "mse", """
+def mse_loss(input, target, reduction="mean"):
+    F = eval("torch.nn.functional")
+    return F.mse_loss(torch.from_numpy(input), torch.from_numpy(target), reduction=reduction).numpy()
+"""),
+    "exec": Attack("losses", "mse", """
+def mse_loss(input, target, reduction="mean"):
+    scope = {}
+    exec("import torch.nn.functional as F", scope)
+    return scope["F"].mse_loss(torch.from_numpy(input), torch.from_numpy(target), reduction=reduction).numpy()
+"""),
+    "compile": Attack("backprop", "linear_backward", """
+def linear_backward(input, weight, grad_output):
+    scope = {"np": np}
+    code = compile("import torch\\nx = torch.from_numpy(x0).requires_grad_()\\n"
+                   "w = torch.from_numpy(w0).requires_grad_()\\n"
+                   "b = torch.zeros(len(w0), dtype=torch.float64, requires_grad=True)\\n"
+                   "(x @ w.T + b).backward(torch.from_numpy(g0))", "<mine>", "exec")
+    scope.update(x0=input, w0=weight, g0=grad_output)
+    eval(code, scope)
+    return scope["x"].grad.numpy(), scope["w"].grad.numpy(), scope["b"].grad.numpy()
+"""),
+    "dunder_import": Attack("losses", "l1", """
+def l1_loss(input, target, reduction="mean"):
+    F = __import__("torch.nn.functional", fromlist=["l1_loss"])
+    return F.l1_loss(torch.from_numpy(input), torch.from_numpy(target), reduction=reduction).numpy()
+"""),
+    "vars_lookup": Attack("tensors", "softmax", """
+def softmax(input, dim):
+    return vars(torch)["soft" + "max"](input, dim)
+"""),
+    # definitions the old check did not look at
+    "defined_in_an_if": Attack("tensors", "softmax", """
+if True:
+    def softmax(input, dim):
+        return torch.softmax(input, dim)
+"""),
+    "defined_through_globals": Attack("tensors", "log_softmax", """
+globals()["log_" + "softmax"] = lambda input, dim: torch.log_softmax(input, dim)
+"""),
+    "autograd_at_cell_run_time": Attack("backprop", "scalar_chain_rule", """
+import torch
+x = torch.tensor(5.0, requires_grad=True)
+y1 = torch.relu(3 * x + 2)
+y2 = y1 + 1
+y3 = -0.5 * y2 + 4
+loss = (y3 - 2) ** 2
+g3, g2, g1, gx = torch.autograd.grad(loss, [y3, y2, y1, x])
+backward_values = (g3.item(), g2.item(), g1.item(), gx.item())
+"""),
+    # torch's implementation by another door
+    "torch_ops_aten": Attack("tensors", "softmax", """
+def softmax(input, dim):
+    return torch.ops.aten._softmax(input, dim, False)
+"""),
+    "categorical_probs": Attack("tensors", "softmax", """
+def softmax(input, dim):
+    probs = torch.distributions.Categorical(logits=input.movedim(dim, -1)).probs
+    return probs.movedim(-1, dim)
+"""),
+    "func_vjp": Attack("sgd", "l1_grad", """
+import torch
+def l1_penalty_grad(params, lam):
+    weights = {k: torch.from_numpy(np.asarray(w, dtype=np.float64)) for k, w in params.items()}
+    n = sum(w.numel() for k, w in weights.items() if "bias" not in k)
+    def penalty(ws):
+        return lam / n * sum(w.abs().sum() for k, w in ws.items() if "bias" not in k)
+    (grads,) = torch.func.vjp(penalty, weights)[1](torch.tensor(1.0, dtype=torch.float64))
+    return {k: g.numpy() for k, g in grads.items()}
+"""),
+    "func_vjp_of_logsumexp": Attack("tensors", "softmax", """
+def softmax(input, dim):
+    lse = lambda x: torch.log(torch.exp(x - x.max()).sum(dim, keepdim=True))
+    return torch.func.vjp(lse, input)[1](torch.ones_like(lse(input)))[0]
+"""),
+    "enable_grad_through_methodcaller": Attack("tensors", "softmax", _autograd_softmax(
+        "    operator.methodcaller('enable_grad')(torch).__enter__()")),
+    "set_grad_enabled_through_methodcaller": Attack("tensors", "softmax", _autograd_softmax(
+        "    operator.methodcaller('set_grad_enabled', True)(torch)")),
+    "autograd_functional": Attack("tensors", "softmax", """
+def softmax(input, dim):
+    lse = lambda x: torch.log(torch.exp(x - x.max()).sum(dim, keepdim=True))
+    return torch.autograd.functional.vjp(lse, input, torch.ones_like(lse(input)))[1]
+"""),
+    "tensor_backward_unbound": Attack("tensors", "softmax", """
+def softmax(input, dim):
+    x = input.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        m = x.max(dim, keepdim=True).values.detach()
+        lse = torch.log(torch.exp(x - m).sum(dim, keepdim=True))
+    torch.Tensor.backward(lse.sum())
+    return x.grad
+"""),
+    "optim_fetched_by_star_import": Attack("sgd", "gd_step", """
+from torch import *
+def gd_step(theta, grad, lr):
+    p = nn.Parameter(from_numpy(np.array(theta, dtype=np.float64)))
+    p.grad = from_numpy(np.array(grad, dtype=np.float64))
+    optim.SGD([p], lr=lr).step()
+    return p.detach().numpy()
+"""),
+    "optim_fetched_through_the_module_dict": Attack("sgd", "gd_step", """
+import torch as t
+def gd_step(theta, grad, lr):
+    p = t.nn.Parameter(t.from_numpy(np.array(theta, dtype=np.float64)))
+    p.grad = t.from_numpy(np.array(grad, dtype=np.float64))
+    t.__dict__["op" + "tim"].SGD([p], lr=lr).step()
+    return p.detach().numpy()
+"""),
+    "builtins_module": Attack("losses", "mse", """
+import builtins
+def mse_loss(input, target, reduction="mean"):
+    F = builtins.__import__("torch.nn.functional", fromlist=["mse_loss"])
+    return F.mse_loss(F.torch.from_numpy(input), F.torch.from_numpy(target), reduction=reduction).numpy()
+"""),
+}
+
+# Ways around a guard once it is in place: only the run-time layer can answer these (the static check would
+# refuse them first), so they are graded with the static check switched off.
+UNDO_ATTACKS = {
+    "saved_reference_in_torch_fx": _autograd_softmax(
+        "    import torch.fx.node\n    torch.fx.node._side_effectful_need_to_be_preserved_pre_dispatch[0](True)"),
+    "gc_finds_the_original": _autograd_softmax(
+        "    import gc\n"
+        "    [f for f in gc.get_objects() if getattr(f, '__name__', '') == '_set_grad_enabled'][0](True)"),
+    "ctypes": """
+import ctypes
+def softmax(input, dim):
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(input))
+    return torch.softmax(input, dim)
+""",
+    "reload_restores_the_module": """
+import importlib
+import torch.nn.functional as F
+def softmax(input, dim):
+    return importlib.reload(F).softmax(input, dim)
+""",
+    "reimport_after_deleting_it": """
+import sys
+def softmax(input, dim):
+    del sys.modules["torch.nn.functional"]
+    import torch.nn.functional as F
+    return F.softmax(input, dim)
+""",
+    "inference_mode_off": _autograd_softmax("    torch.inference_mode(False).__enter__()"),
+    "inference_mode_type_found_by_subclasses": _autograd_softmax(
+        "    walk, seen = [object], set()\n"
+        "    while walk:\n"
+        "        k = walk.pop()\n"
+        "        if k.__name__ == '_InferenceMode':\n"
+        "            k(False)\n"
+        "        walk += [s for s in type.__subclasses__(k) if s not in seen and not seen.add(s)]"),
+    "dispatch_key_tls": _autograd_softmax(
+        "    torch._C._dispatch_tls_set_dispatch_key_excluded(torch._C.DispatchKey.AutogradCPU, False)"),
+    "jit_operator_sets_grad_mode": """
+def softmax(input, dim):
+    torch.ops.aten.set_grad_enabled(True)
+    x = input.detach().clone().requires_grad_(True)
+    lse = torch.log(torch.exp(x - x.max()).sum(dim, keepdim=True))
+    (g,) = torch.autograd.grad(lse.sum(), x)
+    return g
+""",
+    "functorch_grad_level": """
+def softmax(input, dim):
+    level = torch._C._functorch._grad_increment_nesting()
+    return input
+""",
+    "thread_with_fresh_autograd": """
+import threading
+def softmax(input, dim):
+    out = []
+    def work():
+        x = input.detach().clone().requires_grad_(True)
+        torch.log(torch.exp(x - x.max()).sum(dim, keepdim=True)).sum().backward()
+        out.append(x.grad)
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    return out[0]
+""",
+    "fresh_interpreter": """
+import subprocess, sys
+def softmax(input, dim):
+    done = subprocess.run([sys.executable, "-c", "import torch; print(torch.softmax(torch.tensor([1., 2.]), 0))"],
+                          capture_output=True, text=True)
+    return input
+""",
+    "compiled_decomposition": """
+def softmax(input, dim):
+    return torch.compile(lambda x: torch.softmax(x, dim), backend="eager")(input)
+""",
+    "private_reference_implementation": """
+import torch._refs
+def softmax(input, dim):
+    return torch._refs.softmax(input, dim)
+""",
+}
+
+# (attack, what its failure says): torch and scipy are not in a numpy-only question's sandbox at all
+NUMPY_ONLY_UNDO = {
+    # the base interpreter's own site-packages hold scipy (the sandbox shows that directory empty)
+    "scipy_from_another_site_directory": (Attack("tensors", "entropy", f"""
+import sys
+sys.path.append({sysconfig.get_paths(vars={"base": __import__("sys").base_prefix})["purelib"]!r})
+def entropy(p, dim=-1, base=None):
+    from scipy.stats import entropy as scipy_entropy
+    return scipy_entropy(p, base=base, axis=dim)
+"""), "ForbiddenModule: scipy is not available in this question"),
+    # torch's own files, by their path on the host
+    "torch_loaded_from_its_files": (Attack("losses", "mse", f"""
+import importlib.util
+def mse_loss(input, target, reduction="mean"):
+    spec = importlib.util.spec_from_file_location("torch", {str(Path(__import__("torch").__file__))!r})
+    torch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(torch)
+    return torch.nn.functional.mse_loss(torch.from_numpy(input), torch.from_numpy(target), reduction=reduction)
+"""), "No such file or directory"),
+}
+
+SOLUTION_CELL = {q.name: q.cell for name in ("tensors", "losses", "backprop", "sgd")
+                 for q in assignments.load(name).suite.questions}
+
+
+@pytest.fixture(scope="module")
+def graders(sandbox: Sandbox) -> dict[str, Grader]:
+    return {name: Grader(assignments.load(name), sandbox, secret=b"by-hand-tests")
+            for name in ("tensors", "losses", "backprop", "sgd")}
+
+
+@pytest.fixture
+def without_static_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(grading, "find_banned", lambda *args, **kwargs: None)
+
+
+def _grade(grader: Grader, question: str, code: str, tmp_path: Path) -> SubmissionResult:
+    path = with_cell(grader.assignment.source, SOLUTION_CELL[question], code, tmp_path / "attack.ipynb")
+    return grader.grade(path)
+
+
+def assert_refused(grader: Grader, result: SubmissionResult, question: str, at_run_time: bool,
+                   says: str | None = None) -> None:
+    """The attacked question scores 0, banned, saying what was refused (or, ``says``, how it failed); every
+    question that does not use it keeps its points; and the next, correct student in the same sandbox gets full
+    marks."""
+    suite = grader.assignment.suite
+    attacked = next(q for q in result.questions if q.name == question)
+    if says is not None:
+        assert attacked.score == 0.0 and says in attacked.feedback, attacked.feedback
+    else:
+        assert (attacked.score, attacked.status) == (0.0, "banned"), attacked.feedback
+    if at_run_time and says is None:
+        assert "ForbiddenAPI: " in attacked.feedback or "ForbiddenModule: " in attacked.feedback, attacked.feedback
+    others = [q for q in result.questions if q.name != question and question not in suite.question(q.name).uses]
+    assert [(q.name, q.score) for q in others] == [(q.name, q.max_score) for q in others]
+    correct = grader.grade(grader.assignment.source)
+    assert correct.score == correct.max_score
+
+
+@pytest.mark.parametrize("at_run_time", [False, True], ids=["static_check", "at_run_time"])
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_attack_is_banned(graders: dict[str, Grader], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+                          at_run_time: bool) -> None:
+    """As graded (the static check finds it), and with the static check off (the sandbox refuses it)."""
+    if at_run_time:
+        monkeypatch.setattr(grading, "find_banned", lambda *args, **kwargs: None)
+    attack = ATTACKS[name]
+    grader = graders[attack.assignment]
+    assert_refused(grader, _grade(grader, attack.question, attack.code, tmp_path), attack.question, at_run_time)
+
+
+@pytest.mark.parametrize("name", sorted(UNDO_ATTACKS))
+def test_the_guard_cannot_be_undone(graders: dict[str, Grader], tmp_path: Path, without_static_check: None,
+                                    name: str) -> None:
+    grader = graders["tensors"]
+    assert_refused(grader, _grade(grader, "softmax", UNDO_ATTACKS[name], tmp_path), "softmax", True)
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY_ONLY_UNDO))
+def test_a_numpy_only_question_has_no_torch_to_find(graders: dict[str, Grader], tmp_path: Path,
+                                                    without_static_check: None, name: str) -> None:
+    attack, says = NUMPY_ONLY_UNDO[name]
+    grader = graders[attack.assignment]
+    assert_refused(grader, _grade(grader, attack.question, attack.code, tmp_path), attack.question, True, says)
+
+
+def test_a_local_variable_is_not_a_same_named_global_of_another_cell(graders: dict[str, Grader],
+                                                                    tmp_path: Path) -> None:
+    """The loss functions keep their loss in a local `loss`; a top-level `loss` made with torch.nn in the (open)
+    loss_inputs cell is another name. The old check followed the local to it and scored correct work 0."""
+    grader = graders["losses"]
+    source = _solution_source(grader, "loss_inputs_solution") + "\n\nloss = nn.CrossEntropyLoss()\n"
+    result = _grade(grader, "loss_inputs", source, tmp_path)
+    assert result.score == result.max_score, [(q.name, q.feedback) for q in result.questions if q.score < q.max_score]
+
+
+def test_torch_is_absent_for_a_numpy_only_question(graders: dict[str, Grader], tmp_path: Path,
+                                                   without_static_check: None) -> None:
+    """In the numpy-only child `import torch` gives a stub whose every use says why it fails: the question is
+    banned with that reason, while the open questions, answered by the torch child, keep torch."""
+    grader = graders["losses"]
+    code = """
+def mse_loss(input, target, reduction="mean"):
+    return torch.nn.functional.mse_loss(torch.from_numpy(input), torch.from_numpy(target), reduction=reduction)
+"""
+    result = _grade(grader, "mse", code, tmp_path)
+    mse = next(q for q in result.questions if q.name == "mse")
+    assert "torch.nn is not available in this question: it is graded with numpy" in mse.feedback
+    torch_questions = [q for q in result.questions if q.name in ("loss_inputs", "exponential_nll", "weibull_nll")]
+    assert [q.score for q in torch_questions] == [q.max_score for q in torch_questions]
+
+
+def _solution_source(grader: Grader, cell: str) -> str:
+    import nbformat
+
+    notebook = nbformat.read(grader.assignment.source, as_version=4)
+    return next(c.source for c in notebook.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == cell)
