@@ -75,7 +75,8 @@ class Rules:
         return bool(self.banned) or not self.autograd or self.numpy_only
 
 
-# What autograd=False bans besides the question's own list.
+# What autograd=False bans besides the question's own list (the first four are guard.py's AUTOGRAD_BANNED, which
+# the sandbox's copy cannot import from here; a test keeps the two in step).
 AUTOGRAD_BANNED = ("torch.autograd", ".backward", "torch.func", "functorch", "torch.enable_grad",
                    "torch.set_grad_enabled")
 # Modules whose use a by-hand question's code cannot be checked through: they look names up by string, reach other

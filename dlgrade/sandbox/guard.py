@@ -132,8 +132,10 @@ _ALWAYS_DENIED_MODULES = ("torch._dynamo", "torch._inductor", "torch.compiler", 
 # torch.autograd at run time: its computing entry points (its grad-mode context managers stay: torch uses no_grad).
 _AUTOGRAD_MODULES = ("torch.autograd.functional", "torch.autograd.forward_ad", "torch.autograd.gradcheck")
 _AUTOGRAD_FUNCTIONS = ("torch.autograd.backward", "torch.autograd.grad")
+# A banned class's special methods that are a way in (the others stay: isinstance(x, nn.Parameter) is asked by a
+# tensor's repr); and the one function of a banned module torch's allowed work calls (repr again; nothing to unpack).
 _ENTRY_DUNDERS = ("__init__", "__new__", "__call__")
-_STILL_ALLOWED = ("torch.autograd.forward_ad.unpack_dual",)  # a tensor's repr calls it (there is no dual to unpack)
+_STILL_ALLOWED = ("torch.autograd.forward_ad.unpack_dual",)
 _FUNCTORCH_MODULES = ("torch.func", "torch._functorch.apis", "torch._functorch.eager_transforms",
                       "torch._functorch.functional_call", "torch._functorch.make_functional")
 # C functions that could leave "autograd off", replaced wherever torch keeps them (torch.fx's tables included).
@@ -359,8 +361,7 @@ def _collect_function(value: Any, found: dict[int, tuple[types.FunctionType, str
 
 def _collect_class(cls: type, found: dict[int, tuple[types.FunctionType, str]], owners: tuple[str, ...],
                    depth: int = 0) -> None:
-    """A class's methods, but the special ones that are not a way in (isinstance(x, nn.Parameter) must keep
-    working: a tensor's repr asks it)."""
+    """A class's methods, but the special ones that are not a way in (see _ENTRY_DUNDERS)."""
     for name, value in list(vars(cls).items()):
         if name.startswith("__") and name not in _ENTRY_DUNDERS:
             continue

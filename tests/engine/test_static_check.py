@@ -139,6 +139,13 @@ def test_autograd_off_bans_autograd_even_unlisted() -> None:
     assert ".backward()" in (_check(rules, grad_solution=code) or "")
 
 
+def test_the_static_check_and_the_guard_ban_the_same_autograd() -> None:
+    from dlgrade.banned import AUTOGRAD_BANNED
+    from dlgrade.sandbox import guard
+
+    assert AUTOGRAD_BANNED[:len(guard.AUTOGRAD_BANNED)] == guard.AUTOGRAD_BANNED
+
+
 def test_numpy_only_allows_numpy_the_standard_library_and_the_checker_only() -> None:
     fine = CORRECT_MSE + "\nimport math\ncheck('mse')\nprint(math.pi)\n"
     assert _check(MSE, mse_solution=fine) is None
