@@ -205,15 +205,11 @@ def _module_bindings(cell: str, student: bool, tree: ast.Module) -> Iterator[tup
         if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             yield statement.name, _Binding(cell, student, statement)
             yield from ((name, _Binding(cell, student, statement)) for name in _declared_global(statement))
-        elif isinstance(statement, ast.Import):
-            for alias in statement.names:
-                bound = alias.asname or alias.name.partition(".")[0]
-                yield bound, _Binding(cell, student, statement, module=alias.name if alias.asname else bound)
-        elif isinstance(statement, ast.ImportFrom):
-            module = "." * statement.level + (statement.module or "")
-            for alias in statement.names:
-                yield alias.asname or alias.name, _Binding(
-                    cell, student, statement, module=module if alias.name == "*" else f"{module}.{alias.name}")
+        elif isinstance(statement, ast.Import | ast.ImportFrom):
+            for name, module in _imported(statement):
+                yield name, _Binding(cell, student, statement, module=module)
+            if isinstance(statement, ast.ImportFrom) and any(alias.name == "*" for alias in statement.names):
+                yield "*", _Binding(cell, student, statement, module="." * statement.level + (statement.module or ""))
         elif isinstance(statement, ast.Assign):
             value = statement.value if len(statement.targets) == 1 else None
             for target in statement.targets:
@@ -300,16 +296,20 @@ class _Scope:
     globals: set[str] = field(default_factory=set)
     nonlocals: set[str] = field(default_factory=set)
     aliases: dict[str, list[ast.expr]] = field(default_factory=dict)  # local name -> the values assigned to it
+    imports: dict[str, list[str]] = field(default_factory=dict)  # local name -> the modules imported as it
 
 
-def _bound_here(nodes: list[ast.AST]) -> tuple[set[str], set[str], set[str], dict[str, list[ast.expr]]]:
+def _bound_here(nodes: list[ast.AST]) -> tuple[set[str], set[str], set[str], dict[str, list[ast.expr]],
+                                              dict[str, list[str]]]:
     """Names bound in one scope by these nodes (nested functions, lambdas and classes are other scopes, but their
     names, decorators and defaults are this one's; a comprehension's targets are its own, its walrus targets not),
-    and the names bound only by plain assignments (name = value), with their values: possible aliases."""
+    the names bound only by plain assignments (name = value), with their values (possible aliases), and the names
+    imports bind, with the modules."""
     names: set[str] = set()
     declared_global: set[str] = set()
     declared_nonlocal: set[str] = set()
     assigned: dict[str, list[ast.expr]] = {}
+    imported: dict[str, list[str]] = {}
     stores: dict[str, int] = {}
     stack = list(nodes)
     while stack:
@@ -334,10 +334,10 @@ def _bound_here(nodes: list[ast.AST]) -> tuple[set[str], set[str], set[str], dic
             names.add(node.id)
             stores[node.id] = stores.get(node.id, 0) + 1
         elif isinstance(node, ast.Import | ast.ImportFrom):
-            bound = [a.asname or a.name.partition(".")[0] for a in node.names if a.name != "*"]
-            names.update(bound)
-            for name in bound:
+            for name, module in _imported(node):
+                names.add(name)
                 stores[name] = stores.get(name, 0) + 1
+                imported.setdefault(name, []).append(module)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             names.add(node.name)
         elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
@@ -357,7 +357,20 @@ def _bound_here(nodes: list[ast.AST]) -> tuple[set[str], set[str], set[str], dic
         stack.extend(ast.iter_child_nodes(node))
     aliases = {name: values for name, values in assigned.items()
                if stores.get(name) == len(values) and name not in declared_global}
-    return names - declared_global - declared_nonlocal, declared_global, declared_nonlocal, aliases
+    return names - declared_global - declared_nonlocal, declared_global, declared_nonlocal, aliases, imported
+
+
+def _imported(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, str]]:
+    """(name bound, module or module.name it stands for) of an import statement (a star import binds nothing)."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            yield (alias.asname, alias.name) if alias.asname else (alias.name.partition(".")[0],
+                                                                   alias.name.partition(".")[0])
+        return
+    module = "." * node.level + (node.module or "")
+    for alias in node.names:
+        if alias.name != "*":
+            yield alias.asname or alias.name, f"{module}.{alias.name}"
 
 
 def _function_scope(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> _Scope:
@@ -365,9 +378,9 @@ def _function_scope(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -
     params = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
     params |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
     body = node.body if isinstance(node.body, list) else [node.body]
-    names, declared_global, declared_nonlocal, aliases = _bound_here(list(body))
+    names, declared_global, declared_nonlocal, aliases, imported = _bound_here(list(body))
     aliases = {name: values for name, values in aliases.items() if name not in params}
-    return _Scope("function", names | params, declared_global, declared_nonlocal, aliases)
+    return _Scope("function", names | params, declared_global, declared_nonlocal, aliases, imported)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -517,7 +530,7 @@ class _Checker(ast.NodeVisitor):
         if scope is None:
             return self._global_paths(name, depth)
         index = self.stack.index(scope)
-        paths = []
+        paths = list(scope.imports.get(name, []))
         for value in scope.aliases.get(name, []):
             paths += self._value_paths(value, self.stack[:index + 1], depth + 1)
         return paths
@@ -570,13 +583,10 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Import(self, node: ast.Import) -> None:
-        for alias in node.names:
-            self._check_path(alias.name, node)
+        """An import alone uses nothing: what it binds is checked where it is used (resolved through it)."""
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        module = "." * node.level + (node.module or "")
-        for alias in node.names:
-            self._check_path(module if alias.name == "*" else f"{module}.{alias.name}", node)
+        """(As visit_Import.)"""
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
         for default in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
@@ -601,8 +611,8 @@ class _Checker(ast.NodeVisitor):
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for expression in node.decorator_list + node.bases + [k.value for k in node.keywords]:
             self.visit(expression)
-        names, declared_global, declared_nonlocal, _ = _bound_here(list(node.body))
-        self.stack.append(_Scope("class", names, declared_global, declared_nonlocal))
+        names, declared_global, declared_nonlocal, aliases, imported = _bound_here(list(node.body))
+        self.stack.append(_Scope("class", names, declared_global, declared_nonlocal, aliases, imported))
         try:
             for statement in node.body:
                 self.visit(statement)

@@ -139,6 +139,14 @@ def test_autograd_off_bans_autograd_even_unlisted() -> None:
     assert ".backward()" in (_check(rules, grad_solution=code) or "")
 
 
+def test_an_import_is_checked_where_what_it_binds_is_used() -> None:
+    """An import that is never used uses nothing (a numpy-only cell that kept `import torch` is not banned for it);
+    an import inside a function is resolved like any other."""
+    assert _check(MSE, mse_solution="import torch\n" + CORRECT_MSE) is None
+    local = "def softmax(input, dim):\n    import torch.nn.functional as F\n    return F.softmax(input, dim)\n"
+    assert "torch.nn.functional.softmax" in (_check(SOFTMAX, softmax_solution=local) or "")
+
+
 def test_the_static_check_and_the_guard_ban_the_same_autograd() -> None:
     from dlgrade.banned import AUTOGRAD_BANNED
     from dlgrade.sandbox import guard
