@@ -180,6 +180,18 @@ def test_hidden_valleys_cover_every_regime_with_a_sneaky_lr(seed):
             assert any(np.isnan(r[-1]) for r in runs)
 
 
+def test_hidden_valleys_are_built_for_any_submission_seed():
+    """An overflowing lr can reach NaN (inf - inf), which the reference refuses: the builder draws again instead of
+    failing the submission's grading (it did for one seed in 300 of the grader's own generator, 248)."""
+    from dlgrade.grading import question_rng
+
+    question = sgd.SUITE.question("lr_regimes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for seed in (248, *range(20)):
+            assert len(question.hidden(question_rng(seed, question))) == 3
+
+
 def _judge(case: Case, value) -> tuple[bool, str]:
     verdict = sgd.judge_lr_regimes(case, from_value(value))
     return verdict.passed, verdict.message
