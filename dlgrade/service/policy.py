@@ -77,11 +77,12 @@ def _where(path: Path, node: yaml.Node) -> str:
     return f"{path}, line {node.start_mark.line + 1}"
 
 
-def _mapping(path: Path, node: yaml.Node, what: str, known: tuple[str, ...] | None) -> dict[str, yaml.Node]:
-    """key -> value node of a mapping node; an unknown or repeated key is an error at its own line."""
+def _mapping(path: Path, node: yaml.Node, what: str,
+             known: tuple[str, ...] | None) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """key -> (key node, value node) of a mapping node; an unknown or repeated key is an error at its own line."""
     if not isinstance(node, yaml.MappingNode):
         raise PolicyError(f"{_where(path, node)}: {what} should be a mapping of keys to values")
-    found: dict[str, yaml.Node] = {}
+    found: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for key_node, value_node in node.value:
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
         if not isinstance(key, str):
@@ -91,7 +92,7 @@ def _mapping(path: Path, node: yaml.Node, what: str, known: tuple[str, ...] | No
                               f"(known: {', '.join(known)})")
         if key in found:
             raise PolicyError(f"{_where(path, key_node)}: key {key!r} appears twice in {what}")
-        found[key] = value_node
+        found[key] = (key_node, value_node)
     return found
 
 
@@ -127,7 +128,8 @@ _SETTINGS = ("open", "deadline", "late", "accept_until", "per_day", "counts", "h
 def _settings(path: Path, node: yaml.Node, what: str, base: AssignmentPolicy,
               allowed: tuple[str, ...] = _SETTINGS) -> AssignmentPolicy:
     changes: dict[str, Any] = {}
-    for key, value_node in _mapping(path, node, what, allowed).items():
+    nodes = _mapping(path, node, what, allowed)
+    for key, (_, value_node) in nodes.items():
         where = f"{_where(path, value_node)}: {what}.{key}"
         value = _value(value_node)
         if key in ("deadline", "accept_until"):
@@ -148,10 +150,11 @@ def _settings(path: Path, node: yaml.Node, what: str, base: AssignmentPolicy,
             changes[key] = value
     policy = replace(base, **changes)
     if policy.accept_until is not None:
-        if policy.deadline is None and "accept_until" in changes:
-            raise PolicyError(f"{_where(path, node)}: {what}: accept_until without a deadline")
-        if policy.deadline is not None and policy.accept_until < policy.deadline:
-            raise PolicyError(f"{_where(path, node)}: {what}: accept_until is before the deadline")
+        where = _where(path, nodes["accept_until"][0] if "accept_until" in nodes else node)
+        if policy.deadline is None:
+            raise PolicyError(f"{where}: {what}.accept_until without a deadline")
+        if policy.accept_until < policy.deadline:
+            raise PolicyError(f"{where}: {what}.accept_until is before the deadline")
     return policy
 
 
@@ -176,19 +179,19 @@ def load_policy(course_root: Path, assignment_ids: list[str]) -> Policy:
     top = _mapping(path, root, "the file", ("defaults", "assignments", "service"))
     defaults = AssignmentPolicy()
     if "defaults" in top:
-        defaults = _settings(path, top["defaults"], "defaults", defaults,
+        defaults = _settings(path, top["defaults"][1], "defaults", defaults,
                              tuple(k for k in _SETTINGS if k not in ("deadline", "accept_until")))
     policies = {name: defaults for name in assignment_ids}
-    if "assignments" in top and _value(top["assignments"]) is not None:
-        for name, node in _mapping(path, top["assignments"], "assignments", None).items():
+    if "assignments" in top and _value(top["assignments"][1]) is not None:
+        for name, (key_node, node) in _mapping(path, top["assignments"][1], "assignments", None).items():
             if name not in policies:
-                raise PolicyError(f"{_where(path, node)}: assignments.{name}: not an assignment set up in this "
+                raise PolicyError(f"{_where(path, key_node)}: assignments.{name}: not an assignment set up in this "
                                   f"course (set up: {', '.join(assignment_ids) or 'none'})")
             if _value(node) is not None:
                 policies[name] = _settings(path, node, f"assignments.{name}", defaults)
     upload = MAX_SUBMISSION_BYTES
-    if "service" in top and _value(top["service"]) is not None:
-        for key, node in _mapping(path, top["service"], "service", ("max_upload_mb",)).items():
+    if "service" in top and _value(top["service"][1]) is not None:
+        for key, (_, node) in _mapping(path, top["service"][1], "service", ("max_upload_mb",)).items():
             value = _value(node)
             limit = MAX_SUBMISSION_BYTES / (1 << 20)
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
