@@ -89,15 +89,21 @@ class Supervisor:
         self.record_pending(recorder, book)
         also = [self.wake_fd] if self.wake_fd is not None else []
         while not self.stopping:
-            for row in self.store.claim(self.backend.free()):
-                self.hand_out(row)
+            self.dispatch()
             outcomes, woken = self.backend.wait(IDLE_POLL, also)
             if woken:
                 self._drain_wake()
             for outcome in outcomes:
                 self.finish(outcome)
+            if outcomes:
+                self.dispatch()  # freed slots get their next submission before we spend time recording
             if outcomes or self.lock_busy_since is not None:
                 self.record_pending(recorder, book)
+
+    def dispatch(self) -> None:
+        """As many queued submissions as the backend has free slots, oldest first."""
+        for row in self.store.claim(self.backend.free()):
+            self.hand_out(row)
 
     def hand_out(self, row: Row) -> None:
         if row.handouts > MAX_HANDOUTS:
