@@ -265,8 +265,10 @@ def promote(course: Course, store: Store, row: Row) -> Path:
     for leftover in target.parent.glob(f".{target.name}.*"):
         shutil.rmtree(leftover, ignore_errors=True)
     staged = target.parent / f".{target.name}.{row.id}.new"
+    # Not fsynced, like everything autograde writes (records, feedback, gradebook aside): a process's death
+    # cannot lose it; a power loss could, and the attempt's own, fsynced copy is kept for that.
     write_durably(staged, {name: (source / name).read_bytes(), "timestamp.txt": timestamp}, mode=0o644,
-                  dir_mode=0o755)
+                  dir_mode=0o755, sync=False)
     if target.exists() or target.is_symlink():
         old = target.parent / f".{target.name}.{row.id}.old"
         os.rename(target, old)
@@ -361,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         from dlgrade.grading import precompute_public_values
 
         course = Course.open(args.course)
-        store = Store(course.state).create()
+        store = Store(course.state, synchronous="NORMAL").create()
         setup_logging(store.root, "grader")
         handle = _lock(store)
         ids = course.set_up_ids()
