@@ -40,6 +40,7 @@ class Job:
     assignment: str
     path: Path
     digest: str
+    student: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,28 @@
 """`dlgrade serve --scheduler ADDRESS`: grading on the Dask cluster of dlgrade.cluster, through FutureBackend.
 
-Until dlgrade.cluster is part of this installation, ``unavailable()`` says so in one line and `dlgrade serve`
+dlgrade.cluster's ClusterBackend already does what the grading process needs of a backend: it sends a
+submission's bytes (with its hidden-case seed, from the course secret that stays here) to a worker that grades
+the assignment exactly as this process would, and its future gives the plain result data (or UsageError for a
+submission that cannot be graded, WorkerRefused/GradingFailed for the cluster's own failures). The grading
+process keeps as many submissions in flight as the cluster has fitting grading slots.
+
+Where dlgrade.cluster is not part of this installation, ``unavailable()`` says so in one line and `dlgrade serve`
 stops with it (exit 2) instead of starting a service that cannot grade.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import hashlib
 import importlib.util
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from dlgrade.errors import UsageError
 
 if TYPE_CHECKING:
     from dlgrade.assignments import Assignment
-    from dlgrade.service.backends import Backend
+    from dlgrade.service.backends import Backend, Job
 
 
 def unavailable() -> str | None:
@@ -26,7 +35,34 @@ def unavailable() -> str | None:
 
 def cluster_backend(address: str, loaded: dict[str, Assignment], secret: bytes, sandboxed: bool,
                     workers: int | None) -> Backend:
+    """A FutureBackend on the cluster at ``address`` (``workers`` is the cluster's business, not ours)."""
     why = unavailable()
     if why:
         raise UsageError(why)
-    raise UsageError("--scheduler: this dlgrade.cluster offers no client the service knows how to use")
+    from dlgrade.cluster import ClusterBackend, GradingFailed, WorkerRefused
+    from dlgrade.service.backends import FutureBackend
+
+    client = ClusterBackend(address, secret=secret, sandboxed=sandboxed, assignments=dict(loaded))
+    try:
+        fit = client.require(list(loaded))
+    except BaseException:
+        client.close()
+        raise
+
+    def submit(job: Job) -> Any:
+        data = Path(job.path).read_bytes()
+        if hashlib.sha256(data).hexdigest() != job.digest:
+            future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            future.set_exception(GradingFailed("the stored submission changed on disk"))
+            return future
+        return client.submit(job.assignment, job.student or job.id, data, filename=f"{job.assignment}.ipynb")
+
+    def outcome(future: Any) -> tuple[str, Any]:
+        try:
+            return "graded", future.result()
+        except UsageError as error:
+            return "refused", str(error)
+        except (WorkerRefused, GradingFailed) as error:
+            return "failed", str(error)
+
+    return FutureBackend(f"cluster {address}", submit, outcome, slots=max(1, fit.slots), close=client.close)

@@ -114,7 +114,7 @@ class Supervisor:
         elif row.assignment not in self.loaded:
             self.store.finish(row.id, "failed", f"assignment {row.assignment} is no longer set up in this course")
         else:
-            self.backend.submit(Job(row.id, row.assignment, self.store.notebook(row), row.digest))
+            self.backend.submit(Job(row.id, row.assignment, self.store.notebook(row), row.digest, row.student))
             log.info("grading %s (%s, %s) on the %s backend%s", row.id, row.student, row.assignment,
                      self.backend.name, f", attempt {row.handouts}" if row.handouts > 1 else "")
         self.changed()
