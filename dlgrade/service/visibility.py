@@ -31,7 +31,7 @@ _UNEXPECTED = re.compile(r"unexpected " + _KEY_LIST.pattern)
 # "got a X" where X is a type's name: the student's own classes are named by the student.
 _GOT_TYPE = re.compile(r"\b(got) an? ([A-Za-z_][\w.]*)")
 # Types the engine names itself; any other name is a class of the student's, named as the student pleased.
-_SAFE_TYPE = re.compile(r"(?:float|int|bool|str|list|tuple|dict|None|ndarray|tensor|torch\.Tensor|"
+_SAFE_TYPE = re.compile(r"(?:float|int|bool|str|string|list|tuple|dict|None|ndarray|tensor|torch\.Tensor|"
                         r"numpy\.(?:u?int(?:8|16|32|64)|float(?:16|32|64|128)|complex(?:64|128|256)|bool_?|ndarray|"
                         r"str_|bytes_|longdouble|object_))")
 
@@ -45,7 +45,7 @@ def _kept_type(match: re.Match[str]) -> str:
 def _error_class(message: str) -> str | None:
     """The built-in exception named on a traceback's last line ("ValueError: ..."), if it is one."""
     for line in reversed(message.strip().splitlines()):
-        head = line.strip().split(":", 1)[0].strip()
+        head = line.strip().removeprefix("not run: ").split(":", 1)[0].strip()
         if head in _BUILTIN_ERRORS:
             return head
     return None
