@@ -122,7 +122,7 @@ class GradingProcess:
     def _first_line(self, timeout: float) -> str:
         buffer = b""
         deadline = time.monotonic() + timeout
-        while b"\n" not in buffer:
+        while b"\n" not in buffer.lstrip(b"\n"):  # empty lines are ticks: skipped
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "fatal: the grading process did not become ready in time"
@@ -134,7 +134,7 @@ class GradingProcess:
                 buffer += chunk
             elif self.process is not None and self.process.poll() is not None:
                 break
-        return buffer.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        return buffer.lstrip(b"\n").split(b"\n", 1)[0].decode("utf-8", "replace").strip()
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -272,6 +272,7 @@ def serve(course_root: Path, host: str = "127.0.0.1", port: int = 8642, workers:
         scheme = "https" if ssl_certfile else "http"
         config = uvicorn.Config(create_app(state), ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
                                 server_header=False, proxy_headers=False, timeout_keep_alive=10,
+                                timeout_graceful_shutdown=5,  # long polls hold a connection for up to 60 s
                                 limit_concurrency=500, log_level="info", access_log=True)
         log.info("dlgrade serve: %s://%s:%d/ for %s (%s); policy from %s", scheme, host, port, course.course_id,
                  ", ".join(ids), policy.source)

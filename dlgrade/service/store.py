@@ -371,14 +371,14 @@ class Store:
                                "AND status = 'graded' ORDER BY seq", (student, assignment)).fetchall()
         return [Row(*r) for r in found]
 
-    def mark_recorded(self, row: Row, in_force: bool, penalty: float | None = None) -> None:
+    def mark_recorded(self, row: Row, in_force: bool, penalty: float | None = None, detail: str | None = None) -> None:
         """The gradebook step ran for ``row``: it is now the one in force (and no other), or not."""
         with self.connect() as db, self.transaction(db):
             if in_force:
                 db.execute("UPDATE submissions SET in_force = 0 WHERE student = ? AND assignment = ? AND id != ?",
                            (row.student, row.assignment, row.id))
-            db.execute("UPDATE submissions SET recorded = 1, in_force = ?, penalty = ? WHERE id = ?",
-                       (int(in_force), penalty, row.id))
+            db.execute("UPDATE submissions SET recorded = 1, in_force = ?, penalty = ?, detail = COALESCE(?, detail) "
+                       "WHERE id = ?", (int(in_force), penalty, detail, row.id))
 
 
 class _Refused(Exception):

@@ -56,6 +56,7 @@ class Supervisor:
         self.course, self.store, self.policy, self.loaded = course, store, policy, loaded
         self.backend, self.wake_fd, self.notify_fd = backend, wake_fd, notify_fd
         self.stopping = False
+        self.parent = 0
         self.lock_busy_since: float | None = None
 
     # ---- talking to the serving process -------------------------------------------------------------------
@@ -80,6 +81,10 @@ class Supervisor:
     def stop(self, *_: Any) -> None:
         self.stopping = True
 
+    def orphaned(self) -> bool:
+        """The serving process is gone (where PR_SET_PDEATHSIG did not end us already)."""
+        return bool(self.parent) and os.getppid() != self.parent
+
     # ---- the loop ---------------------------------------------------------------------------------------
 
     def run(self, book: Gradebook) -> None:
@@ -88,7 +93,7 @@ class Supervisor:
         recorder = Recorder(self.course, self.loaded, book)
         self.record_pending(recorder, book)
         also = [self.wake_fd] if self.wake_fd is not None else []
-        while not self.stopping:
+        while not self.stopping and not self.orphaned():
             self.dispatch()
             outcomes, woken = self.backend.wait(IDLE_POLL, also)
             if woken:
@@ -185,6 +190,13 @@ class Supervisor:
                               row.assignment, error)
                     self.lock_busy_since = time.monotonic()
                     return
+                except Exception as error:  # a bug of ours on this one: said, and the others still recorded
+                    log.exception("recording %s (%s, %s) failed", row.id, row.student, row.assignment)
+                    with contextlib.suppress(Exception):
+                        book.db.rollback()
+                    self.store.mark_recorded(row, in_force=False, detail=(
+                        f"graded, but not recorded in the gradebook ({type(error).__name__}); the instructor "
+                        "has it in the service's log"))
                 self.changed()
 
     def counts(self, row: Row, recorder: Recorder, book: Gradebook) -> bool:
@@ -381,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             precompute_public_values(assignment)  # once, before the workers fork: they share it
         backend = make_backend(args.scheduler, loaded, secret, not args.no_sandbox, args.workers)
         supervisor = Supervisor(course, store, policy, loaded, backend, args.wake_fd, args.notify_fd)
+        supervisor.parent = args.parent
         signal.signal(signal.SIGTERM, supervisor.stop)
         signal.signal(signal.SIGINT, supervisor.stop)
         backend.start()
