@@ -154,27 +154,23 @@ class Supervisor:
     # ---- the gradebook step -------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def course_lock(self) -> Any:
-        """autograde's lock of the course, if free now (yields whether we hold it)."""
-        from dlgrade.autograde import LOCK_FILE as AUTOGRADE_LOCK
-
-        with open(self.course.state / AUTOGRADE_LOCK, "a+") as handle:
+    def course_lock(self, assignment_ids: list[str]) -> Any:
+        """`dlgrade autograde`'s own lock on these assignments of the course, if free now (yields whether we
+        hold it): the two never record the same submissions at once."""
+        with contextlib.ExitStack() as held:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                held.enter_context(autograde_lock(self.course, assignment_ids))
+            except UsageError:
                 yield False
                 return
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+            yield True
 
     def record_pending(self, recorder: Recorder, book: Gradebook) -> None:
         pending = self.store.unrecorded()
         if not pending:
             self.lock_busy_since = None
             return
-        with self.course_lock() as held:
+        with self.course_lock(sorted({row.assignment for row in pending})) as held:
             if not held:
                 if self.lock_busy_since is None:
                     log.warning("dlgrade autograde holds the course; %d graded submission(s) wait to be recorded",
@@ -234,6 +230,18 @@ class Supervisor:
         self.store.mark_recorded(row, in_force=True, penalty=summary.penalty)
         log.info("recorded %s (%s, %s) in the gradebook: %g / %g%s", row.id, row.student, row.assignment,
                  summary.score, summary.max_score, f", late penalty {summary.penalty:g}" if summary.penalty else "")
+
+
+def autograde_lock(course: Course, assignment_ids: list[str]) -> Any:
+    """autograde.course_lock, held for these assignments (UsageError when an autograde holds it): per course in
+    this dlgrade, per assignment where autograde locks per assignment."""
+    import inspect
+
+    from dlgrade.autograde import course_lock
+
+    if len(inspect.signature(course_lock).parameters) > 1:
+        return course_lock(course, assignment_ids)
+    return course_lock(course)
 
 
 def late_penalty(recorder: Recorder, book: Gradebook, assignment_id: str, student: str, score: float,

@@ -3,7 +3,6 @@ submissions are all graded (each exactly once) and recorded after it comes back,
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import sqlite3
@@ -11,6 +10,9 @@ import time
 from pathlib import Path
 
 from service_helpers import FIXTURE_ROOT, Server, cli, issue_tokens, log_lines, notebook_bytes, notebooks
+
+from dlgrade.course import Course
+from dlgrade.service.supervisor import autograde_lock
 
 
 def _alive(pid: int) -> bool:
@@ -50,8 +52,7 @@ def test_sigkill_with_submissions_queued_grading_and_unrecorded_loses_nothing(tm
     sids: dict[str, str] = {}
     try:
         # dlgrade autograde holds the course: the service grades, but must wait to record
-        with open(course / ".dlgrade" / "autograde.lock", "a+") as held:
-            fcntl.flock(held, fcntl.LOCK_EX)
+        with autograde_lock(Course.open(course), ["mini"]):
             sids["s1"] = server.submit(tokens["s1"], "mini", notebook_bytes(class_["solution"])).json()["id"]
             assert server.wait_final(tokens["s1"], sids["s1"])["status"] == "graded"
             sids["s0"] = server.submit(tokens["s0"], "mini", notebook_bytes(class_[plan["s0"]])).json()["id"]
