@@ -88,7 +88,7 @@ def cmd_tokens_list(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from dlgrade.checking.submit import SubmitError, describe, find_credentials, send, wait_graded
+    from dlgrade.checking.client import SubmitError, describe, find_credentials, send, wait_graded
 
     path = Path(args.file)
     if not path.is_file():

@@ -87,8 +87,10 @@ def _this_notebook(folder: Path) -> tuple[Path | None, str | None]:
         except (OSError, ValueError):
             assignment = None
     session = os.environ.get("JPY_SESSION_NAME", "")  # Jupyter server: the notebook of this kernel
-    if session.endswith(".ipynb") and Path(session).is_file():
-        return Path(session), assignment
+    if session.endswith(".ipynb"):
+        for candidate in (Path(session), Path.cwd() / Path(session).name):  # absolute, or relative to its root
+            if candidate.is_file():
+                return candidate, assignment
     main = sys.modules.get("__main__")
     vscode = getattr(main, "__vsc_ipynb_file__", None)  # VS Code's notebooks say where they are
     if isinstance(vscode, str) and Path(vscode).is_file():
