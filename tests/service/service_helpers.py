@@ -96,15 +96,16 @@ class Server:
     """`dlgrade serve` as a process of its own session, on 127.0.0.1 and a port chosen here."""
 
     def __init__(self, course: Path, log: Path, workers: int = 1, port: int | None = None,
-                 extra: Iterable[str] = ()) -> None:
+                 extra: Iterable[str] = (), cafile: Path | None = None) -> None:
         self.course, self.log, self.workers = course, log, workers
         self.port = port or free_port()
         self.extra = list(extra)
+        self.cafile = cafile  # HTTPS, trusting this certificate
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.cafile else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 600.0) -> Server:
         handle = open(self.log, "ab")  # noqa: SIM115 - the child writes it
@@ -144,7 +145,13 @@ class Server:
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = None,
                 headers: dict[str, str] | None = None, timeout: float = 120.0) -> Response:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if self.cafile:
+            import ssl
+
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=timeout, context=ssl.create_default_context(cafile=str(self.cafile)))
+        else:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             sent = dict(headers or {})
             if token is not None:
