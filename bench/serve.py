@@ -11,10 +11,13 @@ Reported: throughput, p50/p95/max submit-to-graded latency as the clients saw it
 answer saying graded), the grading process's own time per submission (graded_at - started_at), the load
 average at the time, and the same 200 notebooks graded by the batch (`dlgrade autograde losses --workers 2` on
 a course with one student per notebook) for its per-submission time; the ratio of the two is the figure to
-track. Then checks that none was lost or duplicated: 200 rows, 200 distinct ids, each graded and logged as
-graded exactly once, and the gradebook holding each client's last submission.
+track. With 20 clients each waiting for its grade, 20 submissions are always in flight, so a submission waits for
+the 19 ahead of it: p50 / (20 x the batch's per-submission time) is 1.0 when the service queues no worse than the
+batch grades. Then (--solo) 10 more from one client alone: the latency of a service with nothing queued, next to
+the batch's median engine time per submission. Then checks that none was lost or duplicated: a row and a distinct
+id per submission, each graded and logged as graded exactly once, the gradebook holding each client's last one.
 
-    .venv/bin/python bench/serve.py [--submissions 200] [--clients 20] [--workers 2] [--keep DIR]
+    .venv/bin/python bench/serve.py [--submissions 200] [--clients 20] [--workers 2] [--solo 10] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -129,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", help="work in this folder and keep it")
+    parser.add_argument("--solo", type=int, default=10, help="then this many from one client alone: the latency "
+                                                              "of a service with nothing queued")
     parser.add_argument("--no-batch", action="store_true", help="skip the batch's run")
     args = parser.parse_args(argv)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dlgrade-bench-serve-"))
@@ -174,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             client.join()
         elapsed = time.monotonic() - began
         load_after = os.getloadavg()
+        solo = Client(port, tokens["client00"], notebooks[:args.solo])
+        solo.run()
+        if solo.error:
+            raise SystemExit(f"the solo client failed: {solo.error}")
         # let the last recordings finish before checking the gradebook
         database = course / ".dlgrade" / "service" / "service.db"
         deadline = time.monotonic() + 300
@@ -205,12 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "course") as book:
         in_book = {s.student.id: s.score for s in book.assignment_submissions("losses")}
     last = {c.token: c.done[-1]["id"] for c in clients if c.done}
+    if solo.done:
+        last[solo.token] = solo.done[-1]["id"]
     by_id = {row[0]: row for row in rows}
     checks = {
         "clients without error": len(errors) == 0,
         f"{args.submissions} answered graded": len(done) == args.submissions and
         all(r["status"] == "graded" for r in done),
-        f"{args.submissions} rows, distinct ids": len(rows) == args.submissions == len({r[0] for r in rows}),
+        f"{args.submissions + args.solo} rows, distinct ids": len(rows) == args.submissions + args.solo ==
+        len({r[0] for r in rows}),
         "each graded exactly once (log)": sorted(graded_lines) == sorted(r[0] for r in rows),
         "all recorded": all(r[6] == 1 for r in rows),
         "gradebook = each client's last": all(by_id[sid][5] == 1 and in_book.get(by_id[sid][1]) ==
@@ -224,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         "latency_p50_s": round(percentile(latencies, 0.5), 3), "latency_p95_s": round(percentile(latencies, 0.95), 3),
         "latency_max_s": round(max(latencies), 3) if latencies else None,
         "post_p50_s": round(percentile([r["post"] for r in done], 0.5), 3),
+        "solo_latency_p50_s": round(percentile([r["latency"] for r in solo.done], 0.5), 3) if solo.done else None,
+        "solo_latency_max_s": round(max(r["latency"] for r in solo.done), 3) if solo.done else None,
         "grading_p50_s": round(percentile(engine, 0.5), 3), "grading_p95_s": round(percentile(engine, 0.95), 3),
         "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in load_after],
         "cores": len(os.sched_getaffinity(0)), "checks": checks, "errors": errors[:5],
@@ -235,6 +249,13 @@ def main(argv: list[str] | None = None) -> int:
         result["p50_over_batch"] = round(result["latency_p50_s"] / batch["per_submission"], 2)
         result["p95_over_batch"] = round(result["latency_p95_s"] / batch["per_submission"], 2)
         result["throughput_over_batch"] = round(result["throughput_per_s"] * batch["per_submission"], 2)
+        # 20 clients each waiting for its grade keep 20 in flight: at the batch's pace, a submission waits for
+        # the 19 ahead of it; this ratio is 1.0 when the service queues no worse than the batch grades
+        in_flight = args.clients * batch["per_submission"]
+        result["p50_over_clients_x_batch"] = round(result["latency_p50_s"] / in_flight, 2)
+        result["solo_p50_over_batch_median_execution"] = round(result["solo_latency_p50_s"] /
+                                                               batch["median_execution"], 2) \
+            if result["solo_latency_p50_s"] else None
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
