@@ -78,9 +78,14 @@ def status_of(state: Service, row: Row, who: Caller) -> dict[str, Any]:
 # ---- submitting ---------------------------------------------------------------------------------------------
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) as soon as it is known to exceed ``limit`` bytes."""
-    too_large = HTTPException(413, f"the upload is larger than the {limit >> 20} MB this service accepts")
+def _megabytes(limit: int) -> str:
+    return f"{limit / (1 << 20):.3g} MB"
+
+
+async def _body(request: Request, limit: int, cap: int) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed ``limit`` bytes (a notebook's ``cap``
+    and a form's slack)."""
+    too_large = HTTPException(413, f"the upload is larger than the {_megabytes(cap)} this service accepts")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise too_large
@@ -96,7 +101,7 @@ async def _body(request: Request, limit: int) -> bytes:
 async def _notebook_bytes(request: Request, limit: int) -> bytes:
     """The notebook of an upload: the body itself, or the file of a multipart form."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await _body(request, limit + (MULTIPART_SLACK if kind == "multipart/form-data" else 0))
+    body = await _body(request, limit + (MULTIPART_SLACK if kind == "multipart/form-data" else 0), limit)
     if kind != "multipart/form-data":
         return body
 
@@ -113,7 +118,7 @@ async def _notebook_bytes(request: Request, limit: int) -> bytes:
     data = await files[0].read()
     await form.close()
     if len(data) > limit:
-        raise HTTPException(413, f"the notebook is larger than the {limit >> 20} MB this service accepts")
+        raise HTTPException(413, f"the notebook is larger than the {_megabytes(limit)} this service accepts")
     return data
 
 
