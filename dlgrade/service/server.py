@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import ipaddress
 import logging
 import os
@@ -68,20 +67,6 @@ def bind(host: str, port: int) -> socket.socket:
         raise UsageError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     sock.set_inheritable(False)
     return sock
-
-
-def hold_lock(state: Path, timeout: float = 30.0) -> Any:
-    """One service per course (a predecessor that was just killed may still be letting go)."""
-    handle = open(state / SERVE_LOCK, "a+")  # noqa: SIM115 - held for the process's life
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise UsageError(f"another dlgrade serve is running on this course ({state / SERVE_LOCK})") from None
-            time.sleep(0.2)
 
 
 class GradingProcess:
@@ -239,7 +224,7 @@ def serve(course_root: Path, host: str = "127.0.0.1", port: int = 8642, workers:
     from dlgrade.service.cluster import unavailable
     from dlgrade.service.logs import setup_logging
     from dlgrade.service.policy import load_policy
-    from dlgrade.service.store import Store
+    from dlgrade.service.store import Store, hold_lock
 
     check_listen(host, ssl_certfile, ssl_keyfile, insecure_http)
     if workers is not None and workers < 1:
@@ -256,8 +241,13 @@ def serve(course_root: Path, host: str = "127.0.0.1", port: int = 8642, workers:
     policy = load_policy(course.root, ids)
     store = Store(course.state).create()
     setup_logging(store.root, "web")
-    lock = hold_lock(store.root)
-    sock = bind(host, port)
+    lock = hold_lock(store.root / SERVE_LOCK, f"another dlgrade serve is running on this course "
+                                              f"({store.root / SERVE_LOCK})")
+    try:
+        sock = bind(host, port)
+    except UsageError:
+        lock.close()
+        raise
     import uvicorn
 
     from dlgrade.service.app import Service, create_app

@@ -14,6 +14,7 @@ recorded there; ``in_force`` marks it). Times are UNIX seconds (UTC).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -23,7 +24,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from dlgrade.errors import UsageError
 
 SERVICE_DIR = "service"
 DB_FILE = "service.db"
@@ -159,6 +162,22 @@ def write_durably(folder: Path, files: dict[str, bytes], mode: int = 0o600, dir_
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def hold_lock(path: Path, busy: str, timeout: float = 30.0) -> IO[str]:
+    """An exclusive flock on ``path``, held until the returned file is closed or the process ends (SIGKILL too);
+    waits up to ``timeout`` s for a predecessor that is still letting go, then UsageError(``busy``)."""
+    handle = open(path, "a+")  # noqa: SIM115 - the caller holds it
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                handle.close()
+                raise UsageError(busy) from None
+            time.sleep(0.2)
 
 
 class Store:

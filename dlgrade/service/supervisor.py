@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from dlgrade.errors import UsageError
 from dlgrade.service.backends import Backend, Job, LocalPool, Outcome
 from dlgrade.service.policy import Policy, load_policy
-from dlgrade.service.store import Row, Store, write_durably
+from dlgrade.service.store import Row, Store, hold_lock, write_durably
 
 if TYPE_CHECKING:
     from nbgrader.api import Gradebook
@@ -327,20 +326,6 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _lock(store: Store, timeout: float = 60.0) -> Any:
-    """One grading process per course: wait (for a predecessor that is still dying) then hold the lock."""
-    handle = open(store.root / LOCK_FILE, "a+")  # noqa: SIM115 - held for the process's life
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise UsageError(f"another grading process holds {store.root / LOCK_FILE}") from None
-            time.sleep(0.2)
-
-
 def make_backend(scheduler: str | None, loaded: dict[str, Assignment], secret: bytes, sandboxed: bool,
                  workers: int | None) -> Backend:
     if scheduler:
@@ -385,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         course = Course.open(args.course)
         store = Store(course.state, synchronous="NORMAL").create()
         setup_logging(store.root, "grader")
-        handle = _lock(store)
+        handle = hold_lock(store.root / LOCK_FILE, f"another grading process holds {store.root / LOCK_FILE}", 60.0)
         ids = course.set_up_ids()
         policy = load_policy(course.root, ids)
         loaded = {assignment_id: course.assignment(assignment_id) for assignment_id in ids}
