@@ -609,14 +609,20 @@ class Recorder:
 
 def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[str] = (), workers: int | None = None,
               force: bool = False, sandboxed: bool = True, out: TextIO | None = None,
-              progress: TextIO | None | bool = True, early: Sequence[Sandbox] = ()) -> list[Row]:
+              progress: TextIO | None | bool = True, early: Sequence[Sandbox] = (),
+              scheduler: str | None = None) -> list[Row]:
     """Grade every (or each named student's) submission of the assignments; return the summary rows.
     The class table goes to ``out`` (stdout), the progress bar to ``progress`` (stderr; False for none).
-    ``early``: sandboxes from batch.prelaunch(), handed to the batch's workers (prelaunch stops unused ones)."""
+    ``early``: sandboxes from batch.prelaunch(), handed to the batch's workers (prelaunch stops unused ones).
+    ``scheduler``: grade on the Dask cluster at this address instead of the local pool (dlgrade.cluster): this
+    process still records every result; bubblewrap is the workers' business then."""
     from dlgrade import batch
     from dlgrade.sandbox.launcher import bwrap_path
 
-    if sandboxed and bwrap_path() is None:
+    if scheduler and workers is not None:
+        raise UsageError("--workers sizes the local pool; a Dask cluster's size is its workers' (dlgrade worker "
+                         "--slots): drop one of --workers and --scheduler / DLGRADE_SCHEDULER")
+    if sandboxed and not scheduler and bwrap_path() is None:
         raise UsageError("bubblewrap (bwrap) is not installed: install it (apt-get install bubblewrap) or pass "
                          "--no-sandbox to grade without isolation")
     if workers is not None and workers < 1:
@@ -653,7 +659,12 @@ def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[
                     rows.append(recorder.resume(submission, previous[1]))
                 else:
                     todo.append(submission)
-            if todo:
+            if todo and scheduler:
+                from dlgrade.cluster.backend import run_on_cluster
+
+                rows += run_on_cluster(scheduler, todo, recorder, loaded, secret, sandboxed=sandboxed, already=rows,
+                                       stream=stream)
+            elif todo:
                 from dlgrade.grading import precompute_public_values
 
                 batch.one_thread()  # as in the workers, so a value is the same whoever computes it
