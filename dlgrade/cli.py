@@ -250,7 +250,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     extra = list(args.dask_args)
     if extra[:1] == ["--"]:
         extra = extra[1:]
-    return run_worker(args.scheduler, args.slots, args.name, args.project or (), extra)
+    return run_worker(args.scheduler, args.slots, args.name, args.project or (), extra, args.connect_timeout)
 
 
 def _add_worker_parser(commands: argparse._SubParsersAction) -> None:
@@ -265,6 +265,8 @@ def _add_worker_parser(commands: argparse._SubParsersAction) -> None:
     worker.add_argument("--project", action="append", metavar="DIR",
                         help="a folder with assignments/ and autograders/ this node grades (repeatable; default: "
                              "the installed dlgrade's)")
+    worker.add_argument("--connect-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="how long to wait for the scheduler to listen before giving up (default: 60)")
     worker.add_argument("dask_args", nargs=argparse.REMAINDER,
                         help="after --: arguments for `dask worker` itself (-- --host 10.0.0.5 --memory-limit 8GB)")
     worker.set_defaults(run=cmd_worker)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import queue
+import socket
 import tempfile
 import time
 from collections import Counter, deque
@@ -61,6 +62,26 @@ def _quiet_distributed() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """UsageError, in one line, unless something listens at the scheduler's host and port."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location, default_port=8786)
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"{address!r} is not a Dask scheduler address ({error}); give tcp://HOST:PORT") from None
+    if scheme not in ("tcp", "tls"):
+        return  # another transport (ucx, inproc): dask worker reports it
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot reach the Dask scheduler at {address} ({error.strerror or error}); start it "
+                         "(`dask scheduler`) or fix --scheduler / DLGRADE_SCHEDULER") from None
+
+
 def connect(address: str, timeout: float = CONNECT_TIMEOUT, security: Any = None) -> Client:
     """A Dask client of the scheduler at ``address`` (tcp://HOST:PORT, tls://...; TLS from ``security`` or
     Dask's configuration); one UsageError line when it cannot be reached."""
@@ -68,6 +89,7 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT, security: Any = None
 
     if not address or address.isspace():
         raise UsageError("no Dask scheduler given: pass --scheduler tcp://HOST:PORT or set DLGRADE_SCHEDULER")
+    reachable(address, timeout)  # a refused connection is said at once (Dask would retry it until the timeout)
     with _quiet_distributed():
         try:
             return Client(address, timeout=timeout, set_as_default=False, security=security)
@@ -304,6 +326,9 @@ class ClusterBackend:
         assignment, _ = self.assignment(assignment_id)
 
         def done(task: Future) -> None:
+            if not settled(task):  # its answer was lost with its worker before it was read: Dask reruns it
+                task.add_done_callback(done)
+                return
             try:
                 future.set_result(self.checked(task, assignment, filename or f"{assignment_id}.ipynb", label))
             except Exception as error:
@@ -342,6 +367,13 @@ class Outcome:
     result: Any = None
     detail: str = ""
     path: str = ""
+
+
+def settled(task: Future) -> bool:
+    """Whether a task whose done-callback ran is really done. A finished task's answer lives on its worker until
+    read: a worker that dies first takes it along, and the scheduler runs the task again (status lost, then
+    pending): then it is not done yet."""
+    return task.status in ("finished", "error", "cancelled")
 
 
 def task_outcome(task: Future) -> Outcome:
@@ -449,9 +481,11 @@ def run_on_cluster(address: str, todo: Sequence[Submission], recorder: Recorder,
                 except queue.Empty:
                     task = None
                 while task is not None:
-                    entry = inflight.pop(task.key, None)
-                    if entry is not None:
-                        _settle(task, todo[entry[1]], entry[1], recorder, loaded, finish)
+                    if not settled(task):  # its answer was lost with its worker before we read it: Dask reruns it
+                        task.add_done_callback(finished.put)
+                    elif task.key in inflight:
+                        _, index = inflight.pop(task.key)
+                        _settle(task, todo[index], index, recorder, loaded, finish)
                     try:
                         task = finished.get_nowait()
                     except queue.Empty:

@@ -10,32 +10,12 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from dlgrade.cluster.backend import reachable
 from dlgrade.errors import UsageError
-
-REACH_TIMEOUT = 10.0
-
-
-def reachable(address: str, timeout: float = REACH_TIMEOUT) -> None:
-    """UsageError, in one line, unless something listens at the scheduler's host and port."""
-    from distributed.comm import parse_address
-    from distributed.comm.addressing import parse_host_port
-
-    try:
-        scheme, location = parse_address(address)
-        host, port = parse_host_port(location, default_port=8786)
-    except (ValueError, TypeError) as error:
-        raise UsageError(f"{address!r} is not a Dask scheduler address ({error}); give tcp://HOST:PORT") from None
-    if scheme not in ("tcp", "tls"):
-        return  # another transport (ucx, inproc): dask worker reports it
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as error:
-        raise UsageError(f"cannot reach the Dask scheduler at {address} ({error.strerror or error}); start it "
-                         "(`dask scheduler`) or fix --scheduler") from None
 
 
 def dask_worker_arguments(scheduler: str, slots: int, name: str, extra: Sequence[str]) -> list[str]:
@@ -47,9 +27,22 @@ def dask_worker_arguments(scheduler: str, slots: int, name: str, extra: Sequence
     return arguments + list(extra)
 
 
+def wait_for_scheduler(address: str, timeout: float) -> None:
+    """Until the scheduler listens (a node may well start before it: a batch job, a pod), at most ``timeout``
+    seconds; then reachable()'s one line."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return reachable(address, timeout=min(10.0, max(0.5, deadline - time.monotonic())))
+        except UsageError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
+
+
 def run_worker(scheduler: str | None, slots: int | None, name: str | None, projects: Sequence[str],
-               extra: Sequence[str]) -> int:
-    """Check the scheduler is there, then become `dask worker` with the dlgrade plugin (until stopped)."""
+               extra: Sequence[str], connect_timeout: float = 60.0) -> int:
+    """Wait for the scheduler, then become `dask worker` with the dlgrade plugin (until stopped)."""
     from dlgrade.batch import default_workers
 
     scheduler = scheduler or os.environ.get("DLGRADE_SCHEDULER")
@@ -62,7 +55,7 @@ def run_worker(scheduler: str | None, slots: int | None, name: str | None, proje
     for folder in folders:
         if not (folder / "assignments").is_dir() or not (folder / "autograders").is_dir():
             raise UsageError(f"--project {folder}: no assignments/ and autograders/ in it")
-    reachable(scheduler)
+    wait_for_scheduler(scheduler, connect_timeout)
     from distributed.cli.dask_worker import main as dask_worker
 
     from dlgrade.cluster.plugin import PROJECTS_ENV
@@ -78,4 +71,4 @@ def run_worker(scheduler: str | None, slots: int | None, name: str | None, proje
     return 0
 
 
-__all__ = ["dask_worker_arguments", "reachable", "run_worker"]
+__all__ = ["dask_worker_arguments", "run_worker"]
