@@ -35,7 +35,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from dlgrade import report
 from dlgrade.assignments import Assignment
-from dlgrade.course import Course, check_student_id, gradebook_error, submitted_folders, unsafe_entry, write_atomic
+from dlgrade.course import (
+    Course,
+    check_student_id,
+    gradebook_error,
+    is_contention,
+    submitted_folders,
+    unsafe_entry,
+    write_atomic,
+)
 from dlgrade.errors import UsageError
 from dlgrade.grading import STATUSES, CaseResult, QuestionResult, SubmissionResult
 from dlgrade.notebook import MAX_SUBMISSION_BYTES, dumps_consumed, find_submission_file, read_notebook, stream_output
@@ -48,7 +56,7 @@ if TYPE_CHECKING:
 
 RECORD_FORMAT = 1
 RESULTS_DIR = "results"
-LOCK_FILE = "autograde.lock"
+LOCK_FILE = "autograde-{assignment}.lock"
 MAX_TEXT = 20_000  # characters of any one feedback text kept from a result
 WRITE_RETRIES = 6  # a gradebook write that meets a lock waits (sqlite's own 5 s each) this many times, then stops
 
@@ -471,15 +479,18 @@ def write_grades(book: Gradebook, assignment: Assignment, submission: Submission
 
 def write_grades_retrying(book: Gradebook, course: Course, *args: Any) -> None:
     """write_grades, waiting out a gradebook that another program holds locked for a while; then a UsageError
-    (what is graded stays recorded, and a rerun writes it without grading again)."""
+    (what is graded stays recorded, and a rerun writes it without grading again). Also retried: a row another
+    writer inserted first (two runs on different assignments both adding a new student: the second's insert
+    breaks the primary key; read again, the student is there), and PostgreSQL's deadlock and serialization
+    failures, which abort one of two contending transactions for the client to retry."""
     from nbgrader.api import InvalidEntry
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, IntegrityError
 
     for attempt in range(WRITE_RETRIES):
         try:
             return write_grades(book, *args)
         except (DBAPIError, InvalidEntry) as error:  # nbgrader's upserts turn a locked database into InvalidEntry
-            if attempt == WRITE_RETRIES - 1 or "locked" not in str(error).lower():
+            if attempt == WRITE_RETRIES - 1 or not (is_contention(error) or isinstance(error, IntegrityError)):
                 raise gradebook_error(course.db_url, error) from None
             time.sleep(0.5)
 
@@ -521,18 +532,20 @@ def _row(submission: Submission, result: SubmissionResult, state: str, entry: Bo
 
 
 @contextlib.contextmanager
-def course_lock(course: Course) -> Iterator[None]:
-    """One autograde at a time per course (the lock dies with its process, even under SIGKILL)."""
+def course_lock(course: Course, assignment_ids: Sequence[str]) -> Iterator[None]:
+    """One autograde at a time per assignment of a course (the locks die with their process, even under SIGKILL).
+    Runs on different assignments may go at once: they write different records, feedback and notebooks, and the
+    gradebook takes several writers (SQLite's lock waited out, PostgreSQL's rows)."""
     course.state.mkdir(parents=True, exist_ok=True)
-    with open(course.state / LOCK_FILE, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(f"another dlgrade autograde is running on {course.root}; wait for it") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with contextlib.ExitStack() as held:
+        for assignment_id in sorted(set(assignment_ids)):
+            handle = held.enter_context(open(course.state / LOCK_FILE.format(assignment=assignment_id), "a+"))
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UsageError(f"another dlgrade autograde of {assignment_id} is running on {course.root}; wait "
+                                 "for it") from None
+        yield
 
 
 class Recorder:
@@ -633,11 +646,12 @@ def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[
     for sandbox in early:  # now, so the fork servers warm up while we open the gradebook
         for assignment in loaded.values():
             sandbox.warm(assignment.suite.warm_up)
-    with course_lock(course):
+    with course_lock(course, list(loaded)):
         course.check_gradebook_writable()
         secret = course.secret()
-        for leftover in (course.state / RESULTS_DIR).rglob(".*.json.*"):  # a record half-written when killed
-            leftover.unlink(missing_ok=True)
+        for assignment_id in loaded:  # records half-written when killed (another assignment's run may be writing)
+            for leftover in (course.state / RESULTS_DIR / assignment_id).glob(".*.json.*"):
+                leftover.unlink(missing_ok=True)
         submissions = [s for assignment in loaded.values() for s in find_submissions(course, assignment, students)]
         if not submissions:
             print(f"no submissions of {', '.join(loaded)} in {course.root / course.coursedir.submitted_directory}: "
@@ -696,8 +710,8 @@ def _check_in_gradebook(book: Gradebook, course: Course, loaded: dict[str, Assig
         except MissingEntry:
             names = set()
         if not set(loaded[assignment_id].points) <= names:
-            raise UsageError(f"{assignment_id} is not in the gradebook {course.db_url} with its grade cells: run "
-                             f"`dlgrade setup {assignment_id} --course {course.root}`")
+            raise UsageError(f"{assignment_id} is not in the gradebook {course.gradebook_label} with its grade cells: "
+                             f"run `dlgrade setup {assignment_id} --course {course.root}`")
 
 
 def summary_table(rows: Sequence[Row], assignment_id: str) -> str:

@@ -119,7 +119,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
                    assignments_root=Path(args.project) if args.project else assignments.PROJECT_ROOT,
                    course_id=args.course_id, exchange=Path(args.exchange) if args.exchange else None,
                    publish=args.publish)
-    print(f"course {course.course_id} at {course.root}; gradebook {course.db_url}")
+    print(f"course {course.course_id} at {course.root}; gradebook {course.gradebook_label}")
     return 0
 
 
@@ -153,7 +153,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     bad = [row for row in rows if row.state in ("refused", "failed")]
     for row in bad:
         print(f"dlgrade: {row.student}: {row.state}: {row.detail}", file=sys.stderr)
-    print(f"gradebook {course.db_url}; feedback in {course.root / 'feedback'}")
+    print(f"gradebook {course.gradebook_label}; feedback in {course.root / 'feedback'}")
     return 1 if bad else 0
 
 
