@@ -104,7 +104,7 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT, security: Any = None
 
 def _at_most_one_retry(dask_scheduler: Any) -> int:
     """On the scheduler: a task whose worker dies is retried at most once (allowed-failures = 1); returns the
-    value it had. Shipped by value, so the scheduler needs nothing of dlgrade for it."""
+    value it had. Run by name, as the grading tasks are: the scheduler needs dlgrade installed for both."""
     before = dask_scheduler.allowed_failures
     dask_scheduler.allowed_failures = min(before, 1)
     return before
@@ -149,8 +149,11 @@ class ClusterBackend:
         self.previous_allowed_failures: int | None = None
         try:
             self.previous_allowed_failures = self.client.run_on_scheduler(_at_most_one_retry)
-        except Exception:  # a scheduler that refuses to run our function keeps its own setting (documented)
-            self.previous_allowed_failures = None
+        except Exception as error:  # a scheduler that refuses to run functions keeps its own setting (documented)
+            if isinstance(error, ImportError) or "dlgrade" in str(error):
+                self.close()
+                raise UsageError(f"the Dask scheduler at {address} cannot import dlgrade (it unpickles the grading "
+                                 "tasks): install the same dlgrade in the scheduler's environment") from None
 
     def __enter__(self) -> ClusterBackend:
         return self
@@ -401,7 +404,8 @@ def task_outcome(task: Future) -> Outcome:
             return Outcome("lost", detail=f"the grading workers died on it {MAX_RETRIES + 1} times (last: "
                                           f"{getattr(error, 'last_worker', None) and error.last_worker.name}): "
                                           "an infrastructure failure, not the student's; rerun to grade it")
-        return Outcome("lost", detail=f"the cluster failed to run it: {type(error).__name__}: {str(error)[:300]}")
+        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+        return Outcome("lost", detail=f"the cluster failed to run it: {type(error).__name__}: {first}")
     return Outcome("lost", detail=f"the task was {task.status} (the scheduler lost it)")
 
 

@@ -13,7 +13,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,20 +80,24 @@ class _Slot:
     launched: bool = False
 
 
-@dataclass
 class GradingPlugin(WorkerPlugin):
     """One worker process's grading state (see the module's docstring). ``projects``: where its assignments
-    come from (default: $DLGRADE_WORKER_PROJECTS, else the installed project)."""
+    come from (default: $DLGRADE_WORKER_PROJECTS, else the installed project). Made of its projects alone until
+    set up, so Dask can ship it to workers (Client.register_plugin, LocalCluster(plugins=...))."""
 
-    projects: list[Path] | None = None
-    name: str = field(default=PLUGIN_NAME, init=False)
-    gradables: dict[str, Gradable] = field(default_factory=dict, init=False, repr=False)
-    broken: dict[str, str] = field(default_factory=dict, init=False, repr=False)
-    bubblewrap: bool = field(default=False, init=False)
-    _free: queue.SimpleQueue[_Slot] = field(default_factory=queue.SimpleQueue, init=False, repr=False)
-    _sandboxes: list[Sandbox] = field(default_factory=list, init=False, repr=False)
-    _graders: dict[tuple[str, int], Grader] = field(default_factory=dict, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    name = PLUGIN_NAME
+
+    def __init__(self, projects: list[Path] | None = None) -> None:
+        self.projects = [Path(p) for p in projects] if projects else None
+        self.gradables: dict[str, Gradable] = {}
+        self.broken: dict[str, str] = {}
+        self.bubblewrap = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"projects": self.projects}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["projects"])  # type: ignore[misc]
 
     # ---- WorkerPlugin --------------------------------------------------------------------------------------
 
@@ -103,6 +107,10 @@ class GradingPlugin(WorkerPlugin):
         from dlgrade.sandbox.launcher import bwrap_path
 
         one_thread()  # the trusted side on one thread per slot, as in the local pool
+        self._free: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        self._sandboxes: list[Sandbox] = []
+        self._graders: dict[tuple[str, int], Grader] = {}
+        self._lock = threading.Lock()
         self.bubblewrap = bwrap_path() is not None
         slots = max(1, worker.state.nthreads)
         # Launched first, so their torch imports run while this process loads the suites.
@@ -124,10 +132,10 @@ class GradingPlugin(WorkerPlugin):
                     ", ".join(sorted(self.gradables)) or "none")
 
     def teardown(self, worker: Worker) -> None:
-        for sandbox in self._sandboxes:
+        for sandbox in getattr(self, "_sandboxes", []):
             with contextlib.suppress(Exception):
                 sandbox.close()
-        self._sandboxes.clear()
+        self._sandboxes = []
 
     # ---- slots ---------------------------------------------------------------------------------------------
 

@@ -26,6 +26,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_listening(port: int, process: subprocess.Popen, log: Path) -> None:
+    """Until something listens on the port (the nodes would wait for it too; the tests' own clients would not)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert process.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.2)
+
+
 def stop(process: subprocess.Popen) -> None:
     """SIGTERM to the process's whole session (it started one), SIGKILL after 20 s."""
     if process.poll() is None:
@@ -60,15 +73,8 @@ class Cluster:
             [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"],
             stdout=subprocess.DEVNULL, stderr=(self.logs / "scheduler.log").open("w"), start_new_session=True,
             env=self.env)
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:  # listening (the nodes would wait for it too; the tests' own clients would not)
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                assert self.scheduler.poll() is None, (self.logs / "scheduler.log").read_text()[-2000:]
-                assert time.monotonic() < deadline, "the scheduler did not start"
-                time.sleep(0.2)
+        wait_listening(self.port, self.scheduler, self.logs / "scheduler.log")
+        return self
 
     def add_node(self, name: str, project: Path = FIXTURE_ROOT, slots: int = 1, env: dict | None = None,
                  ) -> subprocess.Popen:

@@ -10,11 +10,13 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster, comparable, free_port
+from cluster_helpers import Cluster, comparable, free_port, stop, wait_listening
 from course_helpers import (
     CLASS,
     FIXTURE_ROOT,
@@ -206,3 +208,31 @@ def test_a_node_with_another_suite_version_refuses(tmp_path: Path, course: Path)
         assert "mini differs here (suite version" in answer["detail"]
     finally:
         cluster.close()
+
+
+# A scheduler whose environment cannot import dlgrade (it must: it unpickles the grading tasks by name).
+NO_DLGRADE_SCHEDULER = """\
+import sys
+sys.modules["dlgrade"] = None
+from distributed.cli.dask_scheduler import main
+main(["--host", "127.0.0.1", "--port", "{port}", "--no-dashboard"])
+"""
+
+
+def test_a_scheduler_without_dlgrade_is_one_line_and_exit_2(tmp_path: Path, course: Path) -> None:
+    port = free_port()
+    script = tmp_path / "scheduler.py"
+    script.write_text(NO_DLGRADE_SCHEDULER.format(port=port))
+    log = tmp_path / "scheduler.log"
+    scheduler = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL, stderr=log.open("w"),
+                                 start_new_session=True)
+    try:
+        wait_listening(port, scheduler, log)
+        submit_class(course, ["solution"])
+        run = cli("autograde", "mini", "--course", course, "--scheduler", f"tcp://127.0.0.1:{port}")
+        assert run.code == 2
+        assert run.err == (f"dlgrade: the Dask scheduler at tcp://127.0.0.1:{port} cannot import dlgrade (it "
+                           "unpickles the grading tasks): install the same dlgrade in the scheduler's environment\n")
+        assert not records(course)
+    finally:
+        stop(scheduler)
