@@ -236,3 +236,25 @@ def test_a_scheduler_without_dlgrade_is_one_line_and_exit_2(tmp_path: Path, cour
         assert not records(course)
     finally:
         stop(scheduler)
+
+
+def test_a_node_without_bubblewrap_grades_only_what_may_run_unsandboxed(tmp_path: Path, course: Path) -> None:
+    cluster = Cluster(tmp_path / "dask").start()
+    try:
+        # bwrap is looked up on PATH: this node's PATH has none
+        cluster.add_node("bare", env=os.environ | {"PATH": str(tmp_path / "no-tools")})
+        cluster.wait_for(["bare"])
+        submit_class(course, ["solution", "blank"])
+        run = cli("autograde", "mini", "--course", course, "--scheduler", cluster.address)
+        assert run.code == 2
+        assert run.err.endswith("can grade mini as this process does: bare has no bubblewrap (install it there, "
+                                "or grade with --no-sandbox)\n") and run.err.count("\n") == 1, run.err
+        assert not records(course)
+        run = cli("autograde", "mini", "--course", course, "--scheduler", cluster.address, "--no-sandbox")
+        assert run.code == 0, run.err
+        graded = records(course)
+        assert sorted(graded) == ["blank", "solution"]
+        assert graded["solution"]["result"]["sandbox"] == ["none (--no-sandbox)"]
+        assert sum(q["score"] for q in graded["solution"]["result"]["questions"]) == 5.0
+    finally:
+        cluster.close()
