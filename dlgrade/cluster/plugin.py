@@ -113,6 +113,9 @@ class GradingPlugin(WorkerPlugin):
         self._lock = threading.Lock()
         self.bubblewrap = bwrap_path() is not None
         slots = max(1, worker.state.nthreads)
+        if slots > 1:  # works, but the trusted side then shares one GIL and torch's global generator
+            logger.warning("dlgrade: %d threads in one worker process: start grading workers with one thread each "
+                           "(dlgrade worker does; dask worker --nthreads 1)", slots)
         # Launched first, so their torch imports run while this process loads the suites.
         for _ in range(slots):
             self._add_sandbox(sandboxed=self.bubblewrap)
@@ -171,6 +174,18 @@ class GradingPlugin(WorkerPlugin):
             yield slot.sandbox
         finally:
             self._free.put(slot)
+
+    def warm_sandboxes(self) -> None:
+        """Take every slot once: each sandbox is waited for (or started again), then handed back."""
+        taken = []
+        try:
+            for _ in self._sandboxes:
+                context = self.slot()
+                context.__enter__()
+                taken.append(context)
+        finally:
+            for context in taken:
+                context.__exit__(None, None, None)
 
     def grader(self, gradable: Gradable, sandbox: Sandbox) -> Grader:
         """The Grader of an assignment on a sandbox, made once (it keeps the public cases' trusted values)."""

@@ -117,3 +117,22 @@ def identity(assignment_ids: list[str], dask_worker: Any = None) -> dict[str, An
                          if a in plugin.gradables},
             "broken": {a: plugin.broken[a] for a in assignment_ids if a in plugin.broken},
             "at": time.time()}
+
+
+def warm(assignment_ids: list[str], dask_worker: Any = None) -> dict[str, Any]:
+    """Make this worker as warm as a standing one that has graded before: its sandboxes started and ready, and
+    the public cases' trusted values of the assignments computed. A task (submitted to one worker: a benchmark's
+    warm start, an operator's before a deadline) or Client.run's function; returns the worker's name and seconds."""
+    from distributed import get_worker
+
+    from dlgrade.cluster.plugin import plugin_of
+    from dlgrade.grading import precompute_public_values
+
+    started = time.monotonic()
+    dask_worker = dask_worker or get_worker()
+    plugin = plugin_of(dask_worker)
+    plugin.warm_sandboxes()
+    for assignment_id in assignment_ids:
+        if assignment_id in plugin.gradables:
+            precompute_public_values(plugin.gradables[assignment_id].assignment)
+    return {"name": str(dask_worker.name), "seconds": round(time.monotonic() - started, 3)}
