@@ -149,7 +149,7 @@ class ClusterBackend:
         self.previous_allowed_failures: int | None = None
         try:
             self.previous_allowed_failures = self.client.run_on_scheduler(_at_most_one_retry)
-        except Exception as error:  # a scheduler that refuses to run functions keeps its own setting (documented)
+        except Exception as error:  # a scheduler that refuses to run functions keeps its own allowed-failures
             if isinstance(error, ImportError) or "dlgrade" in str(error):
                 self.close()
                 raise UsageError(f"the Dask scheduler at {address} cannot import dlgrade (it unpickles the grading "
@@ -445,9 +445,9 @@ def run_on_cluster(address: str, todo: Sequence[Submission], recorder: Recorder,
             unfit = f"; not used: {'; '.join(f'{n} {w}' for n, w in sorted(fit.unfit.items()))}" if fit.unfit else ""
             retry = "" if backend.previous_allowed_failures in (None, 0, 1) else \
                 f"; the scheduler's allowed-failures lowered from {backend.previous_allowed_failures} to 1"
-            stream.write(f"{title}: {len(todo)} submissions on the Dask cluster at {address}, {len(fit.names)} "
-                         f"workers ({', '.join(sorted(fit.names.values()))}), {fit.slots} slots{cached}{unfit}"
-                         f"{retry}\n")
+            workers = f"{len(fit.names)} worker{'s' if len(fit.names) != 1 else ''}"
+            stream.write(f"{title}: {len(todo)} submissions on the Dask cluster at {address}, {workers} "
+                         f"({', '.join(sorted(fit.names.values()))}), {fit.slots} slots{cached}{unfit}{retry}\n")
             stream.flush()
         finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
         inflight: dict[str, tuple[Future, int]] = {}
