@@ -35,15 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from dlgrade import report
 from dlgrade.assignments import Assignment
-from dlgrade.course import (
-    Course,
-    check_student_id,
-    gradebook_error,
-    is_contention,
-    submitted_folders,
-    unsafe_entry,
-    write_atomic,
-)
+from dlgrade.course import Course, check_student_id, gradebook_error, submitted_folders, unsafe_entry, write_atomic
 from dlgrade.errors import UsageError
 from dlgrade.grading import STATUSES, CaseResult, QuestionResult, SubmissionResult
 from dlgrade.notebook import MAX_SUBMISSION_BYTES, dumps_consumed, find_submission_file, read_notebook, stream_output
@@ -485,6 +477,8 @@ def write_grades_retrying(book: Gradebook, course: Course, *args: Any) -> None:
     failures, which abort one of two contending transactions for the client to retry."""
     from nbgrader.api import InvalidEntry
     from sqlalchemy.exc import DBAPIError, IntegrityError
+
+    from dlgrade.course import is_contention
 
     for attempt in range(WRITE_RETRIES):
         try:
