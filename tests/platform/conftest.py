@@ -1,5 +1,6 @@
-"""The cluster tests grade courses of the engine fixture's 'mini' assignment, as the course tests do: their helpers
-(a set-up course, its sample class, the gradebook read back) are shared from tests/course."""
+"""The platform tests (a Dask cluster, a PostgreSQL gradebook) grade courses of the engine fixture's 'mini'
+assignment, as the course tests do: their helpers (a set-up course, its sample class, the gradebook read back) are
+shared from tests/course."""
 
 import sys
 from pathlib import Path
