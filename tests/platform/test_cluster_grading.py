@@ -3,6 +3,9 @@ a process of its own on 127.0.0.1): the same records, gradebook and feedback as 
 recorded exactly once when a worker or the main process is SIGKILLed mid-batch, and one clear line when the
 cluster cannot grade (unreachable scheduler, a node with another suite version)."""
 
+# The course tests' fixtures (base_course, course) are imported from course_helpers, and named again as parameters.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +23,10 @@ from cluster_helpers import Cluster, comparable, free_port, stop, wait_listening
 from course_helpers import (
     CLASS,
     FIXTURE_ROOT,
+    base_course,  # noqa: F401 - a fixture
     cli,
     cli_process,
+    course,  # noqa: F401 - a fixture
     gradebook_scores,
     records,
     results_json,
