@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import struct
 import sys
@@ -147,6 +148,18 @@ _O_PATH = getattr(os, "O_PATH", 0o10000000)
 _CAPABILITY_VERSION_3 = 0x20080522
 
 
+class _SockFprog(ctypes.Structure):  # linux/filter.h
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class _CapHeader(ctypes.Structure):  # linux/capability.h
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
 class ConfinementError(OSError):
     """The child could not shut itself in: it must not run student code."""
 
@@ -161,6 +174,7 @@ def supported() -> bool:
     return machine() in AUDIT_ARCH
 
 
+@functools.cache  # built once by the fork server, before it forks
 def filter_program(arch: str, metadata: bool = True) -> bytes:
     """The seccomp filter for ``arch``, as the bytes of an array of struct sock_filter (code, jt, jf, k).
     ``metadata``: allow METADATA_CALLS (the host's device nodes are on read-only mounts)."""
@@ -205,10 +219,6 @@ def install_filter(metadata: bool = True) -> None:
         raise ConfinementError(errno.ENOSYS, f"no seccomp filter for the {machine()} architecture")
     program = filter_program(machine(), metadata)
     instructions = ctypes.create_string_buffer(program, len(program))
-
-    class _SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
     fprog = _SockFprog(len(program) // 8, ctypes.addressof(instructions))
     _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     _check(_libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp filter")
@@ -271,14 +281,7 @@ def _remount_read_only(path: str) -> None:
 
 def drop_capabilities() -> None:
     """Empty effective, permitted and inheritable sets (ambient ones go with the permitted)."""
-
-    class _Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class _Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-    _check(_libc.capset(ctypes.byref(_Header(_CAPABILITY_VERSION_3, 0)), ctypes.byref((_Data * 2)())), "capset")
+    _check(_libc.capset(ctypes.byref(_CapHeader(_CAPABILITY_VERSION_3, 0)), ctypes.byref((_CapData * 2)())), "capset")
 
 
 def nested_namespaces_work(keep: list[str] = ()) -> bool:  # type: ignore[assignment]

@@ -235,6 +235,13 @@ class World:
     def jobs_root(self) -> str:
         return "/tmp" if self.private or self.sandboxed else JOBS_ROOT
 
+    @property
+    def metadata_calls(self) -> bool:
+        """chmod, utime, xattrs allowed: a private world has the sandbox's device nodes (the host's own) on
+        read-only mounts; a sandbox without one refuses the calls instead (confine.METADATA_CALLS). Without the
+        sandbox a child is the host's user anyway."""
+        return self.private or not self.sandboxed
+
 
 def run_child(fd: int, nonce: str, limits: dict[str, int], job_name: str, world: World) -> None:
     """In the forked child: leave the control channel behind, shut ourselves in, then serve."""
@@ -242,7 +249,7 @@ def run_child(fd: int, nonce: str, limits: dict[str, int], job_name: str, world:
     try:
         job_dir = _enter_own_world(job_name, limits, world)
         capture = _only_the_jobs_descriptors(fd, job_dir)
-    except OSError as error:
+    except Exception as error:
         _refuse(fd, nonce, error)
         return
     os.chdir(job_dir)
@@ -257,7 +264,7 @@ def run_child(fd: int, nonce: str, limits: dict[str, int], job_name: str, world:
         _limit(resource.RLIMIT_AS, _vm_size() + limits["memory_bytes"])
     try:
         _shut_in(world)
-    except OSError as error:
+    except Exception as error:
         _refuse(fd, nonce, error)
         return
     sock = socket.socket(fileno=fd)
@@ -300,10 +307,10 @@ def _shut_in(world: World) -> None:
     unsandboxed root has them too), then the seccomp filter (refused calls get EPERM)."""
     confine.drop_capabilities()
     if world.filtered:
-        confine.install_filter(metadata=world.private)
+        confine.install_filter(metadata=world.metadata_calls)
 
 
-def _refuse(fd: int, nonce: str, error: OSError) -> None:
+def _refuse(fd: int, nonce: str, error: Exception) -> None:
     """Tell the grader this child could not be confined (the sandbox's fault, not the student's) and end."""
     with contextlib.suppress(OSError), socket.socket(fileno=fd) as sock:
         protocol.send(sock, {"op": "refused", "nonce": nonce, "error": f"the child could not confine itself: {error}"})
@@ -489,8 +496,11 @@ def _survey() -> World:
     trees = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
     wanted = sandboxed or not any(tree == top or tree.startswith(top + os.sep)
                                   for tree in trees for top in ("/tmp", "/dev/shm"))
-    private = wanted and confine.nested_namespaces_work(keep=_mounts_in("/tmp"))
-    return World(private=private, filtered=confine.supported(), sandboxed=sandboxed)
+    world = World(private=wanted and confine.nested_namespaces_work(keep=_mounts_in("/tmp")),
+                  filtered=confine.supported(), sandboxed=sandboxed)
+    if world.filtered:  # built here once, inherited by every child
+        confine.filter_program(confine.machine(), metadata=world.metadata_calls)
+    return world
 
 
 def main() -> None:

@@ -274,3 +274,14 @@ def test_the_hosts_device_nodes_cannot_be_changed(request: pytest.FixtureRequest
     after = {node: Path("/dev", node).stat() for node in ("null", "zero", "urandom")}
     assert {node: (s.st_mode, s.st_ctime_ns) for node, s in after.items()} == \
         {node: (s.st_mode, s.st_ctime_ns) for node, s in before.items()}
+
+
+def test_a_child_that_cannot_confine_itself_is_the_sandboxs_failure_not_the_students() -> None:
+    # tmpfs refuses a negative inode count: the child's own /tmp cannot be mounted, so it must not run student
+    # code, and says so; the grader reports the sandbox as unusable (retried as an infrastructure fault), never
+    # a student's crash.
+    from dlgrade.sandbox.launcher import Limits, SandboxUnavailable
+
+    with Sandbox(limits=Limits(tmp_inodes=-5)) as sandbox:
+        with pytest.raises(SandboxUnavailable, match="could not confine itself"):
+            sandbox.open_job()
