@@ -2,16 +2,17 @@
 server or leaves anything for the student graded next.
 
 - ``private_world``: its own user, mount and IPC namespaces, nested inside bubblewrap's, with fresh size- and
-  inode-capped tmpfs mounted on /tmp and /dev/shm. What it writes there is capped, vanishes with it, and nothing
-  an earlier student did can be waiting there. Needs nested user namespaces (``nested_namespaces_work`` probes).
+  inode-capped tmpfs mounted on /tmp and /dev/shm, and the host's device nodes on read-only mounts. What it
+  writes there is capped, vanishes with it, and nothing an earlier student did can be waiting there. Needs
+  nested user namespaces (``nested_namespaces_work`` probes).
 - ``drop_capabilities``: the new user namespace grants every capability in it, needed only for those mounts.
 - ``install_filter``: no_new_privs, then a classic-BPF seccomp filter that refuses with EPERM the system calls
   that reach other processes (ptrace, process_vm_readv/writev, pidfd_open/getfd, kcmp...), change namespaces or
-  mounts, or open kernel interfaces no coursework needs (bpf, perf, io_uring, keys, modules, SysV and POSIX
-  message IPC, which would outlive the child in a shared IPC namespace). clone3 answers ENOSYS (its flags sit in
-  memory a filter cannot read), so glibc falls back to clone, whose namespace flags are refused. A system call of
-  another ABI than the machine's (i386 or x32 on x86_64, arm32 on aarch64) is refused whole, since its numbers
-  mean other calls.
+  mounts, or open kernel interfaces no coursework needs: bpf, perf, io_uring, keys, modules; SysV and POSIX
+  message IPC (they would outlive the child in a shared IPC namespace); memfd (memory no rlimit bounds).
+  clone3 answers ENOSYS (its flags sit in memory a filter cannot read), so glibc falls back to clone, whose
+  namespace flags are refused. A system call of another ABI than the machine's (i386 or x32 on x86_64, arm32 on
+  aarch64) is refused whole, since its numbers mean other calls.
 - ``undumpable``: the fork server's own protection: no ptrace, /proc/1/mem or /proc/1/fd for its uid.
 
 Standard library only (ctypes, struct): this file is copied into the sandbox beside worker.py.
@@ -89,6 +90,9 @@ SYSCALLS: dict[str, dict[str, int]] = {
     "uselib": {"x86_64": 134},
     "iopl": {"x86_64": 172},
     "ioperm": {"x86_64": 173},
+    # memory no rlimit counts (written, never mapped: RLIMIT_AS does not see it) and the host pays for
+    "memfd_create": {"x86_64": 319, "aarch64": 279},
+    "memfd_secret": {"x86_64": 447, "aarch64": 447},
     # IPC objects that outlive their creator
     "shmget": {"x86_64": 29, "aarch64": 194},
     "semget": {"x86_64": 64, "aarch64": 190},

@@ -136,7 +136,11 @@ def bwrap_command(worker_dir: str, limits: Limits | None = None, nested_namespac
         command += ["--remount-ro", top]
     command += [
         "--ro-bind", worker_dir, INSIDE_WORKER_DIR,
-        "--proc", "/proc", "--dev", "/dev", "--size", str(limits.shm_bytes), "--tmpfs", "/dev/shm",
+        # bubblewrap leaves /proc/sys writable where it judges it read-only already (the directory's mode): but
+        # where bubblewrap runs as root the sandbox's uid is the host's root to the sysctl check, and fs.*,
+        # vm.* and more would take a student's write, for the whole host.
+        "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys",
+        "--dev", "/dev", "--size", str(limits.shm_bytes), "--tmpfs", "/dev/shm",
         # Nothing else is writable: bubblewrap's root (/, /etc, /opt...) and /dev would otherwise be, for every
         # child in turn. (Its device nodes are the host's own, bound in: bubblewrap's --remount-ro would make
         # them unusable (nodev); each child deals with them, see confine.METADATA_CALLS.)

@@ -285,3 +285,27 @@ def test_a_child_that_cannot_confine_itself_is_the_sandboxs_failure_not_the_stud
     with Sandbox(limits=Limits(tmp_inodes=-5)) as sandbox:
         with pytest.raises(SandboxUnavailable, match="could not confine itself"):
             sandbox.open_job()
+
+
+# Where bubblewrap runs as root, the sandbox's uid is the host's root to the kernel's sysctl check. The probe
+# writes back the values the sysctls already have.
+SYSCTL_PROBE = """
+import json
+report = {}
+for name in ("fs/lease-break-time", "fs/pipe-max-size", "fs/protected_regular", "vm/overcommit_ratio",
+             "kernel/shmmax"):
+    path = "/proc/sys/" + name
+    try:
+        value = open(path).read()
+        with open(path, "w") as sysctl:
+            sysctl.write(value)
+        report[name] = "written"
+    except OSError as error:
+        report[name] = error.strerror
+print(json.dumps(report))
+"""
+
+
+def test_the_hosts_sysctls_cannot_be_written(sandbox: Sandbox) -> None:
+    report = run_in_child(sandbox, SYSCTL_PROBE)
+    assert report == dict.fromkeys(report, "Read-only file system")
