@@ -26,6 +26,7 @@ import functools
 import os
 import struct
 import sys
+from collections.abc import Sequence
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -243,7 +244,7 @@ def _mount_tmpfs(target: str, size: int, inodes: int, uid: int, gid: int) -> Non
     _check(_libc.mount(b"tmpfs", target.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, options), f"tmpfs on {target}")
 
 
-def private_world(tmp_bytes: int, shm_bytes: int, inodes: int, keep: list[str] = ()) -> None:  # type: ignore[assignment]
+def private_world(tmp_bytes: int, shm_bytes: int, inodes: int, keep: Sequence[str] = ()) -> None:
     """New user, mount and IPC namespaces for this process, with fresh capped tmpfs on /tmp and /dev/shm, owned
     by our own uid mapped onto itself. ``keep``: mounts inside /tmp (read-only Python trees of a checkout that
     lives there) bound again, whole, into the new /tmp. The caller then leaves its cwd, which is not in the new
@@ -288,7 +289,7 @@ def drop_capabilities() -> None:
     _check(_libc.capset(ctypes.byref(_CapHeader(_CAPABILITY_VERSION_3, 0)), ctypes.byref((_CapData * 2)())), "capset")
 
 
-def nested_namespaces_work(keep: list[str] = ()) -> bool:  # type: ignore[assignment]
+def nested_namespaces_work(keep: Sequence[str] = ()) -> bool:
     """Whether a child can have a private world here (nested user namespaces allowed): tried in a throwaway
     process, so the fork server itself stays as it is."""
     pid = os.fork()

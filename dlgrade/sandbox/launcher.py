@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,7 @@ class Sandbox:
             self.isolation = ["bubblewrap", "no network", f"uid {SANDBOX_UID}", "pid namespace", "read-only root"]
             if self._cgroup and self._cgroup.path:
                 self.isolation.append(f"pids cgroup ({self.limits.processes})")
+            self._launched_isolation = list(self.isolation)  # wait_ready adds what the children get
         else:
             command = [sys.executable, "-I", "-B", str(Path(self._worker_dir) / "worker.py")]
             self.isolation = [UNSANDBOXED]
@@ -286,7 +288,7 @@ class Sandbox:
         else:
             children += [f"/tmp ({self.limits.tmp_bytes >> 20} MiB) and /dev/shm wiped between children",
                          "chmod, utime and xattrs refused"]
-        self.isolation = [item for item in self.isolation if "child" not in item and "refused" not in item] + children
+        self.isolation = self._launched_isolation + children
 
     # A batch launches its sandboxes before its own imports, then forks one grading process per sandbox: that
     # process uses it (adopted), while the launching process, its parent, reaps it at the end (finish_handed_over).
@@ -343,7 +345,7 @@ class Sandbox:
             raise ControlOutOfStep("the worker sent a malformed control message")
         return message
 
-    def _request(self, message: dict[str, Any], answer: str, fds: list[int] = ()) -> None:  # type: ignore[assignment]
+    def _request(self, message: dict[str, Any], answer: str, fds: Sequence[int] = ()) -> None:
         """Send a request that the fork server answers with op ``answer`` and the request's id."""
         assert self.control is not None
         request = secrets.token_hex(8)

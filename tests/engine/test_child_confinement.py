@@ -162,7 +162,9 @@ print(json.dumps(report))
 """
 
 
-def test_ordinary_student_work_still_runs(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("kind", ["nested", "shared_tmp"])
+def test_ordinary_student_work_still_runs(request: pytest.FixtureRequest, kind: str) -> None:
+    sandbox = request.getfixturevalue("sandbox" if kind == "nested" else "shared_tmp_sandbox")
     report = run_in_child(sandbox, ORDINARY_WORK)
     assert report == dict.fromkeys(report, True) and len(report) == 9, report
 
