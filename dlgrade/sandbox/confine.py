@@ -30,6 +30,8 @@ from collections.abc import Sequence
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+# Looked up once here, in the fork server, rather than by every child on its first call.
+_prctl, _unshare, _mount, _capset, _syscall = _libc.prctl, _libc.unshare, _libc.mount, _libc.capset, _libc.syscall
 
 # System call numbers, from the kernel's tables (x86_64: arch/x86/entry/syscalls/syscall_64.tbl; aarch64 uses the
 # generic include/uapi/asm-generic/unistd.h). A name missing for a machine does not exist there.
@@ -149,6 +151,7 @@ _ARG0_LOW = 16 if sys.byteorder == "little" else 20  # the low 32 bits of args[0
 _PR_SET_DUMPABLE, _PR_SET_SECCOMP, _PR_SET_NO_NEW_PRIVS, _SECCOMP_MODE_FILTER = 4, 22, 38, 2
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC = 0x1, 0x2, 0x4, 0x20, 0x1000, 0x4000
 _MS_PRIVATE, _MS_RELATIME = 0x40000, 0x200000
+_MOUNT_ATTR_RDONLY, _AT_RECURSIVE, _AT_FDCWD = 0x1, 0x8000, -100
 _O_PATH = getattr(os, "O_PATH", 0o10000000)
 _CAPABILITY_VERSION_3 = 0x20080522
 
@@ -225,23 +228,26 @@ def install_filter(metadata: bool = True) -> None:
     program = filter_program(machine(), metadata)
     instructions = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.addressof(instructions))
-    _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    _check(_libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp filter")
+    _check(_prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _check(_prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp filter")
 
 
 def undumpable() -> None:
     """No core dumps, and /proc/<pid>/{mem,fd,environ,...} and ptrace closed to processes of our own uid."""
-    _check(_libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0), "PR_SET_DUMPABLE")
+    _check(_prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0), "PR_SET_DUMPABLE")
 
 
 def _write(path: str, text: str) -> None:
-    with open(path, "w") as handle:
-        handle.write(text)
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def _mount_tmpfs(target: str, size: int, inodes: int, uid: int, gid: int) -> None:
     options = f"size={size},nr_inodes={inodes},mode=0700,uid={uid},gid={gid}".encode()
-    _check(_libc.mount(b"tmpfs", target.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, options), f"tmpfs on {target}")
+    _check(_mount(b"tmpfs", target.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, options), f"tmpfs on {target}")
 
 
 def private_world(tmp_bytes: int, shm_bytes: int, inodes: int, keep: Sequence[str] = ()) -> None:
@@ -253,24 +259,36 @@ def private_world(tmp_bytes: int, shm_bytes: int, inodes: int, keep: Sequence[st
     kept = [(path, os.open(path, _O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)) for path in keep]
     # Our /proc/self files belong to root while we are not dumpable (forked from the fork server), and the maps
     # below must be written by their owner.
-    _check(_libc.prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")
-    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC), "unshare")
+    _check(_prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0), "PR_SET_DUMPABLE")
+    _check(_unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC), "unshare")
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{uid} {uid} 1")
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
     undumpable()
     # Nothing we mount may propagate back to the fork server's mount namespace.
-    _check(_libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "private mount propagation")
-    for device in HOST_DEVICES:
-        if os.path.exists(device):
-            _remount_read_only(device)
+    _check(_mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "private mount propagation")
+    _devices_read_only()
     _mount_tmpfs("/tmp", tmp_bytes, inodes, uid, gid)
     _mount_tmpfs("/dev/shm", shm_bytes, inodes, uid, gid)
     for path, fd in kept:  # reached through the descriptor opened before the new /tmp hid it
         os.mkdir(path, 0o755)
-        _check(_libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, _MS_BIND | _MS_REC, None),
+        _check(_mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, _MS_BIND | _MS_REC, None),
                f"bind {path}")
         os.close(fd)
+
+
+def _devices_read_only() -> None:
+    """Every mount under /dev read-only: in one call where the kernel has mount_setattr (Linux 5.12), else the
+    host's device nodes one by one."""
+    attributes = struct.pack("=QQQQ", _MOUNT_ATTR_RDONLY, 0, 0, 0)  # struct mount_attr: set, clear, propagation, userns
+    machine_name = machine()
+    if machine_name in SYSCALLS["mount_setattr"] and _syscall(
+            ctypes.c_long(SYSCALLS["mount_setattr"][machine_name]), ctypes.c_int(_AT_FDCWD), b"/dev",
+            ctypes.c_uint(_AT_RECURSIVE), attributes, ctypes.c_size_t(len(attributes))) == 0:
+        return
+    for device in HOST_DEVICES:
+        if os.path.exists(device):
+            _remount_read_only(device)
 
 
 def _remount_read_only(path: str) -> None:
@@ -280,13 +298,13 @@ def _remount_read_only(path: str) -> None:
     kept = flags & (os.ST_NOSUID | os.ST_NODEV | os.ST_NOEXEC | os.ST_NOATIME | os.ST_NODIRATIME)
     if flags & os.ST_RELATIME:
         kept |= _MS_RELATIME
-    _check(_libc.mount(None, path.encode(), None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | kept, None),
+    _check(_mount(None, path.encode(), None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | kept, None),
            f"read-only {path}")
 
 
 def drop_capabilities() -> None:
     """Empty effective, permitted and inheritable sets (ambient ones go with the permitted)."""
-    _check(_libc.capset(ctypes.byref(_CapHeader(_CAPABILITY_VERSION_3, 0)), ctypes.byref((_CapData * 2)())), "capset")
+    _check(_capset(ctypes.byref(_CapHeader(_CAPABILITY_VERSION_3, 0)), ctypes.byref((_CapData * 2)())), "capset")
 
 
 def nested_namespaces_work(keep: Sequence[str] = ()) -> bool:
