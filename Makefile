@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup sandbox-tools test demo bench clean-venv
+.PHONY: setup sandbox-tools test demo bench bench-cluster clean-venv
 
 setup: $(STAMP) sandbox-tools
 
@@ -30,6 +30,10 @@ demo: setup
 
 bench: setup
 	$(PY) bench/run.py
+
+# The Dask cluster against the local pool (bench/README.md, "Grading on a Dask cluster").
+bench-cluster: setup
+	$(PY) bench/cluster.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 RECORD_FORMAT = 1
 RESULTS_DIR = "results"
-LOCK_FILE = "autograde.lock"
+LOCK_FILE = "autograde-{assignment}.lock"
 MAX_TEXT = 20_000  # characters of any one feedback text kept from a result
 WRITE_RETRIES = 6  # a gradebook write that meets a lock waits (sqlite's own 5 s each) this many times, then stops
 
@@ -471,15 +471,20 @@ def write_grades(book: Gradebook, assignment: Assignment, submission: Submission
 
 def write_grades_retrying(book: Gradebook, course: Course, *args: Any) -> None:
     """write_grades, waiting out a gradebook that another program holds locked for a while; then a UsageError
-    (what is graded stays recorded, and a rerun writes it without grading again)."""
+    (what is graded stays recorded, and a rerun writes it without grading again). Also retried: a row another
+    writer inserted first (two runs on different assignments both adding a new student: the second's insert
+    breaks the primary key; read again, the student is there), and PostgreSQL's deadlock and serialization
+    failures, which abort one of two contending transactions for the client to retry."""
     from nbgrader.api import InvalidEntry
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
+    from dlgrade.course import is_contention
 
     for attempt in range(WRITE_RETRIES):
         try:
             return write_grades(book, *args)
         except (DBAPIError, InvalidEntry) as error:  # nbgrader's upserts turn a locked database into InvalidEntry
-            if attempt == WRITE_RETRIES - 1 or "locked" not in str(error).lower():
+            if attempt == WRITE_RETRIES - 1 or not (is_contention(error) or isinstance(error, IntegrityError)):
                 raise gradebook_error(course.db_url, error) from None
             time.sleep(0.5)
 
@@ -521,18 +526,20 @@ def _row(submission: Submission, result: SubmissionResult, state: str, entry: Bo
 
 
 @contextlib.contextmanager
-def course_lock(course: Course) -> Iterator[None]:
-    """One autograde at a time per course (the lock dies with its process, even under SIGKILL)."""
+def course_lock(course: Course, assignment_ids: Sequence[str]) -> Iterator[None]:
+    """One autograde at a time per assignment of a course (the locks die with their process, even under SIGKILL).
+    Runs on different assignments may go at once: they write different records, feedback and notebooks, and the
+    gradebook takes several writers (SQLite's lock waited out, PostgreSQL's rows)."""
     course.state.mkdir(parents=True, exist_ok=True)
-    with open(course.state / LOCK_FILE, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(f"another dlgrade autograde is running on {course.root}; wait for it") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with contextlib.ExitStack() as held:
+        for assignment_id in sorted(set(assignment_ids)):
+            handle = held.enter_context(open(course.state / LOCK_FILE.format(assignment=assignment_id), "a+"))
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UsageError(f"another dlgrade autograde of {assignment_id} is running on {course.root}; wait "
+                                 "for it") from None
+        yield
 
 
 class Recorder:
@@ -609,14 +616,20 @@ class Recorder:
 
 def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[str] = (), workers: int | None = None,
               force: bool = False, sandboxed: bool = True, out: TextIO | None = None,
-              progress: TextIO | None | bool = True, early: Sequence[Sandbox] = ()) -> list[Row]:
+              progress: TextIO | None | bool = True, early: Sequence[Sandbox] = (),
+              scheduler: str | None = None) -> list[Row]:
     """Grade every (or each named student's) submission of the assignments; return the summary rows.
     The class table goes to ``out`` (stdout), the progress bar to ``progress`` (stderr; False for none).
-    ``early``: sandboxes from batch.prelaunch(), handed to the batch's workers (prelaunch stops unused ones)."""
+    ``early``: sandboxes from batch.prelaunch(), handed to the batch's workers (prelaunch stops unused ones).
+    ``scheduler``: grade on the Dask cluster at this address instead of the local pool (dlgrade.cluster): this
+    process still records every result; bubblewrap is the workers' business then."""
     from dlgrade import batch
     from dlgrade.sandbox.launcher import bwrap_path
 
-    if sandboxed and bwrap_path() is None:
+    if scheduler and workers is not None:
+        raise UsageError("--workers sizes the local pool; a Dask cluster's size is its workers' (dlgrade worker "
+                         "--slots): drop one of --workers and --scheduler / DLGRADE_SCHEDULER")
+    if sandboxed and not scheduler and bwrap_path() is None:
         raise UsageError("bubblewrap (bwrap) is not installed: install it (apt-get install bubblewrap) or pass "
                          "--no-sandbox to grade without isolation")
     if workers is not None and workers < 1:
@@ -627,11 +640,12 @@ def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[
     for sandbox in early:  # now, so the fork servers warm up while we open the gradebook
         for assignment in loaded.values():
             sandbox.warm(assignment.suite.warm_up)
-    with course_lock(course):
+    with course_lock(course, list(loaded)):
         course.check_gradebook_writable()
         secret = course.secret()
-        for leftover in (course.state / RESULTS_DIR).rglob(".*.json.*"):  # a record half-written when killed
-            leftover.unlink(missing_ok=True)
+        for assignment_id in loaded:  # records half-written when killed (another assignment's run may be writing)
+            for leftover in (course.state / RESULTS_DIR / assignment_id).glob(".*.json.*"):
+                leftover.unlink(missing_ok=True)
         submissions = [s for assignment in loaded.values() for s in find_submissions(course, assignment, students)]
         if not submissions:
             print(f"no submissions of {', '.join(loaded)} in {course.root / course.coursedir.submitted_directory}: "
@@ -653,7 +667,12 @@ def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[
                     rows.append(recorder.resume(submission, previous[1]))
                 else:
                     todo.append(submission)
-            if todo:
+            if todo and scheduler:
+                from dlgrade.cluster.backend import run_on_cluster
+
+                rows += run_on_cluster(scheduler, todo, recorder, loaded, secret, sandboxed=sandboxed, already=rows,
+                                       stream=stream)
+            elif todo:
                 from dlgrade.grading import precompute_public_values
 
                 batch.one_thread()  # as in the workers, so a value is the same whoever computes it
@@ -685,8 +704,8 @@ def _check_in_gradebook(book: Gradebook, course: Course, loaded: dict[str, Assig
         except MissingEntry:
             names = set()
         if not set(loaded[assignment_id].points) <= names:
-            raise UsageError(f"{assignment_id} is not in the gradebook {course.db_url} with its grade cells: run "
-                             f"`dlgrade setup {assignment_id} --course {course.root}`")
+            raise UsageError(f"{assignment_id} is not in the gradebook {course.gradebook_label} with its grade cells: "
+                             f"run `dlgrade setup {assignment_id} --course {course.root}`")
 
 
 def summary_table(rows: Sequence[Row], assignment_id: str) -> str:

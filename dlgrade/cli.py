@@ -8,7 +8,9 @@ students' submissions (one line each on stderr) and did the rest.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -117,7 +119,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
                    assignments_root=Path(args.project) if args.project else assignments.PROJECT_ROOT,
                    course_id=args.course_id, exchange=Path(args.exchange) if args.exchange else None,
                    publish=args.publish)
-    print(f"course {course.course_id} at {course.root}; gradebook {course.db_url}")
+    print(f"course {course.course_id} at {course.root}; gradebook {course.gradebook_label}")
     return 0
 
 
@@ -138,17 +140,20 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_autograde(args: argparse.Namespace) -> int:
     from dlgrade.batch import prelaunch
 
-    # The sandboxes import torch while we import nbgrader and the suites.
-    with prelaunch(args.workers, sandboxed=not args.no_sandbox, at_most=len(args.student or ()) or None) as early:
+    scheduler = args.scheduler or None  # --scheduler, else $DLGRADE_SCHEDULER (the parser's default)
+    # The sandboxes import torch while we import nbgrader and the suites (none here when a cluster grades).
+    launching = contextlib.nullcontext([]) if scheduler else \
+        prelaunch(args.workers, sandboxed=not args.no_sandbox, at_most=len(args.student or ()) or None)
+    with launching as early:
         from dlgrade.autograde import autograde
 
         course = _course(args)
         rows = autograde(course, [args.id], students=args.student or (), workers=args.workers, force=args.force,
-                         sandboxed=not args.no_sandbox, early=early)
+                         sandboxed=not args.no_sandbox, early=early, scheduler=scheduler)
     bad = [row for row in rows if row.state in ("refused", "failed")]
     for row in bad:
         print(f"dlgrade: {row.student}: {row.state}: {row.detail}", file=sys.stderr)
-    print(f"gradebook {course.db_url}; feedback in {course.root / 'feedback'}")
+    print(f"gradebook {course.gradebook_label}; feedback in {course.root / 'feedback'}")
     return 1 if bad else 0
 
 
@@ -215,6 +220,9 @@ def _add_course_parsers(commands: argparse._SubParsersAction) -> None:
     autograde.add_argument("--workers", type=int, help="grading processes (default: the cores)")
     autograde.add_argument("--force", action="store_true", help="regrade submissions graded before")
     autograde.add_argument("--student", action="append", help="only this student (repeatable)")
+    autograde.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("DLGRADE_SCHEDULER"),
+                           help="grade on the Dask cluster of this scheduler (tcp://HOST:PORT; default: "
+                                "$DLGRADE_SCHEDULER) instead of this machine's pool; see docs/cluster.md")
     _add_sandbox_flag(autograde)
     autograde.set_defaults(run=cmd_autograde)
 
@@ -231,6 +239,37 @@ def _add_course_parsers(commands: argparse._SubParsersAction) -> None:
     grades.add_argument("--assignment", help="only this assignment")
     grades.add_argument("--to", help="output folder (default: <course>/export)")
     grades.set_defaults(run=cmd_export_grades)
+
+
+# ---- a grading node of a Dask cluster (dlgrade.cluster) -------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from dlgrade.cluster.worker import run_worker
+
+    extra = list(args.dask_args)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    return run_worker(args.scheduler, args.slots, args.name, args.project or (), extra, args.connect_timeout)
+
+
+def _add_worker_parser(commands: argparse._SubParsersAction) -> None:
+    worker = commands.add_parser("worker", help="run a grading node of a Dask cluster (`dask worker` with one warm "
+                                                "sandbox per slot); see docs/cluster.md")
+    worker.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("DLGRADE_SCHEDULER"),
+                        help="the Dask scheduler, tcp://HOST:PORT or tls://HOST:PORT (default: $DLGRADE_SCHEDULER)")
+    worker.add_argument("--slots", type=int, help="submissions graded at once: worker processes of one thread and "
+                                                  "one sandbox each (default: the cores)")
+    worker.add_argument("--name", help="the node's name in progress lines and Dask (default: HOST-PID; with several "
+                                       "slots, NAME-0, NAME-1, ...)")
+    worker.add_argument("--project", action="append", metavar="DIR",
+                        help="a folder with assignments/ and autograders/ this node grades (repeatable; default: "
+                             "the installed dlgrade's)")
+    worker.add_argument("--connect-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="how long to wait for the scheduler to listen before giving up (default: 60)")
+    worker.add_argument("dask_args", nargs=argparse.REMAINDER,
+                        help="after --: arguments for `dask worker` itself (-- --host 10.0.0.5 --memory-limit 8GB)")
+    worker.set_defaults(run=cmd_worker)
 
 
 def _add_sandbox_flag(parser: argparse.ArgumentParser) -> None:
@@ -276,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_parser(commands)
     _add_course_parsers(commands)
     _add_service_parsers(commands)
+    _add_worker_parser(commands)
     return parser
 
 

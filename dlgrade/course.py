@@ -14,7 +14,7 @@ formgrader and existing JupyterHub setups keep working. dlgrade only replaces th
       feedback/<student>/<id>/   <id>.html and results.json (nbgrader's feedback layout: release_feedback works)
       downloaded/<id>/archive/   LMS downloads for zip collect (nbgrader's zip_collect layout)
       export/                    grades.csv (nbgrader's CSV export) and <id>.gradescope.json
-      .dlgrade/                  course.json (where the suites live), secret (0600), results/, autograde.lock
+      .dlgrade/                  course.json (where the suites live), secret (0600), results/, autograde-<id>.lock
 """
 
 from __future__ import annotations
@@ -137,12 +137,28 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
         raise
 
 
-def _is_locked(error: BaseException) -> bool:
-    return "locked" in str(error).lower() or "busy" in str(error).lower()
+# A writer that met another one: SQLite's lock ("database is locked", "busy"), and PostgreSQL's lock waits, deadlock
+# victims and serialization failures, which the server resolves by failing one transaction: worth a retry.
+_CONTENTION = ("locked", "busy", "deadlock detected", "could not obtain lock", "lock timeout",
+               "could not serialize access")
+
+
+def is_contention(error: BaseException) -> bool:
+    """A database error that says another writer was in the way (see _CONTENTION): worth waiting and retrying."""
+    text = str(error).lower()
+    return any(marker in text for marker in _CONTENTION)
 
 
 def _db_path(db_url: str) -> str:
-    return db_url.split("///", 1)[1] if db_url.startswith("sqlite:///") else db_url
+    """The gradebook as shown to a person: an SQLite file's path, any other URL without its password."""
+    if db_url.startswith("sqlite:///"):
+        return db_url.split("///", 1)[1]
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(db_url).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: shown as written, minus anything between "user:" and "@"
+        return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", db_url)
 
 
 # ---- the course ------------------------------------------------------------------------------------------
@@ -186,6 +202,11 @@ class Course:
     @property
     def db_url(self) -> str:
         return self.coursedir.db_url
+
+    @property
+    def gradebook_label(self) -> str:
+        """The gradebook as shown to a person: the SQLite file, or the URL without its password."""
+        return _db_path(self.db_url)
 
     @property
     def state(self) -> Path:
@@ -261,9 +282,11 @@ class Course:
 def gradebook_error(db_url: str, error: BaseException) -> UsageError:
     """One line for a database that refuses us."""
     where = _db_path(db_url)
-    if _is_locked(error):
+    if is_contention(error) and db_url.startswith("sqlite"):
         return UsageError(f"the gradebook {where} is locked by another program (formgrader, nbgrader or an "
                           "sqlite shell); nothing was lost: close it or wait, then rerun")
+    if is_contention(error):
+        return UsageError(f"the gradebook {where} stayed busy with other writers' locks; nothing was lost: rerun")
     first = str(getattr(error, "orig", None) or error).splitlines()[0][:120]
     return UsageError(f"the gradebook {where} cannot be used: {first}")
 

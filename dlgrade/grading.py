@@ -167,13 +167,16 @@ class Reply:
     args_after: Answer | None = None
 
 
-def ask_all(session: Session, question: Question, cases: list[Case], deadline: float, seed: int) -> list[Reply]:
+def ask_all(session: Session, question: Question, cases: list[Case], timeout: float, seed: int) -> list[Reply]:
     """Run a question's cases in the worker: one request, answers streamed back one per case. Stops early (fewer
-    replies than cases, the last one saying why) when the worker hangs past the deadline or dies."""
+    replies than cases, the last one saying why) when the worker hangs past ``timeout`` seconds or dies. The
+    clock starts once the child is ready: neither the sweep of the previous child nor a reload of the student's
+    cells (which has a budget of its own) is charged to the question."""
     try:
         job = session.ready()
     except WorkerGone as gone:
         return [Reply("timeout" if gone.timed_out else "crashed", f"your code could not be loaded: {gone}")]
+    deadline = time.monotonic() + timeout
     blobs: list[bytes] = []
     calls = [{
         "op": "call", "nonce": job.nonce, "entry": question.entry, "kind": question.kind,
@@ -372,7 +375,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
     results: list[CaseResult] = []
     failures: list[tuple[CaseValues, Answer]] = []
     explained: list[int] = []  # where in results the failures are: a matching mistake is named on those cases
-    replies = ask_all(session, question, [case for case, _ in cases], time.monotonic() + question.timeout, seed)
+    replies = ask_all(session, question, [case for case, _ in cases], question.timeout, seed)
     stop: CaseResult | None = None
     for number, (case, public) in enumerate(cases, 1):
         label = f"public case {number}: {case.describe()}" if public else f"hidden case {number}"
@@ -491,12 +494,15 @@ class Grader:
             self.public_values = public_values(self.assignment)
         self.sandbox.warm(self.assignment.suite.warm_up)
 
-    def grade(self, path: Path) -> SubmissionResult:
+    def grade(self, path: Path, seed: int | None = None) -> SubmissionResult:
+        """``seed``: the hidden cases' seed where the caller computed it from the course secret (a cluster's main
+        process keeps the secret to itself and sends each submission's seed alone); else submission_seed()."""
         started = time.monotonic()
         extraction = extract(path, self.assignment.source)
         suite: Suite = self.assignment.suite
         version = suite.version
-        seed = submission_seed(self.secret, extraction, version)
+        if seed is None:
+            seed = submission_seed(self.secret, extraction, version)
         session = Session(self.sandbox, extraction.cells, suite.harness_source)
         questions = []
         try:

@@ -28,5 +28,15 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 @pytest.fixture(scope="session")
+def shared_tmp_sandbox() -> Iterator[Sandbox]:
+    """A sandbox that may not nest user namespaces (bubblewrap's --disable-userns), as on hosts that forbid
+    them: its children share its /tmp and /dev/shm, wiped between them, and may not change inodes' metadata."""
+    if bwrap_path() is None:
+        pytest.fail("bubblewrap is required for the engine tests (make test installs it)")
+    with Sandbox(nested_namespaces=False) as box:
+        yield box
+
+
+@pytest.fixture(scope="session")
 def grader(mini: assignments.Assignment, sandbox: Sandbox) -> Grader:
     return Grader(mini, sandbox, secret=b"engine-tests")
