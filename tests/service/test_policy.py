@@ -104,7 +104,6 @@ def test_dlgrade_serve_stops_at_start_up_on_a_bad_policy(base_course: Path, tmp_
     (["--host", "0.0.0.0"], "--host 0.0.0.0 is reachable from other machines: give --ssl-certfile and "
                             "--ssl-keyfile"),
     (["--host", "192.0.2.7", "--ssl-certfile", "cert.pem"], "give both --ssl-certfile and --ssl-keyfile"),
-    (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler: the cluster backend is not available"),
     (["--workers", "0"], "--workers 0: give at least 1"),
 ])
 def test_dlgrade_serve_refuses_what_it_cannot_serve_safely_in_one_line(base_course: Path, args: list[str],
