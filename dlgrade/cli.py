@@ -1,4 +1,4 @@
-"""The dlgrade command line: grade, release, validate, autograde, export, demo.
+"""The dlgrade command line: grade, release, validate, autograde, export, demo, serve.
 
 Exit status: 0 when the command did its job (a graded submission, whatever its score), 2 with one line on
 stderr for unusable input, 1 for a failed validation, or when a batch (autograde, collect) refused some
@@ -277,6 +277,15 @@ def _add_sandbox_flag(parser: argparse.ArgumentParser) -> None:
                         help="run student code without bubblewrap (only on a machine you can afford to lose)")
 
 
+# ---- grading on submit (dlgrade.service): serve, tokens, submit, queue ------------------------------------------
+
+
+def _add_service_parsers(commands: argparse._SubParsersAction) -> None:
+    from dlgrade.service.commands import add_parsers
+
+    add_parsers(commands)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlgrade", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -305,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
     _add_export_parser(commands)
     _add_course_parsers(commands)
+    _add_service_parsers(commands)
     _add_worker_parser(commands)
     return parser
 
