@@ -143,8 +143,9 @@ def _diagnosis(spec: dict[str, Any], case: dict[str, Any], answer: Any) -> str:
     feedback = {m["name"]: m["feedback"] for m in spec.get("mistakes", [])}
     for mistake in case.get("mistakes", []):
         variant = decode(mistake["output"], tensors=False)
-        if compare(answer, variant, rtol=float(spec["rtol"]), atol=float(spec["atol"]), dtype="any",
-                   names=tuple(spec.get("output_names", ()))).passed:
+        if compare(answer, variant, rtol=float(spec["rtol"]), atol=float(spec["atol"]),
+                   dtype=str(spec.get("dtype", "float")), names=tuple(spec.get("output_names", ())),
+                   variant=True).passed:
             return f"\nKnown mistake ({mistake['name']}): {feedback.get(mistake['name'], '')}"
     return ""
 

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .answers import Answer, Items, Leaf, from_value
-from .compare import compare
+from .compare import compare, precision_for
 
 __all__ = ["CHECKS_FILE", "FORMAT", "Unbakeable", "check", "decode", "encode", "form_of", "form_problem"]
 
@@ -344,7 +344,9 @@ def _run_case(spec: dict[str, Any], case: dict[str, Any], target: Any) -> tuple[
     if not outcome.passed:
         detail = [outcome.text(), *_inputs(kind, case)]
         if not (isinstance(answer, Leaf) and answer.shape == () and np.ndim(expected) == 0):  # else: in the text
-            detail += [_labelled("yours:    ", _show(answer)), _labelled("expected: ", _show_expected(expected))]
+            precision = precision_for(outcome.max_error, outcome.expected)
+            detail += [_labelled("yours:    ", _show(answer, precision)),
+                       _labelled("expected: ", _show_expected(expected, precision))]
         return "failed", detail, answer
     if kind == "function" and spec.get("check_mutation", True):
         changed = _mutated(case.get("args", []), args)
@@ -397,16 +399,18 @@ def _mutated(baked: list[Any], given: list[Any]) -> int | None:
 
 
 def _diagnose(spec: dict[str, Any], failures: list[tuple[dict[str, Any], Answer]]) -> dict[str, Any] | None:
-    """The first known mistake whose baked output reproduces every failed answer (the grader's rule)."""
+    """The first known mistake whose baked output reproduces every failed answer as it was compared (the
+    grader's rule: a case bakes only the mistakes whose output there is wrong, so each one explains it)."""
     if not failures:
         return None
     rtol, atol, names = float(spec["rtol"]), float(spec["atol"]), tuple(spec.get("output_names", ()))
+    dtype = str(spec.get("dtype", "float"))
     for mistake in spec.get("mistakes", []):
         matched = True
         for case, answer in failures:
             output = next((m["output"] for m in case.get("mistakes", []) if m["name"] == mistake["name"]), _MISSING)
             if output is _MISSING or not compare(answer, decode(output, tensors=False), rtol=rtol, atol=atol,
-                                                 dtype="any", names=names).passed:
+                                                 dtype=dtype, names=names, variant=True).passed:
                 matched = False
                 break
         if matched:
@@ -440,20 +444,21 @@ def _show_inputs(case: dict[str, Any]) -> str:
     return ", ".join(parts)[:600]
 
 
-def _show(answer: Answer) -> str:
+def _show(answer: Answer, precision: int = 6) -> str:
     if isinstance(answer, Leaf):
-        return np.array2string(answer.array, precision=6, threshold=20, separator=", ")[:400]
+        return np.array2string(answer.array, precision=precision, threshold=20, separator=", ")[:400]
     if isinstance(answer, Items):
-        return ("(" + ", ".join(_show(item) for item in answer.items) + ")")[:400]
+        return ("(" + ", ".join(_show(item, precision) for item in answer.items) + ")")[:400]
     return answer.describe()[:400]
 
 
-def _show_expected(value: Any) -> str:
+def _show_expected(value: Any, precision: int = 6) -> str:
     if isinstance(value, tuple | list):
-        return ("(" + ", ".join(_show_expected(item) for item in value) + ")")[:400]
+        return ("(" + ", ".join(_show_expected(item, precision) for item in value) + ")")[:400]
     if isinstance(value, dict):
-        return ("{" + ", ".join(f"{key!r}: {_show_expected(item)}" for key, item in value.items()) + "}")[:400]
+        return ("{" + ", ".join(f"{key!r}: {_show_expected(item, precision)}" for key, item in value.items())
+                + "}")[:400]
     try:
-        return np.array2string(np.asarray(value), precision=6, threshold=20, separator=", ")[:400]
+        return np.array2string(np.asarray(value), precision=precision, threshold=20, separator=", ")[:400]
     except Exception:
         return repr(value)[:400]
