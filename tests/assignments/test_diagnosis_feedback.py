@@ -140,3 +140,95 @@ def test_an_import_that_failed_in_another_cell_is_named_where_its_name_is_missin
     assert result.score == 0.0 and result.status == "error"
     assert "When your notebook ran, cell added-2 raised ModuleNotFoundError: No module named " \
            "'seaborn_is_not_here': a name this question needs may never have been defined." in result.feedback
+
+
+# ---- 4. correct work scores full marks: an nn.Sequential alias, a textbook dropout -----------------------------
+
+FFN_WITH_A_SEQUENTIAL_ALIAS = '''\
+class FFN(nn.Module):
+    def __init__(self, in_features, out_features, hidden_size):
+        super().__init__()
+        self.layer1 = nn.Linear(in_features, hidden_size)
+        self.layer2 = nn.Linear(hidden_size, hidden_size)
+        self.layer3 = nn.Linear(hidden_size, out_features)
+        self.net = nn.Sequential(self.layer1, nn.ReLU(), self.layer2, nn.ReLU(), self.layer3)
+
+    def forward(self, x):
+        return self.net(x)
+'''
+
+TEXTBOOK_DROPOUT = '''\
+class Model(nn.Module):
+    def __init__(self, dropout_rate):
+        super().__init__()
+        self.input = nn.Linear(4, 12)
+        self.hidden = nn.Linear(12, 12)
+        self.output = nn.Linear(12, 3)
+        self.p = dropout_rate
+
+    def dropout(self, h):
+        if not self.training:
+            return h
+        mask = (torch.rand_like(h) >= self.p).to(h.dtype)
+        return h * mask / (1 - self.p)
+
+    def forward(self, x):
+        x = self.dropout(torch.relu(self.input(x)))
+        x = self.dropout(torch.relu(self.hidden(x)))
+        return self.output(x)
+'''
+
+
+@pytest.mark.parametrize("question", ["ffn", "regressor"])
+def test_an_ffn_that_also_keeps_its_layers_in_a_sequential_scores_full_marks(sandbox, tmp_path, question):
+    result = grade_one(sandbox, tmp_path, "training", question, {"ffn_solution": FFN_WITH_A_SEQUENTIAL_ALIAS})
+    assert result.status == "passed", result.feedback
+    assert result.score == result.max_score == {"ffn": 5.0, "regressor": 4.0}[question]
+
+
+def test_an_ffn_with_a_parameter_the_task_does_not_ask_for_is_told_which(sandbox, tmp_path):
+    extra = FFN_WITH_A_SEQUENTIAL_ALIAS.replace("        self.net =", "        self.scale = nn.Linear(1, 1)\n"
+                                                "        self.net =")
+    result = grade_one(sandbox, tmp_path, "training", "ffn", {"ffn_solution": extra})
+    assert result.score == 0.0
+    assert "your model has parameters the task does not ask for: scale.bias, scale.weight" in result.feedback
+
+
+def test_a_textbook_dropout_with_its_own_mask_scores_full_marks(sandbox, tmp_path):
+    result = grade_one(sandbox, tmp_path, "training", "dropout_model", {"dropout_model_solution": TEXTBOOK_DROPOUT})
+    assert result.status == "passed", result.feedback
+    assert result.score == result.max_score == 5.0
+
+
+def test_a_textbook_dropout_with_the_keep_probability_as_p_is_named(sandbox, tmp_path):
+    keep = TEXTBOOK_DROPOUT.replace("(torch.rand_like(h) >= self.p)", "(torch.rand_like(h) >= 1 - self.p)") \
+        .replace("/ (1 - self.p)", "/ self.p")
+    result = grade_one(sandbox, tmp_path, "training", "dropout_model", {"dropout_model_solution": keep})
+    assert result.score == 0.0
+    assert result.diagnosis is not None and result.diagnosis.name == "keep_probability_as_p"
+    assert "output['dropout_after_input']: False where it should be True" in result.feedback
+
+
+# ---- 2. a diverged training run is told it diverged ------------------------------------------------------------
+
+DIVERGING_REGRESSOR = '''\
+def train_regressor(X, y):
+    X, y = torch.as_tensor(X), torch.as_tensor(y)
+    net = FFN(4, 1, 16).double()
+    optimizer = torch.optim.SGD(net.parameters(), lr=50.0)
+    for epoch in range(300):
+        optimizer.zero_grad()
+        loss = nn.MSELoss()(net(X).squeeze(1), y)
+        loss.backward()
+        optimizer.step()
+    return net
+'''
+
+
+def test_a_diverged_training_run_is_told_it_diverged(sandbox, tmp_path):
+    result = grade_one(sandbox, tmp_path, "training", "regressor", {"regressor_solution": DIVERGING_REGRESSOR})
+    assert result.score == 0.0
+    message = result.cases[0].message
+    assert message.startswith("your training diverged: after it, layer1.weight, layer1.bias, layer2.weight hold "
+                              "nan or inf"), message
+    assert "not those of" not in result.feedback

@@ -186,6 +186,9 @@ def _compare_leaf(answer: Answer, expected: np.ndarray, *, rtol: float, atol: fl
     count = int(wrong.sum())
     at = f" at index {worst}" if worst else ""
     shown_yours, shown_expected = shown_pair(float(yours[worst]), float(desired[worst]))
+    if kind == "b" and expected.dtype.kind == "b" and wrong.size == 1:  # a yes/no check ("ran in eval mode")
+        return Outcome(False, f"{bool(yours[worst])} where it should be {bool(desired[worst])}", where, worst,
+                       float(yours[worst]), float(desired[worst]), float(error[worst]))
     message = (f"values differ: {count} of {wrong.size} off; largest error {float(error[worst]):.3g}{at}: "
                f"yours {shown_yours}, expected {shown_expected} (rtol {rtol:g}, atol {atol:g})")
     return Outcome(False, message, where, worst, float(yours[worst]), float(desired[worst]), float(error[worst]))
