@@ -27,6 +27,9 @@ class KernelJudge:
 
     source: str
     data: Callable[[Question, Case], dict[str, Any]]
+    # The data is the answer itself (lr_regimes' codes): fine for an export's hidden tests, not for the public
+    # check() a released notebook runs.
+    reveals_answer: bool = False
 
 
 _STATE_HELPERS = '''
@@ -172,7 +175,7 @@ TWINS: dict[str, KernelJudge] = {
     "training.judge_classifier": KernelJudge(CLASSIFIER_SOURCE, _classifier_data),
     "training.judge_regressor": KernelJudge(REGRESSOR_SOURCE, _regressor_data),
     "backprop._checker_verdict": KernelJudge(GRADCHECK_SOURCE, _gradcheck_data),
-    "sgd.judge_lr_regimes": KernelJudge(LR_REGIMES_SOURCE, _lr_regimes_data),
+    "sgd.judge_lr_regimes": KernelJudge(LR_REGIMES_SOURCE, _lr_regimes_data, reveals_answer=True),
 }
 
 
