@@ -1005,6 +1005,7 @@ SUITE = Suite(
             name="gd_step", cell="gd_step_solution", entry="gd_step", reference=optim.gd_step,
             public=public_gd_step, hidden=hidden_gd_step, banned=BANNED, autograd=False,
             mistakes=GD_STEP_MISTAKES,
+            hint="one step against the gradient, scaled by the learning rate: theta - lr * grad, elementwise.",
         ),
         Question(
             name="worked_update", cell="worked_update_solution", entry="updated_params", kind="variable",
@@ -1023,27 +1024,40 @@ SUITE = Suite(
         Question(
             name="sgd_momentum", cell="sgd_momentum_solution", entry="sgd_trajectory", reference=sgd_reference,
             public=public_sgd, hidden=hidden_sgd, banned=BANNED, autograd=False, mistakes=SGD_MISTAKES,
+            hint="per step, in torch's order: g + weight_decay * theta; buf = g on the first step, later "
+                 "momentum * buf + (1 - dampening) * g; nesterov steps along g + momentum * buf; "
+                 "theta -= lr * that.",
         ),
         Question(
             name="l1_penalty", cell="l1_penalty_solution", entry="l1_penalty", reference=l1_penalty_reference,
             public=public_l1, hidden=hidden_l1, banned=BANNED, autograd=False, mistakes=L1_PENALTY_MISTAKES,
+            hint="sum |w| over the parameters whose name has no 'bias', times lam, divided by how many such "
+                 "weights there are.",
         ),
         Question(
             name="l1_grad", cell="l1_grad_solution", entry="l1_penalty_grad", reference=l1_grad_reference,
             public=public_l1, hidden=hidden_l1, banned=BANNED, autograd=False, mistakes=L1_GRAD_MISTAKES,
+            hint="one entry per parameter: lam * sign(w) / n_weights for a weight (0 where w = 0), zeros for a "
+                 "bias.",
         ),
         Question(
             name="lr_schedule", cell="lr_schedule_solution", entry="lr_schedule", reference=lr_schedule_reference,
             public=public_lr_schedule, hidden=hidden_lr_schedule, banned=BANNED, autograd=False,
             mistakes=LR_SCHEDULE_MISTAKES,
+            hint="the lr of epoch e (e = 0, 1, ...): lr0 * gamma ** (e // step_size) for 'step', lr0 * gamma ** e "
+                 "for 'exponential' (step_size does not apply there).",
         ),
         Question(
             name="adam", cell="adam_solution", entry="adam_trajectory", reference=adam_reference,
             public=public_adam, hidden=hidden_adam, banned=BANNED, autograd=False, mistakes=ADAM_MISTAKES,
+            hint="per step t = 1, 2, ...: g + weight_decay * theta; m and v as running averages of g and g*g; "
+                 "divide them by 1 - beta1**t and 1 - beta2**t; theta -= lr * m_hat / (sqrt(v_hat) + eps).",
         ),
         Question(
             name="run_gd", cell="run_gd_solution", entry="run_gd", reference=run_gd_reference,
             public=public_run_gd, hidden=hidden_run_gd, banned=BANNED, autograd=False, mistakes=RUN_GD_MISTAKES,
+            hint="w = 0, b = 0; record mean((X w + b - y)**2) before the first step and after each of the steps "
+                 "(steps + 1 values); the gradients are 2 X^T r / n and 2 sum(r) / n with r = X w + b - y.",
             # Default tolerance even for the diverging runs: relative rounding errors grow only linearly with
             # the (at most 25) steps, to ~1e-14, far below 1e-7 and far below any mistake's effect.
         ),
