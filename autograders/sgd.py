@@ -542,6 +542,8 @@ def public_lr_schedule() -> list[Case]:
         Case(("step", 0.1, 0.5, 7), {"step_size": 3}, label="StepLR: lr0=0.1, gamma=0.5, step_size=3, 7 epochs"),
         Case(("exponential", 1.0, 0.9, 4), label="ExponentialLR: lr0=1, gamma=0.9, 4 epochs"),
         Case(("step", 1.0, 0.1, 5), {"step_size": 2}, label="StepLR: lr0=1, gamma=0.1, step_size=2, 5 epochs"),
+        Case(("exponential", 0.5, 0.8, 5), {"step_size": 3},
+             label="ExponentialLR: lr0=0.5, gamma=0.8, 5 epochs, step_size=3 (StepLR's: ignored here)"),
     ]
 
 
@@ -552,6 +554,9 @@ def hidden_lr_schedule(rng: np.random.Generator) -> list[Case]:
                            int(rng.integers(8, 20))), {"step_size": int(rng.integers(2, 6))}))
         cases.append(Case(("exponential", float(rng.uniform(0.01, 1.0)), float(rng.uniform(0.5, 0.99)),
                            int(rng.integers(3, 15)))))
+        # ExponentialLR with a step_size handed over too: it ignores it (a formula using it is StepLR)
+        cases.append(Case(("exponential", float(rng.uniform(0.01, 1.0)), float(rng.uniform(0.5, 0.99)),
+                           int(rng.integers(6, 15))), {"step_size": int(rng.integers(2, 6))}))
     cases.append(Case(("step", 0.5, 0.1, 1), {"step_size": 10}))  # a single epoch: lr0
     cases.append(Case(("step", 0.2, 0.5, 6), {"step_size": 1}))  # step_size 1 is ExponentialLR
     cases.append(Case(("exponential", 0.3, 1.0, 5)))  # gamma 1: constant

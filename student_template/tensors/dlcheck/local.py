@@ -377,6 +377,8 @@ def _what(value: Any) -> str:
     if type(value) in (tuple, list, dict):
         return f"a {type(value).__name__} of {len(value)}"
     shape = getattr(value, "shape", None)
+    if shape is not None and tuple(shape) == ():
+        return f"a 0-d array of dtype {getattr(value, 'dtype', '?')}"
     return f"an array of shape {tuple(shape)}" if shape is not None else f"a {type(value).__name__}"
 
 
@@ -473,11 +475,21 @@ def _first_none(value: Any, names: tuple[str, ...]) -> str | None:
     return None
 
 
+@contextlib.contextmanager
 def _autograd(enabled: bool) -> Any:
+    """As the grader's worker runs a call: one torch thread (training is reproducible, and on a busy machine
+    many times faster), autograd off for a by-hand question. torch is never imported here."""
     torch = sys.modules.get("torch")
-    if enabled or torch is None:
-        return contextlib.nullcontext()
-    return torch.no_grad()
+    if torch is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with contextlib.nullcontext() if enabled else torch.no_grad():
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _mutated(baked: list[Any], given: list[Any]) -> int | None:
