@@ -142,3 +142,19 @@ def test_check_of_a_numpy_only_harness_does_not_import_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert "numerical_gradient: all passed (3 public cases" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_check_judges_a_regressor_whose_ffn_keeps_a_sequential_alias_as_the_grader_does(capsys):
+    alias = training.FFN_SOLUTION.replace(
+        "        self.layer3 = nn.Linear(hidden_size, out_features)\n",
+        "        self.layer3 = nn.Linear(hidden_size, out_features)\n"
+        "        self.net = nn.Sequential(self.layer1, nn.ReLU(), self.layer2, nn.ReLU(), self.layer3)\n")
+    names = _solution(alias + training.REGRESSOR_SOLUTION, "FFN", "train_regressor")
+    question = training.SUITE.question("regressor")
+    case = question.public()[0]
+    exported = training._trusted("fit_and_export", names["train_regressor"], *case.args)
+    assert {"net.0.weight", "layer1.weight"} <= set(exported)  # the alias is exported too
+    grader = question.judge(case, from_value(exported))
+    assert grader.passed and grader.message.startswith("mean squared error on 1000 hidden test samples: 0.0")
+    passed, out = check("training", "regressor", capsys, **names)
+    assert passed is True and grader.message in out
