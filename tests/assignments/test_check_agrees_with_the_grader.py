@@ -84,11 +84,11 @@ def test_check_runs_a_gradient_checker_and_judges_its_verdicts(capsys):
     namespace: dict[str, Any] = {"np": np}
     exec(backprop.GRADCHECK_SOLUTION, namespace)
     passed, out = check("backprop", "gradcheck_linear", capsys, gradcheck_linear=namespace["gradcheck_linear"])
-    assert passed is True and "gradcheck_linear: all passed (3 public cases" in out
+    assert passed is True and "gradcheck_linear: all passed (5 public cases" in out
     min_not_max = {m.name: m for m in backprop.SUITE.question("gradcheck_linear").mistakes}["min_not_max"]
     exec(min_not_max.solution, namespace)
     passed, out = check("backprop", "gradcheck_linear", capsys, gradcheck_linear=namespace["gradcheck_linear"])
-    assert passed is False and "2 of 3 public cases passed" in out
+    assert passed is False and "3 of 5 public cases passed" in out
     assert "for a linear backward whose bias gradient is a mean over the batch instead of a sum: it missed the bug" \
         in out
 
@@ -140,7 +140,7 @@ def test_check_of_a_numpy_only_harness_does_not_import_torch(tmp_path):
         print("torch" in sys.modules)
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=True)
-    assert "numerical_gradient: all passed (3 public cases" in result.stdout
+    assert "numerical_gradient: all passed (4 public cases" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "False"
 
 

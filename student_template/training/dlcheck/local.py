@@ -405,7 +405,7 @@ def _call(spec: dict[str, Any], case: dict[str, Any], target: Any, args: list[An
     if args is None or kwargs is None:
         args, kwargs = decode(case.get("args", [])), decode(case.get("kwargs", {"dict": {}}))
     try:
-        with _autograd(spec.get("autograd", True)):
+        with as_in_the_worker(spec.get("autograd", True)):
             if spec.get("harness_function") is not None:
                 value = spec["harness_function"](target, *args, **kwargs)
             else:
@@ -476,7 +476,7 @@ def _first_none(value: Any, names: tuple[str, ...]) -> str | None:
 
 
 @contextlib.contextmanager
-def _autograd(enabled: bool) -> Any:
+def as_in_the_worker(enabled: bool) -> Any:
     """As the grader's worker runs a call: one torch thread (training is reproducible, and on a busy machine
     many times faster), autograd off for a by-hand question. torch is never imported here."""
     torch = sys.modules.get("torch")
