@@ -20,8 +20,8 @@ import numpy as np
 
 from dlgrade.assignments import Assignment
 from dlgrade.banned import find_banned
-from dlgrade.checking.answers import Answer, Entries, Items, Leaf, MalformedAnswer, Nothing, from_tree
-from dlgrade.checking.compare import Outcome, compare
+from dlgrade.checking.answers import Answer, Entries, Items, Leaf, MalformedAnswer, Nothing, from_tree, from_value
+from dlgrade.checking.compare import Outcome, compare, precision_for
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
 from dlgrade.sandbox.launcher import Job, Message, Sandbox, WorkerGone
@@ -264,6 +264,28 @@ class CaseValues:
     def expected(self) -> Any:
         return self.trusted("reference", self.question.reference)
 
+    def wrong(self, name: str, variant: Any) -> bool:
+        """Whether a known mistake's output on this case is itself a wrong answer (judged as a student's would
+        be): only then can it explain a failure here. Remembered under ``name`` like the values."""
+        store = self.memo if self.memo is not None else self.own
+        key = (self.question.name, self.number, f"wrong:{name}")
+        if key not in store:
+            store[key] = _graded_wrong(self, variant)
+        return bool(store[key])
+
+
+def _graded_wrong(values: CaseValues, variant: Any) -> bool:
+    question = values.question
+    try:
+        answer = from_value(variant)
+        with np.errstate(all="ignore"):
+            if question.judge is not None:
+                return not question.judge(values.case, answer).passed
+            return not compare(answer, values.expected(), rtol=question.rtol, atol=question.atol,
+                               dtype=question.dtype, names=question.output_names).passed
+    except Exception:  # a variant the grader cannot read or judge is no right answer either
+        return True
+
 
 def _outcome(question: Question, values: CaseValues, answer: Answer, expected: Any) -> Outcome:
     case = values.case
@@ -294,7 +316,7 @@ def _mutation(case: Case, after: Answer | None) -> str | None:
 
 
 def matching_mistake(question: Question, failures: list[tuple[CaseValues, Answer]]) -> Mistake | None:
-    """The first known mistake whose variant reproduces every failed answer (computed on the trusted side).
+    """The first known mistake that explains every failed answer (see _matches; computed on the trusted side).
     Public failures come first: their variants are remembered across submissions, so a mistake that does not
     match is mostly ruled out without computing anything."""
     if not failures:
@@ -307,11 +329,16 @@ def matching_mistake(question: Question, failures: list[tuple[CaseValues, Answer
 
 
 def _matches(question: Question, mistake: Mistake, values: CaseValues, answer: Answer) -> bool:
+    """Whether the mistake explains this failed answer: its variant reproduces the answer as the grader compared
+    it (tolerance and dtype family: booleans are not the floats a variant returns), and the variant is itself
+    wrong on this case (a variant that agrees with the reference here explains nothing)."""
     variant = values.of(f"mistake:{mistake.name}", mistake.compute)
     if isinstance(variant, _Failed):
         return False
-    return compare(answer, variant, rtol=question.rtol, atol=question.atol, dtype="any",
-                   names=question.output_names).passed
+    if not compare(answer, variant, rtol=question.rtol, atol=question.atol, dtype=question.dtype,
+                   names=question.output_names, variant=True).passed:
+        return False
+    return values.wrong(f"mistake:{mistake.name}", variant)
 
 
 def _untouched(answer: Answer) -> bool:
@@ -330,25 +357,30 @@ def _brief(outcome: Outcome, public: bool) -> str:
         if outcome.max_error is not None else f"{where}{outcome.message.split(';')[0]}"
 
 
-def _show(answer: Answer) -> str:
-    """The student's answer as printed in feedback (public cases only)."""
+def _show(answer: Answer, precision: int = 6) -> str:
+    """The student's answer as printed in feedback (public cases only), with ``precision`` digits after the
+    point (enough to show the difference reported: compare.precision_for)."""
     if isinstance(answer, Items):
-        return ("(" + ", ".join(_show(item) for item in answer.items) + ")")[:400]
+        return ("(" + ", ".join(_show(item, precision) for item in answer.items) + ")")[:400]
     if isinstance(answer, Entries):
-        return ("{" + ", ".join(f"{k!r}: {_show(v)}" for k, v in answer.entries) + "}")[:400]
+        return ("{" + ", ".join(f"{k!r}: {_show(v, precision)}" for k, v in answer.entries) + "}")[:400]
     if isinstance(answer, Leaf):
-        return np.array2string(answer.array, precision=6, threshold=20)[:400]
+        return np.array2string(answer.array, precision=precision, threshold=20)[:400]
     return answer.describe()[:400]
 
 
-def _show_expected(value: Any) -> str:
-    """The expected value as a student reads it: arrays printed, tuples and dicts item by item."""
+def _show_expected(value: Any, precision: int = 6) -> str:
+    """The expected value as a student reads it: arrays printed (integers as integers), tuples and dicts item
+    by item."""
     if isinstance(value, tuple | list):
-        return ("(" + ", ".join(_show_expected(v) for v in value) + ")")[:400]
+        return ("(" + ", ".join(_show_expected(v, precision) for v in value) + ")")[:400]
     if isinstance(value, dict):
-        return ("{" + ", ".join(f"{k!r}: {_show_expected(v)}" for k, v in value.items()) + "}")[:400]
+        return ("{" + ", ".join(f"{k!r}: {_show_expected(v, precision)}" for k, v in value.items()) + "}")[:400]
     try:
-        return np.array2string(np.asarray(value, dtype=float), precision=6, threshold=20)[:400]
+        array = np.asarray(value)
+        if array.dtype.kind not in "biu":
+            array = array.astype(float)
+        return np.array2string(array, precision=precision, threshold=20)[:400]
     except (TypeError, ValueError):
         return repr(value)[:400]
 
@@ -376,6 +408,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
     failures: list[tuple[CaseValues, Answer]] = []
     explained: list[int] = []  # where in results the failures are: a matching mistake is named on those cases
     replies = ask_all(session, question, [case for case, _ in cases], question.timeout, seed)
+    own_failure = cell_failure(session, question.cell)
     stop: CaseResult | None = None
     for number, (case, public) in enumerate(cases, 1):
         label = f"public case {number}: {case.describe()}" if public else f"hidden case {number}"
@@ -389,6 +422,9 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             message = reply.error or reply.status
             if reply.status == "missing":
                 message = f"{question.entry} is not defined: write it in the solution cell"
+                if own_failure:
+                    message = f"{question.entry} is not defined: your cell {question.cell} {own_failure} before it " \
+                              f"got there"
             elif reply.status == "not_implemented":
                 message = f"{question.entry} is not implemented yet"
             result = CaseResult(label, public, False, status, message)
@@ -410,21 +446,52 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             failures.append((values, reply.answer))
             explained.append(len(results))
         shown = public and not outcome.passed  # values are printed only where a student needs them
+        precision = precision_for(outcome.max_error, outcome.expected)
         results.append(CaseResult(
             label, public, outcome.passed, "passed" if outcome.passed else "failed", _brief(outcome, public),
             inputs=_show_inputs(case) if shown else None,
-            yours=_show(reply.answer) if shown else None,
-            expected=_show_expected(expected) if shown and expected is not None else None,
+            yours=_show(reply.answer, precision) if shown else None,
+            expected=_show_expected(expected, precision) if shown and expected is not None else None,
         ))
     mistake = matching_mistake(question, failures)
     if mistake is not None:
         for index in explained:
             results[index] = replace(results[index], mistake=mistake.name)
-    return _summarise(question, points, results, mistake)
+    return _summarise(question, points, results, mistake, _broken_cells_note(question, session, results))
+
+
+def cell_failure(session: Session, cell: str) -> str:
+    """How the cell failed when the student's notebook ran ("raised ModuleNotFoundError: ..."), or ''."""
+    if cell in session.cell_errors:
+        lines = session.cell_errors[cell].strip().splitlines() or ["an exception"]
+        return f"raised {lines[-1][:300]}"
+    if cell in session.skipped:
+        return "ran too long or ended the worker when run, and was skipped"
+    return ""
+
+
+def _broken_cells_note(question: Question, session: Session, results: list[CaseResult]) -> str:
+    """The cells that failed when the notebook ran, named on a question they may have broken: its own solution
+    cell, or any cell when the question's code raised or its entry point is missing (an import that failed in
+    another cell leaves a name undefined here)."""
+    if all(result.passed for result in results):
+        return ""
+    own = cell_failure(session, question.cell)
+    if own:
+        return (f"Your cell {question.cell} {own} when the notebook ran: the lines after that point never ran. "
+                "Fix that first.")
+    if not any(result.status == "error" or "is not defined" in result.message for result in results):
+        return ""  # plain wrong answers, or a stub still raising NotImplementedError: no cell to blame
+    others = [f"{cell} {failure}" for cell in [*session.cell_errors, *session.skipped]
+              if (failure := cell_failure(session, cell))]
+    if not others:
+        return ""
+    shown = "; ".join(others[:3]) + (f"; and {len(others) - 3} more" if len(others) > 3 else "")
+    return f"When your notebook ran, cell {shown}: a name this question needs may never have been defined."
 
 
 def _summarise(question: Question, points: float, results: list[CaseResult],
-               mistake: Mistake | None) -> QuestionResult:
+               mistake: Mistake | None, note: str = "") -> QuestionResult:
     passed = sum(r.passed for r in results)
     total = len(results) or 1
     statuses = {r.status for r in results}
@@ -440,6 +507,8 @@ def _summarise(question: Question, points: float, results: list[CaseResult],
         status = "failed"
     score = round(points * passed / total, 2)
     lines = [f"{passed}/{len(results)} cases passed."]
+    if note:
+        lines.append(note)
     if mistake is not None:
         lines.append(f"Known mistake ({mistake.name}): {mistake.feedback}")
     first = next((r for r in results if not r.passed), None)

@@ -254,7 +254,8 @@ def run_child(fd: int, nonce: str, limits: dict[str, int], job_name: str, world:
         _refuse(fd, nonce, error)
         return
     os.chdir(job_dir)
-    os.environ.update(HOME=job_dir, TMPDIR=job_dir)
+    # matplotlib (a question may invite a plot): no display, and its config/font cache in our writable dir.
+    os.environ.update(HOME=job_dir, TMPDIR=job_dir, MPLCONFIGDIR=job_dir, MPLBACKEND="Agg")
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized output raises OSError in print, not a kill
     _limit(resource.RLIMIT_CPU, limits.get("cpu_seconds"))
     _limit(resource.RLIMIT_FSIZE, limits.get("file_bytes"))
