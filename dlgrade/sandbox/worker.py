@@ -127,8 +127,8 @@ class Child:
     def call(self, header: dict[str, Any], blobs: list[bytes]) -> None:
         entry, kind = header["entry"], header.get("kind", "function")
         if entry not in self.namespace:
-            self.reply({"op": "answer", "status": "missing", "error": f"{entry} is not defined",
-                        "seconds": 0.0, "output": self.new_output()})
+            self.reply({"op": "answer", "seq": header.get("seq"), "status": "missing",
+                        "error": f"{entry} is not defined", "seconds": 0.0, "output": self.new_output()})
             return
         target = self.namespace[entry]
         args = protocol.decode_value(header.get("args", {"t": "list", "v": []}), blobs, _to_tensor)
@@ -150,7 +150,8 @@ class Child:
         except BaseException as exc:
             status, error = "error", _short_traceback(exc)
         seconds = time.perf_counter() - started
-        reply: dict[str, Any] = {"op": "answer", "status": status, "error": error, "seconds": seconds}
+        reply: dict[str, Any] = {"op": "answer", "seq": header.get("seq"), "status": status, "error": error,
+                                 "seconds": seconds}
         if status == "ok":
             try:
                 reply["value"] = plain.describe(value, arrays)
