@@ -285,12 +285,14 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
                      cells: SourceCells | None = None) -> Path | None:
     """autograded/<student>/<id>/<id>.ipynb for formgrader: the submission with outputs cleared, the source's
     kernelspec, and every cell's nbgrader metadata (and every locked cell) from the gradebook's source cells,
-    never the student's (source_cells.RestoreSourceCells); each grade cell shows dlgrade's feedback as its output.
+    never the student's (source_cells.RestoreSourceCells), every student cell inert text (boundary.notebook:
+    formgrader renders markdown unsanitised); each grade cell shows dlgrade's feedback as its output.
     Nothing is executed. ``cells``: the gradebook's source cells, read once for a batch (read now when not given).
     None when the submission is not a notebook nbformat can read."""
     import nbformat
     from nbgrader.preprocessors import ClearOutput
 
+    from dlgrade.boundary.notebook import InertStudentCells
     from dlgrade.source_cells import RestoreSourceCells, SnapshotOverwriteKernelspec, SourceCells
 
     assert submission.notebook is not None
@@ -301,14 +303,14 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     resources: dict[str, Any] = {}
     cells = cells or SourceCells.read(course.db_url, submission.assignment_id, submission.assignment_id)
     for preprocessor in (ClearOutput(config=course.config), SnapshotOverwriteKernelspec(cells, config=course.config),
-                         RestoreSourceCells(cells)):
+                         RestoreSourceCells(cells), InertStudentCells()):
         notebook, resources = preprocessor.preprocess(notebook, resources)
     feedback = {q.name: f"dlgrade: {q.status}, {q.score:g} / {q.max_score:g}\n{q.feedback}\n"
                 for q in result.questions}
     for cell in notebook.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if cell.get("cell_type") == "code" and grade_id in feedback:
-            cell.outputs = [stream_output(feedback[grade_id])]
+            cell.outputs = [stream_output(plain(feedback[grade_id]))]
     folder = course.path("autograded", submission.student, submission.assignment_id)
     folder.mkdir(parents=True, exist_ok=True)
     # Not nbformat.writes: it would validate the whole notebook again (read() already did).
