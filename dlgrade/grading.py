@@ -29,7 +29,7 @@ from dlgrade.sandbox import protocol
 from dlgrade.sandbox.launcher import Job, Sandbox, WorkerGone
 from dlgrade.suite import Case, Mistake, Question, Suite, unwrap_tensors
 
-ANSWER_SLACK_BYTES = 1 << 20  # read of any answer, whatever its case expects (see answer_budget)
+ANSWER_SLACK_BYTES = protocol.KEPT_UNASKED  # read of any answer, whatever its case expects (answer_budget)
 ANSWER_FACTOR = 8  # times the expected answer's bytes
 JUDGED_ANSWER_BYTES = 16 << 20  # a judged answer (a trained model's state dict) is read up to this
 NPY_HEADER_BYTES = 128  # a plain .npy header, as protocol.encode_array writes it (64 or 128 bytes)
@@ -132,14 +132,14 @@ class Session:
         job = self.sandbox.open_job()
         if self.harness:
             job.send({"op": "harness", "source": self.harness})
-            _checked(job, messages.harnessed, job.receive(time.monotonic() + 30.0).header)
+            _checked(job, messages.harnessed, job.receive(time.monotonic() + 30.0, _no_arrays).header)
         cells = [c for c in self.cells if c.id not in self.skipped]
         ids = [c.id for c in cells]
         job.send({"op": "exec", "cells": [{"id": c.id, "source": c.source} for c in cells]})
         deadline, current, started = time.monotonic() + EXEC_TIMEOUT, None, 0
         try:
             while True:
-                header = job.receive(deadline).header
+                header = job.receive(deadline, _no_arrays).header
                 cell = _checked(job, messages.progress, header, ids, started)
                 if cell is None:
                     current = None  # every cell has run: a broken end of the run is no one cell's to skip
@@ -173,6 +173,12 @@ class Reply:
     error: str = ""
     answer: Answer | None = None
     args_after: Answer | None = None
+
+
+def _no_arrays(header: dict[str, Any]) -> int:
+    """The budget of a message that carries no arrays (all but answers): none is held beyond what a reader keeps
+    unasked, and the schema then refuses the message."""
+    return 0
 
 
 def _checked(job: Job, check: Callable[..., Any], *args: Any) -> Any:
@@ -220,22 +226,14 @@ def ask(session: Session, question: Question, cases: list[Case], deadline: float
 
 
 def _read_reply(session: Session, job: Job, number: int, deadline: float, budget: Callable[[int], int]) -> Reply:
-    """The answer to call ``number``, checked against the schema; its arrays read up to the case's budget, which
-    is asked for only when the answer has a value."""
-    headers: list[messages.AnswerHeader] = []
-
-    def allowance(header: dict[str, Any]) -> int:
-        headers.append(messages.answer_header(header, number))
-        return budget(number) if headers[0].status == "ok" else 0
-
-    message = job.receive(deadline, allowance)
-    head = headers[0]
-    session.student_time += head.seconds
-    if head.status != "ok":
-        return Reply(head.status, head.error)
-    answer = _checked(job, messages.answer, head.value, message.blobs)
-    after = _checked(job, messages.answer, head.args_after, message.blobs) if head.args_after is not None else None
-    return Reply("ok", answer=answer, args_after=after)
+    """The answer to call ``number``, checked against the schema (dlgrade.boundary.messages); its arrays read up
+    to the case's budget, asked for only by an answer with a value too large to keep unasked."""
+    message = job.receive(deadline, lambda header: budget(number) if header.get("status") == "ok" else 0)
+    answered = _checked(job, messages.answered, message.header, message.blobs, number)
+    session.student_time += answered.seconds
+    if answered.status != "ok":
+        return Reply(answered.status, answered.error)
+    return Reply("ok", answer=answered.value, args_after=answered.args_after)
 
 
 # ---- comparing and diagnosing ----------------------------------------------------------------------------
@@ -388,6 +386,8 @@ def _show_inputs(case: Case) -> str:
 
 def _wire_bytes(value: Any) -> int:
     """The bytes a plain value takes as the worker sends it: 8 per number, a .npy header per array."""
+    if isinstance(value, protocol.TensorArg):
+        value = value.array
     if isinstance(value, np.ndarray):
         return 8 * value.size + NPY_HEADER_BYTES
     if isinstance(value, tuple | list):
@@ -408,7 +408,7 @@ def answer_budget(question: Question, values: CaseValues) -> int:
     else:
         allowed = ANSWER_SLACK_BYTES + ANSWER_FACTOR * _wire_bytes(values.expected())
     if question.check_mutation and question.kind == "function":
-        allowed += _wire_bytes(unwrap_tensors(list(values.case.args)))
+        allowed += _wire_bytes(values.case.args)
     return allowed
 
 

@@ -12,10 +12,10 @@ raises BadMessage (a ProtocolError): the job is then killed and what it was doin
 Numbers are finite (JSON's NaN and Infinity never parse: protocol.Reader refuses them) and within range, texts
 are made plain (dlgrade.boundary.text) and cut to length, a value tree is at most ``MAX_TREE_DEPTH`` deep with
 at most ``MAX_TREE_NODES`` nodes, every leaf's shape is a list of at most ``MAX_DIMS`` non-negative ints whose
-product is at most ``MAX_ELEMENTS``, and points at a blob of the message. A leaf's blob is decoded only through
-the exact .npy layout the worker writes, whose length must match its shape before anything is allocated; a blob
-the reader did not keep (beyond the bytes the case allows: see protocol.Reader) is never decoded at all, and the
-leaf is shown as the large value it was.
+product is at most ``MAX_ELEMENTS``, and points at a blob of the message. The reader kept a message's blobs only
+up to the bytes its case allows (protocol.Reader); a leaf whose blob it read past is never decoded, and shows as
+the large value it was. A kept blob is decoded only through the exact .npy layout the worker writes, whose length
+must match its shape before anything is allocated, and must have its leaf's shape.
 """
 
 from __future__ import annotations
@@ -57,14 +57,15 @@ class Executed:
 
 
 @dataclass(frozen=True)
-class AnswerHeader:
-    """An answer's header, checked: its value trees still point at blobs, which are read after it."""
+class Answered:
+    """An answer message, checked: the call's status, the student's error and run time, and on ``ok`` the value
+    (and the arguments after the call, for the in-place check) as plain arrays."""
 
     status: str
     error: str
     seconds: float
-    value: Any = None
-    args_after: Any = None
+    value: Answer | None = None
+    args_after: Answer | None = None
 
 
 def _require(condition: bool, what: str) -> None:
@@ -72,10 +73,12 @@ def _require(condition: bool, what: str) -> None:
         raise BadMessage(what)
 
 
-def _op(header: Any) -> str:
+def _op(header: Any, arrays: bool = False) -> str:
     _require(isinstance(header, dict), "a message header is not an object")
     op = header.get("op")
     _require(type(op) is str, "a message without an op")
+    if not arrays and header.get("blobs") != 0:
+        raise BadMessage(f"a {plain(op, 40)!r} message carries arrays")
     return op
 
 
@@ -83,14 +86,15 @@ def _text(header: dict[str, Any], key: str, limit: int, optional: bool = False) 
     value = header.get(key)
     if value is None and optional:
         return ""
-    _require(type(value) is str, f"{key} is not text")
+    if type(value) is not str:
+        raise BadMessage(f"{key} is not text")
     return plain(value, limit)
 
 
 def _seconds(header: dict[str, Any]) -> float:
     value = header.get("seconds")
-    _require(type(value) in (int, float) and 0 <= value <= MAX_SECONDS,  # NaN fails the comparison
-             f"seconds is not a number of seconds between 0 and {MAX_SECONDS:g}")
+    if type(value) not in (int, float) or not 0 <= value <= MAX_SECONDS:  # NaN fails the comparison
+        raise BadMessage(f"seconds is not a number of seconds between 0 and {MAX_SECONDS:g}")
     return float(value)
 
 
@@ -100,7 +104,8 @@ def progress(header: Any, expected_ids: list[str], started: int) -> str | None:
     op = _op(header)
     if op == "executed":
         return None
-    _require(op == "cell", f"unexpected {op!r} message while the cells run")
+    if op != "cell":
+        raise BadMessage(f"unexpected {plain(op, 40)!r} message while the cells run")
     _require(started < len(expected_ids) and header.get("id") == expected_ids[started],
              "a cell message out of order")
     return expected_ids[started]
@@ -125,92 +130,98 @@ def harnessed(header: Any) -> None:
     _require(_op(header) == "harnessed", "the harness was not acknowledged")
 
 
-def answer_header(header: Any, seq: int) -> AnswerHeader:
-    """The header of the answer to call number ``seq``; its trees are checked against its blob count."""
-    _require(_op(header) == "answer", f"expected an answer, got a {header.get('op')!r} message")
-    _require(header.get("seq") == seq and type(header.get("seq")) is int,
-             f"an answer to call {header.get('seq')!r} where call {seq} was asked")
+def answered(header: Any, blobs: list[bytes | None], seq: int) -> Answered:
+    """The answer to call number ``seq``: its header checked, its value trees checked and turned into Answers in
+    one pass (written out check by check: a losses submission reads about 400 of these)."""
+    if _op(header, arrays=True) != "answer":
+        raise BadMessage(f"expected an answer, got a {plain(str(header.get('op')), 40)!r} message")
+    if type(header.get("seq")) is not int or header["seq"] != seq:
+        raise BadMessage(f"an answer to call {plain(repr(header.get('seq')), 40)} where call {seq} was asked")
     status = header.get("status")
-    _require(status in STATUSES, "an answer without a valid status")
+    if status not in STATUSES:
+        raise BadMessage("an answer without a valid status")
     error = _text(header, "error", MAX_ERROR_CHARS, optional=True)
     seconds = _seconds(header)
-    _require(type(header.get("output", "")) is str, "output is not text")
-    blobs = header["blobs"]  # protocol.Reader checked it: an int within its cap
+    if type(header.get("output", "")) is not str:
+        raise BadMessage("output is not text")
     if status != "ok":
-        _require(blobs == 0, "an answer without a value carries arrays")
-        return AnswerHeader(status, error, seconds)
+        if blobs:
+            raise BadMessage("an answer without a value carries arrays")
+        return Answered(status, error, seconds)
     counter = [0]
-    value = _tree(header.get("value"), blobs, 0, counter)
-    after = _tree(header["args_after"], blobs, 0, counter) if "args_after" in header else None
-    return AnswerHeader(status, error, seconds, value, after)
+    value = _answer(header.get("value"), blobs, 0, counter)
+    after = _answer(header["args_after"], blobs, 0, counter) if "args_after" in header else None
+    return Answered(status, error, seconds, value, after)
 
 
-def _int(value: Any, low: int, high: int) -> bool:
-    return type(value) is int and low <= value <= high
-
-
-def _tree(node: Any, blobs: int, depth: int, counter: list[int]) -> dict[str, Any]:
-    """A checked copy of a plain.describe tree: known node kinds and fields only, texts made plain."""
+def _answer(node: Any, blobs: list[bytes | None], depth: int, counter: list[int]) -> Answer:
+    """The Answer a plain.describe tree describes, checked node by node: known kinds and fields only, texts made
+    plain, arrays decoded from ``blobs`` (None: a blob the reader did not keep)."""
     counter[0] += 1
-    _require(counter[0] <= MAX_TREE_NODES, f"a value of more than {MAX_TREE_NODES} parts")
-    _require(depth <= MAX_TREE_DEPTH, f"a value nested more than {MAX_TREE_DEPTH} deep")
-    _require(type(node) is dict, "a value node is not an object")
+    if counter[0] > MAX_TREE_NODES:
+        raise BadMessage(f"a value of more than {MAX_TREE_NODES} parts")
+    if depth > MAX_TREE_DEPTH:
+        raise BadMessage(f"a value nested more than {MAX_TREE_DEPTH} deep")
+    if type(node) is not dict:
+        raise BadMessage("a value node is not an object")
     kind = node.get("t")
     if kind == "leaf":
-        shape = node.get("shape")
-        _require(type(shape) is list and len(shape) <= MAX_DIMS and all(_int(n, 0, MAX_ELEMENTS) for n in shape),
-                 "a leaf's shape is not a list of sizes")
-        size = 1
-        for n in shape:
-            size *= n
-        _require(size <= MAX_ELEMENTS, f"a leaf of more than {MAX_ELEMENTS} elements")
-        _require(node.get("kind") in LEAF_KINDS, "a leaf of no known kind")
-        _require(_int(node.get("i"), 0, blobs - 1), "a leaf points at no array of the message")
-        _require(type(node.get("type")) is str and type(node.get("dtype")) is str, "a leaf's type is not text")
-        return {"t": "leaf", "kind": node["kind"], "type": plain(node["type"], MAX_NAME_CHARS),
-                "dtype": plain(node["dtype"], 60), "shape": tuple(shape), "i": node["i"]}
-    if kind in ("tuple", "list"):
+        return _leaf(node, blobs)
+    if kind == "tuple" or kind == "list":
         items = node.get("v")
-        _require(type(items) is list and len(items) <= MAX_ITEMS, f"a {kind} of no valid items")
-        return {"t": kind, "v": [_tree(item, blobs, depth + 1, counter) for item in items]}
+        if type(items) is not list or len(items) > MAX_ITEMS:
+            raise BadMessage(f"a {kind} of no valid items")
+        return Items(kind, tuple([_answer(item, blobs, depth + 1, counter) for item in items]))
     if kind == "dict":
         pairs = node.get("v")
-        _require(type(pairs) is list and len(pairs) <= MAX_ITEMS, "a dict of no valid items")
-        _require(all(type(pair) is list and len(pair) == 2 and type(pair[0]) is str for pair in pairs),
-                 "a dict item is not a [text key, value] pair")
-        _require(len({pair[0] for pair in pairs}) == len(pairs), "a dict with a repeated key")
-        return {"t": "dict", "v": [(plain(key, MAX_NAME_CHARS), _tree(item, blobs, depth + 1, counter))
-                                   for key, item in pairs]}
-    if kind == "none":
-        return {"t": "none"}
-    if kind == "str":
-        _require(type(node.get("v")) is str, "a string value is not text")
-        return {"t": "str", "v": plain(node["v"], MAX_STRING_CHARS)}
-    if kind == "opaque":
-        _require(type(node.get("type")) is str, "an opaque value's type is not text")
-        return {"t": "opaque", "type": plain(node["type"], MAX_NAME_CHARS)}
-    raise BadMessage(f"a value node of unknown kind {plain(str(kind), 40)!r}")
-
-
-def answer(tree: dict[str, Any], blobs: list[bytes | None]) -> Answer:
-    """The Answer a checked tree describes, its arrays decoded from ``blobs`` (None: a blob not read)."""
-    kind = tree["t"]
-    if kind == "leaf":
-        blob, shape = blobs[tree["i"]], tree["shape"]
-        if blob is None:
-            size = int(np.prod(shape, dtype=object))
-            return Opaque(f"{tree['type']} of shape {shape} ({size:,} values, too large to read: far larger than "
-                          "the expected answer)")
-        return Leaf(tree["kind"], tree["type"], tree["dtype"], shape, decode(blob, shape))
-    if kind in ("tuple", "list"):
-        return Items(kind, tuple(answer(item, blobs) for item in tree["v"]))
-    if kind == "dict":
-        return Entries(tuple((key, answer(item, blobs)) for key, item in tree["v"]))
+        if type(pairs) is not list or len(pairs) > MAX_ITEMS:
+            raise BadMessage("a dict of no valid items")
+        entries, keys = [], set()
+        for pair in pairs:
+            if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str:
+                raise BadMessage("a dict item is not a [text key, value] pair")
+            if pair[0] in keys:
+                raise BadMessage("a dict with a repeated key")
+            keys.add(pair[0])
+            entries.append((plain(pair[0], MAX_NAME_CHARS), _answer(pair[1], blobs, depth + 1, counter)))
+        return Entries(tuple(entries))
     if kind == "none":
         return Nothing()
     if kind == "str":
-        return Text(tree["v"])
-    return Opaque(tree["type"])
+        if type(node.get("v")) is not str:
+            raise BadMessage("a string value is not text")
+        return Text(plain(node["v"], MAX_STRING_CHARS))
+    if kind == "opaque":
+        if type(node.get("type")) is not str:
+            raise BadMessage("an opaque value's type is not text")
+        return Opaque(plain(node["type"], MAX_NAME_CHARS))
+    raise BadMessage(f"a value node of unknown kind {plain(str(kind), 40)!r}")
+
+
+def _leaf(node: dict[str, Any], blobs: list[bytes | None]) -> Leaf | Opaque:
+    shape, index, kind = node.get("shape"), node.get("i"), node.get("kind")
+    type_name, dtype = node.get("type"), node.get("dtype")
+    if type(shape) is not list or len(shape) > MAX_DIMS:
+        raise BadMessage("a leaf's shape is not a list of sizes")
+    size = 1
+    for n in shape:
+        if type(n) is not int or not 0 <= n <= MAX_ELEMENTS:
+            raise BadMessage("a leaf's shape is not a list of sizes")
+        size *= n
+    if size > MAX_ELEMENTS:
+        raise BadMessage(f"a leaf of more than {MAX_ELEMENTS} elements")
+    if kind not in LEAF_KINDS:
+        raise BadMessage("a leaf of no known kind")
+    if type(index) is not int or not 0 <= index < len(blobs):
+        raise BadMessage("a leaf points at no array of the message")
+    if type(type_name) is not str or type(dtype) is not str:
+        raise BadMessage("a leaf's type is not text")
+    type_name, shape = plain(type_name, MAX_NAME_CHARS), tuple(shape)
+    blob = blobs[index]
+    if blob is None:
+        return Opaque(f"{type_name} of shape {shape} ({size:,} values, too large to read: far larger than the "
+                      "expected answer)")
+    return Leaf(kind, type_name, plain(dtype, 60), shape, decode(blob, shape))
 
 
 def decode(blob: bytes, shape: tuple[int, ...]) -> np.ndarray:
@@ -218,5 +229,6 @@ def decode(blob: bytes, shape: tuple[int, ...]) -> np.ndarray:
     only when its length matches its header's shape (checked before anything is allocated)."""
     array = protocol.read_plain_npy(blob)
     _require(array is not None, "an array that is not a plain float64, int64 or bool .npy")
-    _require(array.shape == shape, f"an array of shape {array.shape} where its leaf says {shape}")
+    if array.shape != shape:
+        raise BadMessage(f"an array of shape {array.shape} where its leaf says {shape}")
     return array

@@ -37,19 +37,18 @@ def _escape(match: re.Match[str]) -> str:
 
 def plain(text: str, limit: int | None = None) -> str:
     """``text`` as printable plain text of at most ``limit`` characters (a marker says where it was cut)."""
-    if not isinstance(text, str):
+    if type(text) is not str:
         raise TypeError(f"expected text, got {type(text).__name__}")
-    if limit is not None and len(text) > limit:
+    cut = limit is not None and len(text) > limit
+    if cut:
         text = text[:limit]
-        cut = True
-    else:
-        cut = False
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-    if _UNSAFE.search(text) is not None:
-        text = _UNSAFE.sub(_escape, text)
-        if limit is not None and len(text) > limit:  # escapes are longer than what they stand for
-            text, cut = text[:limit], True
+    if not text.isprintable():  # (printable text, most of it: no control, format character or surrogate)
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        if _UNSAFE.search(text) is not None:
+            text = _UNSAFE.sub(_escape, text)
+            if limit is not None and len(text) > limit:  # escapes are longer than what they stand for
+                text, cut = text[:limit], True
     return text + TRUNCATED if cut else text
 
 

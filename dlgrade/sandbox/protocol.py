@@ -34,6 +34,7 @@ MAX_HEADER_BYTES = 4 << 20
 MAX_BLOB_BYTES = 64 << 20
 MAX_MESSAGE_BYTES = 256 << 20
 MAX_BLOBS = 4096
+KEPT_UNASKED = 1 << 20  # bytes of a message's blobs a reader with a budget keeps without asking it (Reader.receive)
 # Only these cross the boundary: the worker converts everything else (or rejects it).
 PLAIN_DTYPES = frozenset({np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)})
 # The header numpy's write_array gives a plain little-endian array (descr, fortran_order, shape; space-padded).
@@ -202,9 +203,10 @@ class Reader:
                 budget: Callable[[dict[str, Any]], int] | None = None) -> tuple[dict[str, Any], list[bytes | None]]:
         """Read one message: (header, blobs). Raises Deadline, ChannelClosed or ProtocolError.
 
-        ``budget(header)``, called once the header is read and before any blob is, says how many bytes of blobs to
-        keep: a blob that would go beyond it is read past and given as None, so whatever the other side sends,
-        no more than that is held (the trusted side derives it from the case's expected answer)."""
+        With ``budget``, blobs are kept up to KEPT_UNASKED bytes, and beyond that up to ``budget(header)`` bytes in
+        all (asked once, only by a message that large: most never are); a blob that would go beyond is read past
+        and given as None. Whatever the other side sends, no more than that is held (the trusted side derives the
+        budget from the case's expected answer)."""
         try:
             header = _loads(self._frame(MAX_HEADER_BYTES, deadline), parse_constant=_refuse_constant)
         except RecursionError:
@@ -214,16 +216,18 @@ class Reader:
         count = header.get("blobs") if isinstance(header, dict) else None
         if type(count) is not int or not 0 <= count <= MAX_BLOBS:
             raise ProtocolError("header without a valid blob count")
-        keep = budget(header) if budget is not None else MAX_MESSAGE_BYTES
+        allowed = MAX_MESSAGE_BYTES if budget is None else KEPT_UNASKED
         blobs: list[bytes | None] = []
-        total = 0
+        total = kept = 0
         for _ in range(count):
             length = self._length(MAX_BLOB_BYTES, deadline)
             total += length
             if total > MAX_MESSAGE_BYTES:
                 raise ProtocolError("message exceeds the size cap")
-            if length <= keep:
-                keep -= length
+            if kept + length > allowed and budget is not None:
+                allowed, budget = max(allowed, budget(header)), None
+            if kept + length <= allowed:
+                kept += length
                 blobs.append(self._exactly(length, deadline))
             else:
                 self._skip(length, deadline)

@@ -155,6 +155,9 @@ _send(('{"nonce": "%s", "op": "executed", "seconds": NaN, "output": "", "blobs":
     "cell_out_of_order": FORGE + '''
 _send({"nonce": _nonce(), "op": "cell", "id": "worked_solution", "blobs": 0})
 ''',
+    "a_cell_message_with_8_mb_of_arrays": FORGE + '''
+_send({"nonce": _nonce(), "op": "cell", "id": "relu_solution", "blobs": 1}, [bytes(8 << 20)])
+''',
     "an_answer_while_cells_run": FORGE + '''
 _send({"nonce": _nonce(), "op": "answer", "seq": 1, "status": "ok", "seconds": 0.0, "blobs": 0})
 ''',
