@@ -204,9 +204,9 @@ class Reader:
         """Read one message: (header, blobs). Raises Deadline, ChannelClosed or ProtocolError.
 
         With ``budget``, blobs are kept up to KEPT_UNASKED bytes, and beyond that up to ``budget(header)`` bytes in
-        all (asked once, only by a message that large: most never are); a blob that would go beyond is read past
-        and given as None. Whatever the other side sends, no more than that is held (the trusted side derives the
-        budget from the case's expected answer)."""
+        all (asked once, only by a message that large: most never are); a blob that would go beyond, or beyond
+        MAX_BLOB_BYTES, is read past and given as None. Whatever the other side sends, no more than that is held
+        (the trusted side derives the budget from the case's expected answer)."""
         try:
             header = _loads(self._frame(MAX_HEADER_BYTES, deadline), parse_constant=_refuse_constant)
         except RecursionError:
@@ -216,17 +216,20 @@ class Reader:
         count = header.get("blobs") if isinstance(header, dict) else None
         if type(count) is not int or not 0 <= count <= MAX_BLOBS:
             raise ProtocolError("header without a valid blob count")
-        allowed = MAX_MESSAGE_BYTES if budget is None else KEPT_UNASKED
+        budgeted = budget is not None
+        allowed = KEPT_UNASKED if budgeted else MAX_MESSAGE_BYTES
         blobs: list[bytes | None] = []
         total = kept = 0
         for _ in range(count):
-            length = self._length(MAX_BLOB_BYTES, deadline)
+            # With a budget, a blob beyond the per-blob cap is no breach: it is read past, never held (the plain
+            # converter allows arrays of 16M numbers, 128 MB). The message's total cap holds either way.
+            length = self._length(MAX_MESSAGE_BYTES if budgeted else MAX_BLOB_BYTES, deadline)
             total += length
             if total > MAX_MESSAGE_BYTES:
                 raise ProtocolError("message exceeds the size cap")
             if kept + length > allowed and budget is not None:
                 allowed, budget = max(allowed, budget(header)), None
-            if kept + length <= allowed:
+            if kept + length <= allowed and length <= MAX_BLOB_BYTES:
                 kept += length
                 blobs.append(self._exactly(length, deadline))
             else:

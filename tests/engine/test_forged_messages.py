@@ -265,6 +265,19 @@ def test_a_huge_legal_answer_is_refused_before_it_is_read(grader: Grader, tmp_pa
     _assert_strict_json(result, tmp_path)
 
 
+def test_an_answer_beyond_the_wires_per_array_cap_is_too_large_not_a_breach(grader: Grader, tmp_path: Path) -> None:
+    """The worker converts arrays of up to 16M numbers (128 MB), twice the wire's 64 MB per array: such an answer
+    is read past like any too large one, and the question's other case still runs."""
+    code = """
+import numpy as np
+def relu_grad(x):
+    return np.zeros(10_000_000) if x.ndim == 1 else (x > 0).astype(float)
+"""
+    result = _grade(grader, tmp_path, code, cell="relu_solution")
+    public, hidden = result.questions[1].cases
+    assert "too large to read" in public.message and hidden.passed
+
+
 def test_a_wrong_shape_of_sensible_size_is_still_read_and_named(grader: Grader, tmp_path: Path) -> None:
     code = """
 import numpy as np
