@@ -5,16 +5,15 @@ escape sequences and a lone surrogate in every text field."""
 from __future__ import annotations
 
 import json
-import re
-from html.parser import HTMLParser
 from pathlib import Path
+
+from test_student_text import RAW, Tags
 
 from dlgrade import report
 from dlgrade.grading import CaseResult, QuestionResult, SubmissionResult
 from dlgrade.interop.gradescope import gradescope_results
 from dlgrade.suite import Mistake
 
-RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 EVIL = "\ud800\x1b[32mpassed\x1b[0m\u202e <script>alert(1)</script><img src=x onerror=alert(2)>\"' &amp;"
 
 
@@ -27,24 +26,14 @@ def hostile_result() -> SubmissionResult:
                             sandbox=("bubblewrap",), execution_time=0.5, student_time=0.1, suite_version="v")
 
 
-class Elements(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[tuple[str, list[tuple[str, str | None]]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.found.append((tag, attrs))
-
-
 def test_the_feedback_page_escapes_every_student_text(tmp_path: Path) -> None:
     report.write_html(hostile_result(), tmp_path / "feedback.html")
     page = (tmp_path / "feedback.html").read_bytes().decode("utf-8")
     assert not RAW.search(page)
-    elements = Elements()
+    elements = Tags()
     elements.feed(page)
-    tags = [tag for tag, _ in elements.found]
-    assert "script" not in tags and "img" not in tags
-    assert not [name for _, attrs in elements.found for name, _ in attrs if name.startswith("on")]
+    assert not {"script", "img"} & {tag for tag, _ in elements.tags}
+    assert not [name for _, attrs in elements.tags for name, _ in attrs if name.startswith("on")]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&amp;amp;" in page
     assert "\\x1b[32mpassed\\x1b[0m\\u202e" in page  # the escapes, shown as text
 
