@@ -13,9 +13,10 @@ The child never sees the control channel: it swaps fds 0-2 for /dev/null and a c
 Data channel (the passed stream socket), protocol.py messages, every header carrying the job's nonce:
   exec {cells}                 run the student's cells in order, one "cell" progress message before each
   harness {source}             define trusted (public) helper functions in a namespace of their own
-  call {entry, kind, args...}  look up the student's entry point, call it, convert what it returns
+  call {seq, entry, kind, args...}  look up the student's entry point, call it, convert what it returns
   bye
-Nothing the child sends is believed: the grader compares only the plain arrays it decodes.
+Nothing the child sends is believed: the grader checks every message (dlgrade.boundary.messages; an answer must
+carry its call's seq) and compares only the plain arrays it decodes.
 """
 
 from __future__ import annotations
