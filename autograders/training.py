@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from dlgrade.suite import WARM_UP_DATA, WARM_UP_OPTIMIZERS, Case, Mistake, Question, Suite, Verdict
+from dlgrade.suite import WARM_UP_DATA, WARM_UP_OPTIMIZERS, Case, Mistake, Question, Suite, Verdict, too_large_to_judge
 from reference import datasets, models
 from reference.training import evaluate, load_numpy_state_dict, state_dict_to_numpy
 from reference.training import train as reference_train
@@ -855,6 +855,8 @@ def judge_classifier(case: Case, answer: Any) -> Verdict:
     """Load the weights into unit 8's Net (reference.models.TwoLayerClassifier, sigmoid hidden and output) and
     measure its accuracy on 1,000 fresh points of the same circles."""
     weights = _weights(answer)
+    if weights and (problem := too_large_to_judge([w.shape for w in weights.values()])):
+        return Verdict(False, problem)
     hidden = weights["Dense1.weight"].shape[0] if weights and weights.get("Dense1.weight", np.zeros(0)).ndim == 2 \
         else 1
     model, problem = _load(models.TwoLayerClassifier(2, hidden, 1, activation="sigmoid"), answer,
@@ -873,6 +875,8 @@ def judge_classifier(case: Case, answer: Any) -> Verdict:
 def judge_regressor(case: Case, answer: Any) -> Verdict:
     """Load the weights into lecture 8's FFN(4, 1, hidden) and measure its MSE on 1,000 fresh samples."""
     weights = _weights(answer)
+    if weights and (problem := too_large_to_judge([w.shape for w in weights.values()])):
+        return Verdict(False, problem)
     hidden = weights["layer1.weight"].shape[0] if weights and weights.get("layer1.weight", np.zeros(0)).ndim == 2 \
         else 1
     model, problem = _load(models.FFN(4, 1, hidden), answer,

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,20 @@ import numpy as np
 
 from dlgrade.assignments import Assignment
 from dlgrade.banned import find_banned
-from dlgrade.checking.answers import Answer, Entries, Items, Leaf, MalformedAnswer, Nothing, from_tree, from_value
+from dlgrade.boundary import messages
+from dlgrade.boundary.text import plain
+from dlgrade.checking.answers import Answer, Entries, Items, Leaf, Nothing, from_value
 from dlgrade.checking.compare import Outcome, compare, precision_for
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
-from dlgrade.sandbox.launcher import Job, Message, Sandbox, WorkerGone
+from dlgrade.sandbox.launcher import Job, Sandbox, WorkerGone
 from dlgrade.suite import Case, Mistake, Question, Suite, unwrap_tensors
 
+ANSWER_SLACK_BYTES = protocol.KEPT_UNASKED  # read of any answer, whatever its case expects (answer_budget)
+ANSWER_FACTOR = 8  # times the expected answer's bytes
+JUDGED_ANSWER_BYTES = 16 << 20  # a judged answer (a trained model's state dict) is read up to this
+NPY_HEADER_BYTES = 128  # a plain .npy header, as protocol.encode_array writes it (64 or 128 bytes)
+MAX_NOTE_CHARS = 2000
 EXEC_TIMEOUT = 60.0  # seconds for the student's top-level code (all cells), per attempt
 MAX_SKIPPED_CELLS = 5  # cells that hang or kill the worker are skipped, then the rest is re-run
 STATUSES = ("passed", "failed", "error", "timeout", "banned", "not_implemented")
@@ -125,31 +132,32 @@ class Session:
         job = self.sandbox.open_job()
         if self.harness:
             job.send({"op": "harness", "source": self.harness})
-            job.receive(time.monotonic() + 30.0)
+            _checked(job, messages.harnessed, job.receive(time.monotonic() + 30.0, _no_arrays).header)
         cells = [c for c in self.cells if c.id not in self.skipped]
+        ids = [c.id for c in cells]
         job.send({"op": "exec", "cells": [{"id": c.id, "source": c.source} for c in cells]})
-        deadline, current = time.monotonic() + EXEC_TIMEOUT, None
+        deadline, current, started = time.monotonic() + EXEC_TIMEOUT, None, 0
         try:
             while True:
-                message = job.receive(deadline)
-                if message.header.get("op") == "cell":
-                    current = str(message.header.get("id"))
-                    continue
-                if message.header.get("op") == "executed":
+                header = job.receive(deadline, _no_arrays).header
+                cell = _checked(job, messages.progress, header, ids, started)
+                if cell is None:
+                    current = None  # every cell has run: a broken end of the run is no one cell's to skip
+                    done = _checked(job, messages.executed, header, ids)
                     break
+                current, started = cell, started + 1
         except WorkerGone as gone:
             if current is None or len(self.skipped) >= MAX_SKIPPED_CELLS:
                 raise
-            why = "ran too long" if gone.timed_out else "ended the worker process"
+            why = "ran too long" if gone.timed_out else "broke the grader's protocol" if gone.broke_protocol \
+                else "ended the worker process"
             self.skipped[current] = f"cell {current} {why} when run, and was skipped"
             return job  # dead: ready() loads again without that cell
         if self.first_load:
             self.first_load = False
-            self.output = str(message.header.get("output", ""))
-            self.student_time += float(message.header.get("seconds", 0.0))
-            for cell in message.header.get("cells", []):
-                if cell.get("error"):
-                    self.cell_errors[str(cell["id"])] = str(cell["error"])
+            self.output = done.output
+            self.student_time += done.seconds
+            self.cell_errors.update(done.errors)
         return job
 
     def close(self) -> None:
@@ -167,52 +175,68 @@ class Reply:
     args_after: Answer | None = None
 
 
-def ask_all(session: Session, question: Question, cases: list[Case], timeout: float, seed: int) -> list[Reply]:
-    """Run a question's cases in the worker: one request, answers streamed back one per case. Stops early (fewer
-    replies than cases, the last one saying why) when the worker hangs past ``timeout`` seconds or dies. The
-    clock starts once the child is ready: neither the sweep of the previous child nor a reload of the student's
+def _no_arrays(header: dict[str, Any]) -> int:
+    """The budget of a message that carries no arrays (all but answers): none is held beyond what a reader keeps
+    unasked, and the schema then refuses the message."""
+    return 0
+
+
+def _checked(job: Job, check: Callable[..., Any], *args: Any) -> Any:
+    """check(*args) on a message (dlgrade.boundary.messages); a message that breaks the schema kills the job, as
+    any other protocol violation does."""
+    try:
+        return check(*args)
+    except protocol.ProtocolError as error:
+        job.kill()
+        raise WorkerGone(f"the worker broke protocol: {error}", broke_protocol=True) from None
+
+
+def ask(session: Session, question: Question, cases: list[Case], timeout: float, seed: int,
+        budget: Callable[[int], int]) -> Iterator[Reply]:
+    """Run a question's cases in the worker: one request, then one answer per case, each read only when the
+    caller asks for it (so each is compared before the next is read, and none is held longer) and kept only up
+    to ``budget(number)`` bytes of arrays, the case's allowance (see answer_budget). Stops early (fewer replies
+    than cases, the last one saying why) when the worker hangs past ``timeout`` seconds, dies or breaks protocol.
+    The clock starts once the child is ready: neither the sweep of the previous child nor a reload of the student's
     cells (which has a budget of its own) is charged to the question."""
     try:
         job = session.ready()
     except WorkerGone as gone:
-        return [Reply("timeout" if gone.timed_out else "crashed", f"your code could not be loaded: {gone}")]
+        yield Reply("timeout" if gone.timed_out else "crashed", f"your code could not be loaded: {gone}")
+        return
     deadline = time.monotonic() + timeout
     blobs: list[bytes] = []
     calls = [{
-        "op": "call", "nonce": job.nonce, "entry": question.entry, "kind": question.kind,
+        "op": "call", "nonce": job.nonce, "entry": question.entry, "kind": question.kind, "seq": number,
         "harness": question.harness, "args": protocol.encode_value(list(case.args), blobs),
         "kwargs": protocol.encode_value(dict(case.kwargs), blobs), "autograd": question.autograd,
         "return_args": question.check_mutation and question.kind == "function", "seed": seed + number,
     } for number, case in enumerate(cases, 1)]
-    replies: list[Reply] = []
     try:
         job.send({"op": "calls", "calls": calls}, blobs)
-        for _ in cases:
-            replies.append(_decode_reply(session, job.receive(deadline)))
+        del blobs, calls
+        for number in range(1, len(cases) + 1):
+            yield _read_reply(session, job, number, deadline, budget)
     except WorkerGone as gone:
         if gone.timed_out:
-            replies.append(Reply("timeout", f"did not finish within the question's {question.timeout:g} s budget"))
+            yield Reply("timeout", f"did not finish within the question's {question.timeout:g} s budget")
+        elif gone.broke_protocol:
+            why = plain(str(gone).removeprefix("the worker broke protocol: "), 300)
+            yield Reply("crashed", f"your code broke the grader's protocol ({why}); the question's remaining cases "
+                                   "were not run")
         else:
-            replies.append(Reply("crashed", "your code ended the worker process (exit, crash, or a memory/CPU limit)"))
-    return replies
+            yield Reply("crashed", "your code ended the worker process (exit, crash, or a memory/CPU limit)")
 
 
-def _decode_reply(session: Session, message: Message) -> Reply:
-    """One answer message, decoded and checked: only plain arrays come out."""
-    header = message.header
-    seconds = header.get("seconds")
-    session.student_time += seconds if isinstance(seconds, float) else 0.0
-    status = header.get("status")
-    if status != "ok":
-        error = str(header.get("error") or "")[:3000]
-        return Reply(status if status in ("error", "not_implemented", "missing") else "error", error)
-    try:
-        arrays = [protocol.decode_array(blob) for blob in message.blobs]
-        answer = from_tree(header.get("value"), arrays)
-        after = from_tree(header["args_after"], arrays) if "args_after" in header else None
-    except (protocol.ProtocolError, MalformedAnswer, KeyError, TypeError, ValueError) as error:
-        return Reply("error", f"the returned value could not be read: {error}")
-    return Reply("ok", answer=answer, args_after=after)
+def _read_reply(session: Session, job: Job, number: int, deadline: float, budget: Callable[[int], int]) -> Reply:
+    """The answer to call ``number``, checked against the schema (dlgrade.boundary.messages); its arrays read up
+    to the case's budget, asked for only by an answer with a value too large to keep unasked."""
+    message = job.receive(deadline, lambda header: budget(number) if header.get("status") == "ok" else 0)
+    answered = _checked(job, messages.answered, message.header, message.blobs, number)
+    session.student_time += answered.seconds
+    if answered.status != "ok":
+        return Reply(answered.status, answered.error)
+    return Reply("ok", answer=answered.value, args_after=answered.args_after)
 
 
 # ---- comparing and diagnosing ----------------------------------------------------------------------------
@@ -392,6 +416,37 @@ def _show_inputs(case: Case) -> str:
     return ", ".join(parts)[:600]
 
 
+# ---- how much of an answer is read ----------------------------------------------------------------------
+
+
+def _wire_bytes(value: Any) -> int:
+    """The bytes a plain value takes as the worker sends it: 8 per number, a .npy header per array."""
+    if isinstance(value, protocol.TensorArg):
+        value = value.array
+    if isinstance(value, np.ndarray):
+        return 8 * value.size + NPY_HEADER_BYTES
+    if isinstance(value, tuple | list):
+        return sum(_wire_bytes(item) for item in value)
+    if isinstance(value, dict):
+        return sum(_wire_bytes(item) for item in value.values())
+    return 8 + NPY_HEADER_BYTES
+
+
+def answer_budget(question: Question, values: CaseValues) -> int:
+    """The bytes of arrays the trusted side reads of an answer to this case, known before the answer is read:
+    ANSWER_FACTOR times the expected answer's plus ANSWER_SLACK_BYTES (so a wrong shape or a known mistake's
+    variant is still read and named), JUDGED_ANSWER_BYTES for a judged answer (a trained model's weights), plus
+    the arguments when they come back for the in-place check. Arrays beyond it are never held: such an answer
+    fails its case as too large to read."""
+    if question.judge is not None:
+        allowed = JUDGED_ANSWER_BYTES
+    else:
+        allowed = ANSWER_SLACK_BYTES + ANSWER_FACTOR * _wire_bytes(values.expected())
+    if question.check_mutation and question.kind == "function":
+        allowed += _wire_bytes(values.case.args)
+    return allowed
+
+
 # ---- one question, one submission ------------------------------------------------------------------------
 
 
@@ -407,16 +462,19 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
     results: list[CaseResult] = []
     failures: list[tuple[CaseValues, Answer]] = []
     explained: list[int] = []  # where in results the failures are: a matching mistake is named on those cases
-    replies = ask_all(session, question, [case for case, _ in cases], question.timeout, seed)
+    values_of = [CaseValues(question, case, number, memo if public else None)
+                 for number, (case, public) in enumerate(cases, 1)]
+    replies = ask(session, question, [case for case, _ in cases], question.timeout, seed,
+                  lambda number: answer_budget(question, values_of[number - 1]))
     own_failure = cell_failure(session, question.cell)
     stop: CaseResult | None = None
     for number, (case, public) in enumerate(cases, 1):
         label = f"public case {number}: {case.describe()}" if public else f"hidden case {number}"
-        if stop is not None or number > len(replies):
+        reply = next(replies, None)  # read even after a stop: the worker answers every call, and none is left
+        if stop is not None or reply is None:
             reason = stop or results[-1]
             results.append(CaseResult(label, public, False, reason.status, "not run: " + reason.message))
             continue
-        reply = replies[number - 1]
         if reply.status != "ok" or reply.answer is None:
             status = {"missing": "not_implemented", "crashed": "error"}.get(reply.status, reply.status)
             message = reply.error or reply.status
@@ -436,7 +494,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             results.append(CaseResult(label, public, False, "not_implemented",
                                       f"{question.entry} is still None: put your number in it"))
             continue
-        values = CaseValues(question, case, number, memo if public else None)
+        values = values_of[number - 1]
         expected = values.expected() if question.judge is None else None
         outcome = _outcome(question, values, reply.answer, expected)
         mutated = _mutation(case, reply.args_after) if outcome.passed and question.check_mutation else None
@@ -453,6 +511,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             yours=_show(reply.answer, precision) if shown else None,
             expected=_show_expected(expected, precision) if shown and expected is not None else None,
         ))
+        del reply  # compared: its arrays go now, unless a failure keeps them for the diagnosis
     mistake = matching_mistake(question, failures)
     if mistake is not None:
         for index in explained:
@@ -585,6 +644,7 @@ class Grader:
             session.close()
         notes = list(extraction.notes) + list(session.skipped.values())
         notes += [f"cell {cell} raised: {error.splitlines()[-1]}" for cell, error in session.cell_errors.items()]
+        notes = [plain(note, MAX_NOTE_CHARS) for note in notes]  # they quote the student's notebook
         return SubmissionResult(
             assignment=self.assignment.id, submission=str(path), questions=tuple(questions), notes=tuple(notes),
             output=session.output, sandbox=tuple(self.sandbox.isolation),

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dlgrade.suite import Case, Question
+from dlgrade.suite import MAX_JUDGED_PARAMETERS, MAX_JUDGED_WIDTH, Case, Question
 
 __all__ = ["KernelJudge", "TWINS", "judge_key", "twin_for"]
 
@@ -32,11 +32,19 @@ class KernelJudge:
     reveals_answer: bool = False
 
 
-_STATE_HELPERS = '''
+# The same caps as the trusted judges' (dlgrade.suite.too_large_to_judge), checked before anything is converted.
+_STATE_HELPERS = f"_MAX_PARAMETERS, _MAX_WIDTH = {MAX_JUDGED_PARAMETERS}, {MAX_JUDGED_WIDTH}\n" + '''
 def _weights(value, shapes):
     """{name: float64 array} of a returned state dict, checked against the expected names and shapes."""
     if not isinstance(value, dict):
         raise TypeError(f"expected the trained model's state dict, got a {type(value).__name__}")
+    sizes = [tuple(int(n) for n in np.shape(item)) for item in value.values()]
+    parameters = sum(int(np.prod(size, dtype=object)) for size in sizes)
+    width = max((max(size) for size in sizes if size), default=0)
+    if parameters > _MAX_PARAMETERS or width > _MAX_WIDTH:
+        raise ValueError(f"the model is too large to evaluate ({parameters:,} parameters, a layer of {width:,} "
+                         f"units): the judge evaluates models of at most {_MAX_PARAMETERS:,} parameters and "
+                         f"{_MAX_WIDTH:,} units a layer, far more than this exercise needs")
     arrays = {}
     for key, item in value.items():
         item = item.detach().cpu().numpy() if hasattr(item, "detach") else item

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,11 +52,13 @@ class ControlOutOfStep(SandboxUnavailable):
 
 
 class WorkerGone(Exception):
-    """The job's child died, hung past its deadline, or spoke out of protocol."""
+    """The job's child died, hung past its deadline, or spoke out of protocol (``broke_protocol``: a message that
+    is no message of the worker's, which student code sent from inside the child)."""
 
-    def __init__(self, reason: str, timed_out: bool = False) -> None:
+    def __init__(self, reason: str, timed_out: bool = False, broke_protocol: bool = False) -> None:
         super().__init__(reason)
         self.timed_out = timed_out
+        self.broke_protocol = broke_protocol
 
 
 @dataclass(frozen=True)
@@ -462,7 +464,7 @@ class Sandbox:
 @dataclass(frozen=True)
 class Message:
     header: dict[str, Any]
-    blobs: list[bytes]
+    blobs: list[bytes | None]  # None: a blob beyond the receiver's budget, read past (protocol.Reader.receive)
 
 
 class Job:
@@ -480,10 +482,11 @@ class Job:
             self.kill()
             raise WorkerGone(f"the worker process ended ({error})") from None
 
-    def receive(self, deadline: float) -> Message:
-        """The next message for this job; WorkerGone if the child dies, lies about the nonce, or is too slow."""
+    def receive(self, deadline: float, budget: Callable[[dict[str, Any]], int] | None = None) -> Message:
+        """The next message for this job; WorkerGone if the child dies, lies about the nonce, or is too slow.
+        ``budget``: see protocol.Reader.receive (it may refuse the header with a ProtocolError)."""
         try:
-            header, blobs = self.reader.receive(deadline)
+            header, blobs = self.reader.receive(deadline, budget)
         except protocol.Deadline:
             self.kill()
             raise WorkerGone("timed out", timed_out=True) from None
@@ -492,10 +495,10 @@ class Job:
             raise WorkerGone("the worker process ended (exit, crash or resource limit)") from None
         except protocol.ProtocolError as error:
             self.kill()
-            raise WorkerGone(f"the worker broke protocol: {error}") from None
+            raise WorkerGone(f"the worker broke protocol: {error}", broke_protocol=True) from None
         if header.get("nonce") != self.nonce:
             self.kill()
-            raise WorkerGone("the worker answered with the wrong nonce")
+            raise WorkerGone("the worker answered with the wrong nonce", broke_protocol=True)
         return Message(header, blobs)
 
     def kill(self) -> None:

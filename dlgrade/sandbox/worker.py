@@ -19,9 +19,10 @@ channel swapped for /dev/null, output for a capped capture file), no capabilitie
 Data channel (the passed stream socket), protocol.py messages, every header carrying the job's nonce:
   exec {cells}                 run the student's cells in order, one "cell" progress message before each
   harness {source}             define trusted (public) helper functions in a namespace of their own
-  call {entry, kind, args...}  look up the student's entry point, call it, convert what it returns
+  call {seq, entry, kind, args...}  look up the student's entry point, call it, convert what it returns
   bye
-Nothing the child sends is believed: the grader compares only the plain arrays it decodes.
+Nothing the child sends is believed: the grader checks every message (dlgrade.boundary.messages; an answer must
+carry its call's seq) and compares only the plain arrays it decodes.
 """
 
 from __future__ import annotations
@@ -135,8 +136,8 @@ class Child:
     def call(self, header: dict[str, Any], blobs: list[bytes]) -> None:
         entry, kind = header["entry"], header.get("kind", "function")
         if entry not in self.namespace:
-            self.reply({"op": "answer", "status": "missing", "error": f"{entry} is not defined",
-                        "seconds": 0.0, "output": self.new_output()})
+            self.reply({"op": "answer", "seq": header.get("seq"), "status": "missing",
+                        "error": f"{entry} is not defined", "seconds": 0.0, "output": self.new_output()})
             return
         target = self.namespace[entry]
         args = protocol.decode_value(header.get("args", {"t": "list", "v": []}), blobs, _to_tensor)
@@ -158,7 +159,8 @@ class Child:
         except BaseException as exc:
             status, error = "error", _short_traceback(exc)
         seconds = time.perf_counter() - started
-        reply: dict[str, Any] = {"op": "answer", "status": status, "error": error, "seconds": seconds}
+        reply: dict[str, Any] = {"op": "answer", "seq": header.get("seq"), "status": status, "error": error,
+                                 "seconds": seconds}
         if status == "ok":
             try:
                 reply["value"] = plain.describe(value, arrays)
