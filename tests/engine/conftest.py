@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from engine_helpers import FIXTURE_ROOT
 
 from dlgrade import assignments
 from dlgrade.grading import Grader
 from dlgrade.sandbox.launcher import Sandbox, bwrap_path
-
-FIXTURE_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "engine_course"
 
 
 @pytest.fixture(scope="session")

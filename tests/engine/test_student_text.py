@@ -12,8 +12,7 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
-from conftest import FIXTURE_ROOT
-from engine_helpers import with_cell
+from engine_helpers import FIXTURE_ROOT, with_cell
 
 from dlgrade.boundary.text import inert_markdown, plain
 

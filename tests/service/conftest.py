@@ -4,11 +4,9 @@ tokens for a few students and an instructor, and a real `dlgrade serve` process 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from service_helpers import Server, build_project, cli, issue_tokens
+from service_helpers import Served, Server, build_project, cli, issue_tokens
 
 from dlgrade.sandbox.launcher import bwrap_path
 
@@ -36,14 +34,6 @@ service:
 """
 IDS = ("mini", "minipq", "miniscore", "minibest", "minilate", "miniclosed")
 STUDENTS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
-
-
-@dataclass
-class Served:
-    course: Path
-    server: Server
-    tokens: dict[str, str]
-    instructor: str
 
 
 @pytest.fixture(scope="session")

@@ -195,3 +195,13 @@ def multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
 def log_lines(course: Path, pattern: str) -> list[str]:
     text = (course / ".dlgrade" / "service" / "service.log").read_text()
     return [line for line in text.splitlines() if re.search(pattern, line)]
+
+
+@dataclass
+class Served:
+    """The served test course (conftest's ``served`` fixture): its folder, its server, students' tokens."""
+
+    course: Path
+    server: Server
+    tokens: dict[str, str]
+    instructor: str

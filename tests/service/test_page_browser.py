@@ -9,8 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import Served
-from service_helpers import issue_tokens, notebooks, with_cell
+from service_helpers import Served, issue_tokens, notebooks, with_cell
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -15,8 +15,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import Served
-from service_helpers import cli, issue_tokens, log_lines, multipart, notebook_bytes, notebooks, with_cell
+from service_helpers import Served, cli, issue_tokens, log_lines, multipart, notebook_bytes, notebooks, with_cell
 
 LEAK_MSE = '''import numpy as np
 def mse_loss(input, target, reduction="mean"):
