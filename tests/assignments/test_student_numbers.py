@@ -322,3 +322,69 @@ def test_the_student_id_is_found_as_jupyterhub_and_nbgrader_know_it(monkeypatch:
     assert find_student_id() == ("grace", "your login name (as nbgrader submits)")
     Login.pw_name = "jovyan"  # a container's user, which nbgrader itself replaces by $JUPYTERHUB_USER
     assert find_student_id() is None
+
+
+# ---- who the student is, where one submission is graded on its own ------------------------------------------------
+
+
+def _course_layout(root: Path, secret: bytes) -> None:
+    """The parts of a dlgrade course that say whose numbers a submission has (what `dlgrade setup` writes)."""
+    (root / ".dlgrade").mkdir(parents=True)
+    (root / ".dlgrade" / "course.json").write_text(json.dumps({"format": 1, "assignments_root": str(PROJECT)}))
+    (root / ".dlgrade" / "secret").write_bytes(secret)
+
+
+def test_dlgrade_grade_takes_the_student_from_a_course_path_or_student(tmp_path: Path) -> None:
+    """A course's submitted/<student>/<id>/ names the student and the course's secret keys the numbers; outside a
+    course --student names the student and the project template's numbers hold; without either, no points."""
+    import subprocess
+    import sys
+
+    assignment = assignments.load("sgd")
+    secret = b"a course secret, 32 bytes long.."
+    course = tmp_path / "course"
+    _course_layout(course, secret)
+    notebook = nbformat.read(assignment.source, as_version=4)
+    question = assignment.suite.question("worked_update")
+    right = question.reference(**student_numbers("scalar_network", numbers_key(secret, "sgd"), "ada"))
+    notebook = replace_cell(notebook, question.cell, f"updated_params = {right!r}\n")
+    inside = course / "submitted" / "ada" / "sgd" / "sgd.ipynb"
+    inside.parent.mkdir(parents=True)
+    nbformat.write(notebook, inside)
+    outside = tmp_path / "downloads" / "sgd.ipynb"
+    outside.parent.mkdir()
+    nbformat.write(notebook, outside)
+
+    def worked(path: Path, *flags: str) -> float:
+        out = tmp_path / "r.json"
+        done = subprocess.run([sys.executable, "-m", "dlgrade.cli", "grade", str(path), "--assignment", "sgd",
+                               "--json", str(out), *flags], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return next(t["score"] for t in json.loads(out.read_text())["tests"] if t["name"] == "worked_update")
+
+    assert worked(inside) == 3.0  # ada, with the course's numbers
+    assert worked(inside, "--student", "bob") == 0.0
+    assert worked(outside, "--student", "ada") == 0.0  # the template's numbers are not this course's
+    assert worked(outside, "--student", "ada", "--course", str(course)) == 3.0
+    assert worked(outside) == 0.0
+
+
+def test_gradescope_grades_as_the_submitter_of_its_metadata(tmp_path: Path) -> None:
+    from dlgrade.interop.gradescope import gradescope_student
+
+    assert gradescope_student(tmp_path) is None
+    (tmp_path / "submission_metadata.json").write_text(json.dumps(
+        {"users": [{"email": "Ada@uni.edu", "id": 1234, "name": "Ada", "sid": "s1234567"}]}))
+    assert gradescope_student(tmp_path) == "Ada@uni.edu"
+    assert gradescope_student(tmp_path, "sid") == "s1234567"
+    assert gradescope_student(tmp_path, "id") == "1234"
+    (tmp_path / "submission_metadata.json").write_text("{not json")
+    assert gradescope_student(tmp_path) is None
+
+
+def test_an_in_kernel_export_refuses_per_student_questions_in_one_line() -> None:
+    from dlgrade.interop.bake import ExportError, bake_question
+
+    assignment = assignments.load("sgd")
+    with pytest.raises(ExportError, match=r"^sgd/worked_update: its answers are computed on each student's own "):
+        bake_question(assignment, assignment.suite.question("worked_update"), 7)
