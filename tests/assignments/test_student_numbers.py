@@ -15,6 +15,8 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from autograders import backprop, sgd
 from dlgrade import assignments, report
@@ -90,6 +92,18 @@ def test_no_relu_at_its_kink_and_no_answer_round_by_accident_for_any_id() -> Non
                    .output_names]
         assert not any(float(value).is_integer() for value in answers), (student, answers)
         assert all(abs(value) < 1e4 for value in answers)
+
+
+@settings(max_examples=300, deadline=None)
+@given(student=st.text(min_size=1, max_size=40), secret=st.binary(min_size=1, max_size=32))
+def test_any_id_of_any_course_gets_usable_numbers(student: str, secret: bytes) -> None:
+    """Whatever the id (any text: names, emails, digits, scripts) and the course's secret."""
+    assume(normalise_id(student))
+    n = _numbers(student, secret=secret)
+    example = backprop.scalar_backprop_example(**n)
+    assert example.y1 >= 1.0 and example.dy2_dy1 == 1.0 and abs(example.y3 - example.target) >= 1.0
+    assert not any(float(getattr(example, name)).is_integer() for name in (
+        "y1", "y3", "loss", "dl_dy3", "dl_dy1", "dl_dx", "dl_dw3", "dl_dw1", "w3_new", "b3_new", "w1_new", "b1_new"))
 
 
 def test_expected_values_are_torch_autograd_on_anyones_numbers() -> None:
