@@ -499,8 +499,9 @@ def _questions() -> tuple[Question, ...]:
                 _mistake("perceptron_solution", "perceptron", "forgot_bias",
                          "your perceptron ignores its bias: the unit fires when x . w + b > 0.",
                          ("x @ weight + bias > 0", "x @ weight > 0")),
-                _mistake("perceptron_solution", "perceptron", "sigmoid_not_step",
-                         "you returned sigmoid(x . w + b), a probability: the perceptron's output is the step "
+                _mistake("perceptron_solution", "perceptron", "notes_sigmoid_unit",
+                         "you returned sigmoid(x . w + b), a probability (the notes' forward propagation writes "
+                         "y = sigma(w0 + x^T w) for a unit with an activation): the perceptron's output is the step "
                          "1[x . w + b > 0], an integer 0 or 1.",
                          ("(x @ weight + bias > 0).astype(np.int64)", "1 / (1 + np.exp(-(x @ weight + bias)))")),
             ),
@@ -573,8 +574,9 @@ def _questions() -> tuple[Question, ...]:
             name="rnn_step", cell="rnn_step_solution", entry="rnn_step", reference=networks.rnn_step,
             public=rnn_step_public, hidden=rnn_step_hidden, banned=BANNED, autograd=False,
             mistakes=(
-                _mistake("rnn_step_solution", "rnn_step", "forgot_hidden_bias",
-                         "you left out b_hh: nn.RNN adds two biases, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh).",
+                _mistake("rnn_step_solution", "rnn_step", "notes_one_bias",
+                         "you left out b_hh, as the notes' h(t) = tanh(W_hh h(t-1) + W_uh u(t) + b_h) has one bias: "
+                         "nn.RNN adds two, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh).",
                          (" + bias_hh)", ")")),
                 _mistake("rnn_step_solution", "rnn_step", "no_tanh",
                          "you returned the pre-activation: nn.RNN's default non-linearity is tanh.",
