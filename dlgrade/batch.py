@@ -157,7 +157,7 @@ def one_thread() -> None:
 def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandboxed: bool, parent: int,
                  early: Sandbox | None = None, others: Sequence[Sandbox] = ()) -> None:
     """Load the suites, start one sandbox (or adopt ``early``, launched by the parent before it forked us), then
-    grade (index, assignment, path, sha256) tasks until told to stop."""
+    grade (index, assignment, path, sha256, student) tasks until told to stop."""
     _die_with_parent(parent)
     for other in others:  # the other workers' sandboxes: their control sockets are not ours to hold open
         if other is not early and other.control is not None:
@@ -181,7 +181,8 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
     except Exception as error:
         conn.send(("fatal", f"a grading worker could not start: {type(error).__name__}: {error}"))
         return
-    graders = {name: Grader(assignment, sandbox, secret) for name, assignment in loaded.items()}
+    # The course secret also keys the students' own numbers (dlgrade.checking.student_numbers).
+    graders = {name: Grader(assignment, sandbox, secret, numbers_secret=secret) for name, assignment in loaded.items()}
     scratch = Path(tempfile.mkdtemp(prefix="dlgrade-batch-"))
     capped = limit_memory(TRUSTED_MEMORY_BYTES) is not None
     conn.send(("ready",))
@@ -193,7 +194,7 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
                 break
             if task is None:
                 break
-            index, assignment_id, path, digest = task
+            index, assignment_id, path, digest, student = task
             private: Path | None = None
             try:
                 # Grade a private copy of the very bytes the key was computed from: nothing can change under us.
@@ -203,7 +204,7 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
                 private = scratch / str(index) / Path(path).name
                 private.parent.mkdir(parents=True, exist_ok=True)
                 private.write_bytes(data)
-                result = graders[assignment_id].grade(private)
+                result = graders[assignment_id].grade(private, student)
                 shutil.rmtree(private.parent, ignore_errors=True)
                 message: tuple[Any, ...] = ("graded", index, result_to_data(result))
             except UsageError as error:
@@ -375,7 +376,8 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
         index = pending.popleft()
         submission = todo[index]
         try:
-            worker.conn.send((index, submission.assignment_id, str(submission.notebook), submission.digest))
+            worker.conn.send((index, submission.assignment_id, str(submission.notebook), submission.digest,
+                              submission.student))
         except OSError:  # it died while idle: the task goes back, the worker is replaced
             pending.appendleft(index)
             lost(worker, "died (killed, or out of memory)")
