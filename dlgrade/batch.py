@@ -121,7 +121,7 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it ends us
     from dlgrade.autograde import result_to_data
     from dlgrade.course import load_assignment
-    from dlgrade.grading import Grader
+    from dlgrade.grading import Grader, InfrastructureFailure
     from dlgrade.sandbox.launcher import Sandbox, SandboxUnavailable
 
     one_thread()
@@ -162,6 +162,8 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
                 message: tuple[Any, ...] = ("graded", index, result_to_data(result))
             except UsageError as error:
                 message = ("refused", index, str(error).replace(str(private), path) if private else str(error))
+            except InfrastructureFailure as error:  # ours, twice: not graded, nothing recorded
+                message = ("failed", index, str(error)[:500])
             except Exception as error:  # a grading failure of ours: reported for this submission, the batch goes on
                 message = ("failed", index, f"grading failed: {type(error).__name__}: {str(error)[:300]}")
             try:

@@ -32,7 +32,7 @@ def _sandbox_from(args: argparse.Namespace):  # noqa: ANN202 - imported lazily t
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from dlgrade import assignments, report
-    from dlgrade.grading import Grader
+    from dlgrade.grading import Grader, InfrastructureFailure
     from dlgrade.notebook import find_submission_file
 
     assignment = assignments.load(args.assignment)
@@ -40,6 +40,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     sandbox = _sandbox_from(args)
     try:
         result = Grader(assignment, sandbox).grade(path)
+    except InfrastructureFailure as failure:  # the platform's fault, twice: no score at all, no results written
+        print(f"dlgrade: {path}: {failure}", file=sys.stderr)
+        return 1
     finally:
         sandbox.close()
     if args.json:

@@ -24,12 +24,20 @@ from dlgrade.checking.answers import Answer, Entries, Items, Leaf, MalformedAnsw
 from dlgrade.checking.compare import Outcome, compare
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
-from dlgrade.sandbox.launcher import Job, Message, Sandbox, WorkerGone
+from dlgrade.sandbox.launcher import Job, Message, Sandbox, SandboxUnavailable, WorkerGone
 from dlgrade.suite import Case, Mistake, Question, Suite, unwrap_tensors
 
 EXEC_TIMEOUT = 60.0  # seconds for the student's top-level code (all cells), per attempt
 MAX_SKIPPED_CELLS = 5  # cells that hang or kill the worker are skipped, then the rest is re-run
 STATUSES = ("passed", "failed", "error", "timeout", "banned", "not_implemented")
+INFRASTRUCTURE_ATTEMPTS = 2  # a submission whose sandbox fails under it is graded again once, on a fresh one
+
+
+class InfrastructureFailure(Exception):
+    """The platform failed under a submission, not the student's code: the sandbox's fork server (or bubblewrap
+    around it) died while a job ran (the OOM killer, an operator's kill, a crash of ours), or no job could be
+    started. Never scored, never recorded: Grader.grade grades the submission again on a fresh sandbox, and
+    raises this only when that fails too, so the caller reports the submission as not graded."""
 
 
 # ---- results -------------------------------------------------------------------------------------------
@@ -121,15 +129,28 @@ class Session:
             self.job = self._load()
         return self.job
 
+    def whose(self, gone: WorkerGone) -> WorkerGone:
+        """A job's child died or hung: the student's doing, returned as it is, unless the sandbox itself died under
+        it (its fork server gone), which is ours: InfrastructureFailure."""
+        if not self.sandbox.survived():
+            raise InfrastructureFailure(f"the sandbox died while it ran this submission ({gone})") from gone
+        return gone
+
     def _load(self) -> Job:
-        job = self.sandbox.open_job()
-        if self.harness:
-            job.send({"op": "harness", "source": self.harness})
-            job.receive(time.monotonic() + 30.0)
+        try:
+            job = self.sandbox.open_job()
+        except (SandboxUnavailable, WorkerGone, OSError) as error:  # nothing of the student's has run yet
+            raise InfrastructureFailure(f"no sandbox job could be started ({error})") from error
+        try:
+            if self.harness:
+                job.send({"op": "harness", "source": self.harness})
+                job.receive(time.monotonic() + 30.0)
+        except WorkerGone as gone:
+            raise self.whose(gone) from None
         cells = [c for c in self.cells if c.id not in self.skipped]
-        job.send({"op": "exec", "cells": [{"id": c.id, "source": c.source} for c in cells]})
         deadline, current = time.monotonic() + EXEC_TIMEOUT, None
         try:
+            job.send({"op": "exec", "cells": [{"id": c.id, "source": c.source} for c in cells]})
             while True:
                 message = job.receive(deadline)
                 if message.header.get("op") == "cell":
@@ -138,6 +159,7 @@ class Session:
                 if message.header.get("op") == "executed":
                     break
         except WorkerGone as gone:
+            self.whose(gone)
             if current is None or len(self.skipped) >= MAX_SKIPPED_CELLS:
                 raise
             why = "ran too long" if gone.timed_out else "ended the worker process"
@@ -187,6 +209,7 @@ def ask_all(session: Session, question: Question, cases: list[Case], deadline: f
         for _ in cases:
             replies.append(_decode_reply(session, job.receive(deadline)))
     except WorkerGone as gone:
+        session.whose(gone)
         if gone.timed_out:
             replies.append(Reply("timeout", f"did not finish within the question's {question.timeout:g} s budget"))
         else:
@@ -492,6 +515,32 @@ class Grader:
         self.sandbox.warm(self.assignment.suite.warm_up)
 
     def grade(self, path: Path) -> SubmissionResult:
+        """Grade one submission. A sandbox that dies under it (InfrastructureFailure) is ours, not the student's:
+        the submission is graded again from the start on a fresh sandbox (the same seed, so the same cases), and
+        InfrastructureFailure is raised if that one fails as well."""
+        failures: list[str] = []
+        while True:
+            try:
+                result = self._grade_once(path)
+            except InfrastructureFailure as failure:
+                failures.append(str(failure))
+                self.sandbox.close()  # whatever is left of it
+                if len(failures) < INFRASTRUCTURE_ATTEMPTS:
+                    try:
+                        self.sandbox.start()  # a fresh one now, so its start counts against no question's clock
+                        continue
+                    except SandboxUnavailable as error:
+                        failures.append(f"a fresh sandbox did not start ({error})")
+                raise InfrastructureFailure(f"not graded: the grading sandbox failed {len(failures)} times "
+                                            f"({'; '.join(failures)}); nothing was recorded, rerun to grade it") \
+                    from failure
+            if failures:
+                note = (f"graded again on a fresh sandbox: the first one failed under it, not because of your code "
+                        f"({failures[0]})")
+                result = replace(result, notes=(*result.notes, note))
+            return result
+
+    def _grade_once(self, path: Path) -> SubmissionResult:
         started = time.monotonic()
         extraction = extract(path, self.assignment.source)
         suite: Suite = self.assignment.suite
