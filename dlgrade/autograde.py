@@ -28,7 +28,7 @@ import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -230,50 +230,84 @@ def read_record(course: Course, assignment: Assignment, student: str) -> tuple[s
 
 @dataclass(frozen=True)
 class BookEntry:
-    """What the gradebook says of one submission: per grade cell the score in force, and the late penalty."""
+    """What the gradebook says of one submission: per grade cell the score in force, and the late penalty; and
+    what graders added in formgrader: manual scores, extra credit, comments (a comment on a solution cell goes
+    with the first question answered there, one on any other cell is listed apart)."""
 
     scores: dict[str, float]
     manual: frozenset[str]
     penalty: float
+    comments: dict[str, str] = field(default_factory=dict)  # question -> a grader's comment
+    extra_credit: dict[str, float] = field(default_factory=dict)  # question -> a grader's extra credit
+    other_comments: tuple[str, ...] = ()  # graders' comments on cells that answer no question
+
+    def digest(self) -> str:
+        """A fingerprint of all of it: feedback written from another gradebook state is rewritten."""
+        state = [sorted(self.scores.items()), sorted(self.manual), self.penalty, sorted(self.comments.items()),
+                 sorted(self.extra_credit.items()), list(self.other_comments)]
+        return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:32]
 
 
 def _with_book(result: SubmissionResult, entry: BookEntry | None) -> SubmissionResult:
-    """The result as the student should see it: a grader's manual score replaces the autograder's."""
+    """The result as the student should see it: a grader's manual score replaces the autograder's, and the
+    graders' extra credit and comments are shown with the question they are about."""
     if entry is None:
         return result
-    questions = tuple(replace(q, score=entry.scores.get(q.name, q.score),
-                              feedback=q.feedback + ("\nScore set by a grader." if q.name in entry.manual else ""))
+
+    def told(name: str) -> str:
+        lines = ["Score set by a grader."] if name in entry.manual else []
+        if entry.extra_credit.get(name):
+            lines.append(f"Extra credit from a grader: {entry.extra_credit[name]:+g}.")
+        if name in entry.comments:
+            lines.append(f"A grader's comment: {entry.comments[name][:MAX_TEXT]}")
+        return "".join("\n" + line for line in lines)
+
+    questions = tuple(replace(q, score=entry.scores.get(q.name, q.score), feedback=q.feedback + told(q.name))
                       for q in result.questions)
-    notes = result.notes
+    notes = result.notes + tuple(comment[:MAX_TEXT] for comment in entry.other_comments)
     if entry.penalty:
         notes += (f"Late submission: a penalty of {entry.penalty:g} points (the course's late policy).",)
     return replace(result, questions=questions, notes=notes)
 
 
-def write_feedback(course: Course, submission: Submission, result: SubmissionResult,
-                   entry: BookEntry | None = None) -> Path:
-    """feedback/<student>/<id>/: <id>.html and results.json, plus nbgrader's timestamp.txt and
-    submission_secret.txt, which its release_feedback needs."""
-    folder = course.path("feedback", submission.student, submission.assignment_id)
+def feedback_files(submission: Submission, result: SubmissionResult, entry: BookEntry | None = None) -> dict[str, str]:
+    """feedback/<student>/<id>/'s files, by name: <id>.html and results.json (dlgrade's result with the
+    gradebook's scores, late penalty and graders' comments), plus nbgrader's timestamp.txt and
+    submission_secret.txt, which its release_feedback needs. `dlgrade autograde`, `dlgrade feedback` and
+    nbgrader's generate_feedback (formgrader's button) all write these."""
     shown = _with_book(result, entry)
     data = report.to_json(shown)
     data["dlgrade"].update({"student": submission.student, "key": submission.key,
-                            "late_submission_penalty": entry.penalty if entry else 0.0})
+                            "late_submission_penalty": entry.penalty if entry else 0.0,
+                            "grader_comments": dict(entry.comments) if entry else {},
+                            "book": entry.digest() if entry else ""})
     data["score"] = round(max(0.0, shown.score - (entry.penalty if entry else 0.0)), 4)
-    write_atomic(folder / f"{submission.assignment_id}.html", report.to_html(shown))
-    write_atomic(folder / "results.json", json.dumps(data) + "\n")  # machine-read (compact: see write_record)
+    files = {f"{submission.assignment_id}.html": report.to_html(shown),
+             "results.json": json.dumps(data) + "\n"}  # machine-read (compact: see write_record)
     for name in ("timestamp.txt", "submission_secret.txt"):
         source = submission.folder / name
         if source.is_file() and not source.is_symlink():
-            write_atomic(folder / name, source.read_text(encoding="utf-8", errors="replace"))
+            files[name] = source.read_text(encoding="utf-8", errors="replace")
+    return files
+
+
+def write_feedback(course: Course, submission: Submission, result: SubmissionResult,
+                   entry: BookEntry | None = None) -> Path:
+    """feedback/<student>/<id>/ written with feedback_files()."""
+    folder = course.path("feedback", submission.student, submission.assignment_id)
+    for name, text in feedback_files(submission, result, entry).items():
+        write_atomic(folder / name, text)
     return folder
 
 
-def feedback_current(course: Course, submission: Submission) -> bool:
+def feedback_current(course: Course, submission: Submission, entry: BookEntry | None = None) -> bool:
+    """The feedback on disk is of this submission and of the gradebook as it is (scores, comments)."""
     folder = course.path("feedback", submission.student, submission.assignment_id)
     try:
         data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-        return data["dlgrade"]["key"] == submission.key and (folder / f"{submission.assignment_id}.html").is_file()
+        return data["dlgrade"]["key"] == submission.key and \
+            data["dlgrade"].get("book", "") == (entry.digest() if entry else "") and \
+            (folder / f"{submission.assignment_id}.html").is_file()
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -338,7 +372,7 @@ class LatePolicy:
 
 def book_entry(book: Gradebook, assignment: Assignment, student: str) -> BookEntry | None:
     """The gradebook's view of a student's submission, or None when there is none."""
-    from nbgrader.api import Grade, MissingEntry
+    from nbgrader.api import Comment, Grade, MissingEntry
 
     try:
         notebook = book.find_submission_notebook(assignment.id, assignment.id, student)
@@ -347,7 +381,16 @@ def book_entry(book: Gradebook, assignment: Assignment, student: str) -> BookEnt
     grades = _by_cell_name(book, Grade, notebook.id)
     scores = {name: float(grade.score) for name, grade in grades.items()}
     manual = frozenset(name for name, grade in grades.items() if grade.manual_score is not None)
-    return BookEntry(scores, manual, float(notebook.late_submission_penalty or 0.0))
+    extra = {name: float(grade.extra_credit) for name, grade in grades.items() if grade.extra_credit}
+    written = {cell: row.manual_comment.strip() for cell, row in _by_cell_name(book, Comment, notebook.id).items()
+               if row.manual_comment and row.manual_comment.strip()}
+    question_of: dict[str, str] = {}
+    for question in assignment.suite.questions:
+        question_of.setdefault(question.cell, question.name)
+    comments = {question_of[cell]: text for cell, text in written.items() if cell in question_of}
+    others = tuple(f"A grader's comment on {cell}: {text}" for cell, text in sorted(written.items())
+                   if cell not in question_of)
+    return BookEntry(scores, manual, float(notebook.late_submission_penalty or 0.0), comments, extra, others)
 
 
 def _by_cell_name(book: Gradebook, model: Any, notebook_id: str) -> dict[str, Any]:
@@ -602,7 +645,7 @@ class Recorder:
         autograded = self.course.path("autograded", submission.student, submission.assignment_id)
         if not (autograded / f"{submission.assignment_id}.ipynb").is_file():
             self.autograded(submission, result)
-        if not feedback_current(self.course, submission):
+        if not feedback_current(self.course, submission, entry):
             write_feedback(self.course, submission, result, entry)
         return _row(submission, result, "cached", entry)
 
@@ -753,6 +796,8 @@ def export_gradescope(course: Course, assignment_id: str, destination: Path) -> 
                     test["diagnosis"] = {"mistake": question.diagnosis.name, "feedback": question.diagnosis.feedback}
                 if entry and name in entry.manual:
                     test["manual"] = True
+                if entry and name in entry.comments:
+                    test["grader_comment"] = entry.comments[name]
                 tests.append(test)
             raw = round(sum(t["score"] for t in tests), 4)
             penalty = entry.penalty if entry else 0.0
