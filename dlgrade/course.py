@@ -296,7 +296,8 @@ def setup(root: Path, ids: Sequence[str] | None = None, assignments_root: Path =
           use_templates: bool = False, log: Callable[[str], None] = print) -> Course:
     """Create (or update) the course at ``root`` and release ``ids`` (default: every assignment) into it.
 
-    An existing nbgrader_config.py is left as it is; the secret is made once. Each assignment: source/ from
+    An existing nbgrader_config.py is kept, with what was asked added at its end (``exchange``; dlgrade's
+    formgrader hooks where missing), each said in a line; the secret is made once. Each assignment: source/ from
     <assignments_root>/assignments/<id>/, nbgrader generate_assignment (gradebook + release/), dlgrade's release
     on top (the student notebook with dlcheck/; with ``use_templates`` the project's committed
     student_template/<id>/ where present, which CI keeps current), and with ``publish`` nbgrader
@@ -308,16 +309,11 @@ def setup(root: Path, ids: Sequence[str] | None = None, assignments_root: Path =
     if not ids:
         raise UsageError(f"no assignments under {assignments_root / 'assignments'}")
     loaded = [load_assignment(assignment_id, assignments_root) for assignment_id in ids]  # all valid first
+    check_configurable(root, course_id)
     (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
     for step in STEPS:
         (root / step).mkdir(exist_ok=True)
-    config_path = root / "nbgrader_config.py"
-    if not config_path.exists():
-        exchange_line = f"c.Exchange.root = {str(Path(exchange).resolve())!r}" if exchange else \
-            '# c.Exchange.root = "/usr/local/share/nbgrader/exchange"'
-        config_path.write_text(CONFIG_TEMPLATE.format(course_id=course_id or _default_course_id(root),
-                                                      exchange=exchange_line, regexp=DEFAULT_ZIP_REGEXP))
-        log(f"wrote {config_path}")
+    configure(root, course_id, exchange, log)
     settings = {"format": SETTINGS_FORMAT, "assignments_root": str(assignments_root)}
     write_atomic(root / STATE_DIR / SETTINGS_FILE, json.dumps(settings, indent=2) + "\n")
     _write_secret(root / STATE_DIR / SECRET_FILE)
@@ -330,6 +326,53 @@ def setup(root: Path, ids: Sequence[str] | None = None, assignments_root: Path =
     with course.gradebook():
         pass  # created by generate_assignment; opening it checks it is usable
     return course
+
+
+def check_configurable(root: Path, course_id: str | None) -> None:
+    """Refuse, before anything is written, a --course-id an existing nbgrader_config.py contradicts: renaming a
+    course whose gradebook and exchange hold the old id is the instructor's edit to make, not a side effect."""
+    if course_id is None or not (root / "nbgrader_config.py").is_file():
+        return
+    configured = load_config(root).get("CourseDirectory", {}).get("course_id")
+    if configured is not None and configured != course_id:
+        raise UsageError(f"{root / 'nbgrader_config.py'} sets course_id {configured!r}, not {course_id!r}: edit it "
+                         "there to rename the course (its gradebook and exchange hold the old id), or drop --course-id")
+
+
+def configure(root: Path, course_id: str | None = None, exchange: Path | None = None,
+              log: Callable[[str], None] = print) -> None:
+    """Write nbgrader_config.py, or bring an existing one up to what was asked, appending (later lines win in
+    a config file) rather than rewriting the instructor's: the exchange of ``exchange`` and dlgrade's hooks for
+    nbgrader's Autograde and Generate Feedback (dlgrade.formgrader), each change said in a line."""
+    from dlgrade.formgrader import CONFIG_BLOCK, MARKER, configured
+
+    config_path = root / "nbgrader_config.py"
+    wanted = str(Path(exchange).resolve()) if exchange else None
+    if not config_path.exists():
+        exchange_line = f"c.Exchange.root = {wanted!r}" if wanted else \
+            '# c.Exchange.root = "/usr/local/share/nbgrader/exchange"'
+        write_atomic(config_path, CONFIG_TEMPLATE.format(course_id=course_id or _default_course_id(root),
+                                                         exchange=exchange_line, regexp=DEFAULT_ZIP_REGEXP)
+                     + "\n" + CONFIG_BLOCK)
+        log(f"wrote {config_path}")
+        return
+    text = config_path.read_text(encoding="utf-8")
+    config = load_config(root)
+    added = []
+    if wanted is not None and config.get("Exchange", {}).get("root") != wanted:
+        before = config.get("Exchange", {}).get("root") or "nbgrader's default"
+        added.append(f"\n# set by `dlgrade setup --exchange` (was: {before})\nc.Exchange.root = {wanted!r}\n")
+        log(f"{config_path}: the exchange is now {wanted} (was {before})")
+    if not configured(config):
+        if MARKER in text:
+            log(f"warning: {config_path} overrides dlgrade's hooks for nbgrader's Autograde or Generate Feedback: "
+                "formgrader's buttons would not grade with dlgrade (see dlgrade/formgrader/__init__.py)")
+        else:
+            added.append("\n" + CONFIG_BLOCK)
+            log(f"{config_path}: added dlgrade's hooks, so that nbgrader's Autograde and Generate Feedback "
+                "(formgrader's buttons) grade with dlgrade")
+    if added:
+        write_atomic(config_path, text.rstrip("\n") + "\n" + "".join(added))
 
 
 def release_into(course: Course, assignment: assignments.Assignment, log: Callable[[str], None] = print,
