@@ -727,13 +727,21 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
 
 
 def export_csv(course: Course, destination: Path, assignment_ids: Sequence[str] = ()) -> Path:
-    """nbgrader's CSV export (CsvExportPlugin): one row per assignment and student of the gradebook."""
-    from nbgrader.plugins.export import CsvExportPlugin
+    """nbgrader's CSV export, one row per assignment and student of the gradebook, written whole or not at all
+    and safe to open in a spreadsheet (dlgrade.formgrader.export)."""
+    from dlgrade.formgrader.export import SafeCsvExportPlugin
 
     destination.parent.mkdir(parents=True, exist_ok=True)
-    plugin = CsvExportPlugin(config=course.config)
-    plugin.to = str(destination)
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+    os.close(handle)
+    plugin = SafeCsvExportPlugin(config=course.config)
+    plugin.to = temporary
     plugin.assignment = list(assignment_ids)
-    with course.gradebook() as book:
-        plugin.export(book)
+    try:
+        with course.gradebook() as book:
+            plugin.export(book)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, destination)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
     return destination

@@ -17,31 +17,34 @@ from __future__ import annotations
 from typing import Any
 
 HOOKS = "dlgrade.formgrader.hooks"
+EXPORT = "dlgrade.formgrader.export.SafeCsvExportPlugin"
 MARKER = "# dlgrade: nbgrader's Autograde and Generate Feedback grade with dlgrade"
 CONFIG_BLOCK = f'''\
 {MARKER} (formgrader's buttons too). nbgrader's own
 # autograding would run the notebook in the student's kernel, where a check("q") grade cell that prints a failure
-# still counts as full marks; keep these four lines (docs: dlgrade/formgrader/__init__.py).
+# still counts as full marks; keep these lines (docs: dlgrade/formgrader/__init__.py). `nbgrader export` writes
+# a CSV a spreadsheet opens safely (quoted, formulas neutralised), as `dlgrade export-grades` does.
 c.Autograde.sanitize_preprocessors = ["{HOOKS}.RestoreFromGradebook"]
 c.Autograde.autograde_preprocessors = ["{HOOKS}.GradeWithDlgrade"]
 c.GenerateFeedback.preprocessors = []
 c.GenerateFeedback.exporter_class = "{HOOKS}.FeedbackExporter"
+c.ExportApp.plugin_class = "{EXPORT}"
 '''
 
 
 def configured(config: Any) -> bool:
-    """Whether an nbgrader configuration routes Autograde and Generate Feedback through dlgrade's hooks."""
-    def names(values: Any) -> list[str]:
-        return [value if isinstance(value, str) else f"{value.__module__}.{value.__name__}" for value in values or []]
+    """Whether an nbgrader configuration routes Autograde, Generate Feedback and export through dlgrade."""
+    def name(value: Any) -> str | None:
+        return value if isinstance(value, str) or value is None else f"{value.__module__}.{value.__qualname__}"
 
-    autograde = config.get("Autograde", {}) if "Autograde" in config else {}
-    feedback = config.get("GenerateFeedback", {}) if "GenerateFeedback" in config else {}
-    exporter = feedback.get("exporter_class")
-    exporter = exporter if isinstance(exporter, str) or exporter is None else f"{exporter.__module__}." \
-                                                                                f"{exporter.__name__}"
-    return (names(autograde.get("autograde_preprocessors")) == [f"{HOOKS}.GradeWithDlgrade"]
-            and f"{HOOKS}.RestoreFromGradebook" in names(autograde.get("sanitize_preprocessors"))
-            and exporter == f"{HOOKS}.FeedbackExporter")
+    def section(key: str) -> Any:
+        return config[key] if key in config else {}
+
+    autograde, feedback, export = section("Autograde"), section("GenerateFeedback"), section("ExportApp")
+    return ([name(v) for v in autograde.get("autograde_preprocessors") or []] == [f"{HOOKS}.GradeWithDlgrade"]
+            and f"{HOOKS}.RestoreFromGradebook" in [name(v) for v in autograde.get("sanitize_preprocessors") or []]
+            and name(feedback.get("exporter_class")) == f"{HOOKS}.FeedbackExporter"
+            and name(export.get("plugin_class")) == EXPORT)
 
 
-__all__ = ["CONFIG_BLOCK", "HOOKS", "MARKER", "configured"]
+__all__ = ["CONFIG_BLOCK", "EXPORT", "HOOKS", "MARKER", "configured"]
