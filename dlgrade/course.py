@@ -25,13 +25,10 @@ import os
 import re
 import shutil
 import stat
-import tarfile
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +49,7 @@ STEPS = ("source", "release", "submitted", "autograded", "feedback")
 _UNSAFE_STUDENT = re.compile(r"(^\.|[/\\*\x00]|^$)")
 # Default for LMS downloads: "<student>_<notebook>.ipynb" or "<student>/<notebook>.ipynb" inside the archive.
 DEFAULT_ZIP_REGEXP = r".*/(?P<student_id>[^/_]+)[_/](?P<file_id>[^/]+\.ipynb)$"
-MAX_ARCHIVE_BYTES = 1 << 30  # uncompressed, all members of all (nested) archives: a zip bomb stops here
-MAX_NESTING = 3
+MAX_STUDENT_ID = 128  # characters: nbgrader's gradebook keeps a student id in a VARCHAR(128)
 
 CONFIG_TEMPLATE = '''\
 # nbgrader's configuration of this course, written by `dlgrade setup`. nbgrader, formgrader and dlgrade read it;
@@ -489,58 +485,9 @@ def unsafe_entry(folder: Path) -> str | None:
 def check_student_id(student: str) -> None:
     if _UNSAFE_STUDENT.search(student) or student in (".", ".."):
         raise UsageError(f"unusable student id {student!r} (a folder name without '/', '*' or a leading '.')")
-
-
-def _bad_member(name: str) -> str | None:
-    parts = name.replace("\\", "/").split("/")
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-        return "a path outside the archive (zip slip)"
-    return None
-
-
-def check_archive(path: Path, data: bytes | None = None, depth: int = 0, budget: list[int] | None = None) -> None:
-    """Refuse an archive (and the archives inside it) holding a path that escapes, a link, or too many bytes."""
-    budget = budget if budget is not None else [MAX_ARCHIVE_BYTES]
-    label = str(path)
-    if depth > MAX_NESTING:
-        raise UsageError(f"{label}: archives nested more than {MAX_NESTING} deep")
-    source = BytesIO(data) if data is not None else path
-    nested: list[tuple[str, bytes]] = []
-    if zipfile.is_zipfile(source):
-        with zipfile.ZipFile(BytesIO(data) if data is not None else path) as archive:
-            for info in archive.infolist():
-                why = _bad_member(info.filename)
-                if why is None and stat.S_ISLNK(info.external_attr >> 16):
-                    why = "a symbolic link"
-                if why:
-                    raise UsageError(f"{label}: member {info.filename!r} is {why}; nothing was collected")
-                budget[0] -= info.file_size
-                if budget[0] < 0:
-                    raise UsageError(f"{label}: expands to more than {MAX_ARCHIVE_BYTES >> 20} MB")
-                if info.filename.endswith((".zip", ".gz")):
-                    nested.append((f"{label}!{info.filename}", archive.read(info)))
-    elif path.name.endswith(".gz"):
-        try:
-            with tarfile.open(fileobj=BytesIO(data) if data is not None else None,
-                              name=None if data is not None else path, mode="r:*") as archive:
-                for member in archive.getmembers():
-                    why = _bad_member(member.name)
-                    if why is None and not (member.isfile() or member.isdir()):
-                        why = "a link or a special file"
-                    if why:
-                        raise UsageError(f"{label}: member {member.name!r} is {why}; nothing was collected")
-                    budget[0] -= member.size
-                    if budget[0] < 0:
-                        raise UsageError(f"{label}: expands to more than {MAX_ARCHIVE_BYTES >> 20} MB")
-                    if member.name.endswith((".zip", ".gz")):
-                        extracted = archive.extractfile(member)
-                        nested.append((f"{label}!{member.name}", extracted.read() if extracted else b""))
-        except tarfile.TarError as error:
-            raise UsageError(f"{label}: not a readable archive ({error})") from None
-    elif path.suffix == ".zip":
-        raise UsageError(f"{label}: not a readable zip archive")
-    for name, content in nested:
-        check_archive(Path(name), content, depth + 1, budget)
+    if len(student) > MAX_STUDENT_ID or len(student.encode("utf-8", "surrogateescape")) > 255:
+        raise UsageError(f"unusable student id {student[:40]!r}... ({len(student)} characters; nbgrader's gradebook "
+                         f"holds {MAX_STUDENT_ID})")
 
 
 # ---- collect ---------------------------------------------------------------------------------------------
@@ -561,8 +508,10 @@ def collect(course: Course, assignment_id: str, update: bool = True) -> Collecte
     nbgrader copies a submission with shutil.copytree, which follows links: a student's link to a file of the
     instructor's would be copied in as its content. Such a submission is left in the exchange and reported.
     """
+    from datetime import datetime
+
     from nbgrader.auth import Authenticator
-    from nbgrader.exchange import ExchangeFactory
+    from nbgrader.exchange import ExchangeError, ExchangeFactory
     from nbgrader.exchange.default.collect import ExchangeCollect
     from nbgrader.utils import capture_log, temp_attrs
 
@@ -572,11 +521,24 @@ def collect(course: Course, assignment_id: str, update: bool = True) -> Collecte
     refused: list[str] = []
     if issubclass(cls, ExchangeCollect):
         class SafeCollect(cls):  # type: ignore[valid-type, misc]
+            def _path_to_record(self, path: str) -> dict[str, Any]:
+                # nbgrader stops the whole collect at one folder name it cannot parse: refuse that folder only
+                try:
+                    return super()._path_to_record(path)
+                except (ValueError, OverflowError, ExchangeError) as error:
+                    name = os.path.basename(path)
+                    refused.append(f"{name.split('+')[0]}: {name}: not a submission folder name nbgrader can read "
+                                   f"({_one_line(error)[:100]}); left in the exchange")
+                    return {"username": f"\0unusable:{name}", "filename": name, "timestamp": datetime.min}
+
             def init_src(self) -> None:
                 super().init_src()
                 keep = []
                 for record in self.src_records:
-                    why = unsafe_entry(Path(self.inbound_path) / record["filename"])
+                    if record["username"].startswith("\0unusable:"):
+                        continue
+                    why = unsafe_entry(Path(self.inbound_path) / record["filename"]) or \
+                        _unreadable_timestamp(course, record["username"], assignment_id)
                     if why:
                         refused.append(f"{record['username']}: {why}")
                     else:
@@ -596,6 +558,21 @@ def collect(course: Course, assignment_id: str, update: bool = True) -> Collecte
     after = _submitted_students(course, assignment_id)
     changed = sorted(s for s in after if after[s] != before.get(s))
     return Collected(changed, refused, result.get("log", ""))
+
+
+def _unreadable_timestamp(course: Course, student: str, assignment_id: str) -> str | None:
+    """Why nbgrader's collect would stop at this student's collected submission (a timestamp.txt it cannot
+    parse, which it reads to tell whether the new one is newer), or None."""
+    from nbgrader.utils import parse_utc
+
+    stamp = course.path("submitted", student, assignment_id) / "timestamp.txt"
+    try:
+        text = stamp.read_text(encoding="utf-8", errors="replace").strip() if stamp.is_file() else ""
+        if text:
+            parse_utc(text)
+    except (ValueError, OverflowError, OSError) as error:
+        return f"{stamp} is not a date nbgrader can read ({_one_line(error)[:80]}); fix or delete it to collect again"
+    return None
 
 
 def _exchange_failure(traceback_text: str) -> str | None:
@@ -631,13 +608,18 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
     """nbgrader's zip_collect: LMS downloads in downloaded/<id>/archive/ (``archives`` are copied there first)
     are extracted and filed under submitted/<student>/<id>/ by the course's FileNameCollectorPlugin regexp.
 
-    All or nothing: every archive is checked first (zip slip, links, size), every destination before any copy;
-    a refusal is one UsageError, and what this call added (downloads, extracted files) is taken back.
+    Every archive is read through first (zip slip, links, the bytes it really inflates to: dlgrade.archives), and
+    a hostile archive is refused whole, one UsageError, with what this call added (downloads, extracted files)
+    taken back; so is a collect that would overwrite collected submissions without ``force``. A student whose id
+    or files cannot be used (too long, a link, an unparsable timestamp, two undated copies) is left out and
+    named in ``refused``, and the others are collected.
     """
     import logging
 
     from nbgrader.apps.zipcollectapp import ZipCollectApp
     from nbgrader.coursedir import CourseDirectory
+
+    from dlgrade import archives as archives_module
 
     course.assignment(assignment_id)
     pending = [Path(a) for a in archives]
@@ -650,7 +632,7 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
     for archive in pending + existing:
         if archive.is_symlink():
             raise UsageError(f"{archive}: is a symbolic link; copy the download itself")
-        check_archive(archive)
+        archives_module.check(archive)
     if not pending and not existing:
         raise UsageError(f"nothing to collect: put the LMS download in {downloaded} or name it on the command line")
     for archive in pending:
@@ -665,19 +647,27 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
     if "named_regexp" not in config.get("FileNameCollectorPlugin", {}):
         config.FileNameCollectorPlugin.named_regexp = DEFAULT_ZIP_REGEXP
     collected: list[str] = []
+    refused: dict[str, str] = {}  # student -> why their files are not collected (the others' are)
 
     class CheckedZipCollect(ZipCollectApp):
         def _transfer_files(self, data: dict[str, Any]) -> None:
-            # Check every student before nbgrader copies anything, so a refusal leaves submitted/ untouched.
-            for student, info in data.items():
-                check_student_id(student)
+            # Check every student before nbgrader copies anything: one whose id or files cannot be used is left
+            # out (and said), one that would overwrite a collected submission stops the collect untouched.
+            for student, info in list(data.items()):
+                try:
+                    check_student_id(student)
+                    links = [source for source in info["src_files"] if os.path.islink(source)]
+                    if links:
+                        raise UsageError(f"{links[0]}: is a symbolic link")
+                except UsageError as error:
+                    refused.setdefault(student, str(error))
+                if student in refused:
+                    del data[student]
+                    continue
                 destination = course.path("submitted", student, assignment_id)
                 if destination.exists() and any(destination.iterdir()) and not self.force:
                     raise UsageError(f"{student} already has a submission in {destination}; pass --force to "
                                      "replace the collected submissions with these")
-                for source in info["src_files"]:
-                    if os.path.islink(source):
-                        raise UsageError(f"{source}: is a symbolic link; nothing was collected")
             super()._transfer_files(data)
             collected.extend(sorted(data))
 
@@ -703,7 +693,9 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
                 shutil.copy(archive, downloaded / archive.name)
                 copied.append(downloaded / archive.name)
         app.init_plugins()
+        app.extractor_plugin_inst = archives_module.StreamingExtractor(parent=app)
         app.extractor_plugin_inst.force = force
+        _screen_collected_files(app.collector_plugin_inst, refused)
         app.extract_archive_files()
         why = unsafe_entry(extracted) if extracted.exists() else None
         if why:
@@ -720,7 +712,38 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
         raise
     finally:
         logger.handlers, logger.level, logger.propagate = saved[0], saved[1], saved[2]
-    return Collected(collected, [], "\n".join(messages))
+    lines = [f"{student}: {why}" for student, why in sorted(refused.items())]
+    return Collected(collected, app.extractor_plugin_inst.skipped + lines, "\n".join(messages))
+
+
+def _screen_collected_files(collector: Any, refused: dict[str, str]) -> None:
+    """Wrap a FileNameCollectorPlugin's collect() so that a file nbgrader's zip_collect would stop the whole
+    collect over (a timestamp it cannot parse, a second file for the same notebook with no timestamps to choose
+    between) instead refuses that one student, whose files are then left out (see _transfer_files)."""
+    from nbgrader.utils import parse_utc
+
+    original = collector.collect
+    dated: dict[tuple[str, str], bool] = {}  # (student, notebook) -> whether its file so far had a timestamp
+
+    def collect(path: str) -> Any:
+        info = original(path)
+        if not info or not isinstance(info.get("student_id"), str) or not isinstance(info.get("file_id"), str):
+            return info
+        student, stamp = info["student_id"], info.get("timestamp")
+        if isinstance(stamp, str) and stamp:
+            try:
+                parse_utc(stamp)
+            except (ValueError, OverflowError):
+                refused.setdefault(student, f"{os.path.basename(path)}: timestamp {stamp[:60]!r} is not a date")
+                return None
+        key = (student, os.path.splitext(info["file_id"])[0] + os.path.splitext(path)[1])
+        if key in dated and not (stamp and dated[key]):
+            refused.setdefault(student, f"two files for {key[1]} and no timestamps to tell the newer")
+            return None
+        dated[key] = bool(stamp)
+        return info
+
+    collector.collect = collect
 
 
 # ---- export ----------------------------------------------------------------------------------------------
