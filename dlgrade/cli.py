@@ -108,8 +108,13 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
 
 def _course(args: argparse.Namespace):  # noqa: ANN202 - dlgrade.course is imported lazily
     from dlgrade.course import Course
+    from dlgrade.formgrader import configured
 
-    return Course.open(Path(args.course) if args.course else Path.cwd())
+    course = Course.open(Path(args.course) if args.course else Path.cwd())
+    if not configured(course.config):
+        print(f"dlgrade: warning: {course.root / 'nbgrader_config.py'} lacks dlgrade's hooks: formgrader's Autograde "
+              "would give check() cells full marks; rerun `dlgrade setup` to add them", file=sys.stderr)
+    return course
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -119,7 +124,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     course = setup(Path(args.course) if args.course else Path.cwd(), args.ids,
                    assignments_root=Path(args.project) if args.project else assignments.PROJECT_ROOT,
                    course_id=args.course_id, exchange=Path(args.exchange) if args.exchange else None,
-                   publish=args.publish)
+                   publish=args.publish, force=args.force)
     print(f"course {course.course_id} at {course.root}; gradebook {course.db_url}")
     return 0
 
@@ -138,11 +143,20 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 1 if done.refused else 0
 
 
+def _submitted_count(args: argparse.Namespace) -> int:
+    """The submissions an autograde may have to grade, counted cheaply (before nbgrader's import) in the default
+    layout: no more sandboxes are started early than there can be work for (batch.run caps the rest)."""
+    if args.student:
+        return len(args.student)
+    root = Path(args.course) if args.course else Path.cwd()
+    return sum(1 for folder in (root / "submitted").glob(f"*/{args.id}") if folder.is_dir())
+
+
 def cmd_autograde(args: argparse.Namespace) -> int:
     from dlgrade.batch import prelaunch
 
     # The sandboxes import torch while we import nbgrader and the suites.
-    with prelaunch(args.workers, sandboxed=not args.no_sandbox, at_most=len(args.student or ()) or None) as early:
+    with prelaunch(args.workers, sandboxed=not args.no_sandbox, at_most=_submitted_count(args)) as early:
         from dlgrade.autograde import autograde
 
         course = _course(args)
@@ -196,10 +210,12 @@ def _add_course_parsers(commands: argparse._SubParsersAction) -> None:
     setup.add_argument("ids", nargs="*", help="assignment ids (default: all)")
     course_flag(setup)
     setup.add_argument("--course-id", help="nbgrader's course_id (default: the folder's name)")
-    setup.add_argument("--exchange", help="the nbgrader exchange root to write into a new nbgrader_config.py")
+    setup.add_argument("--exchange", help="the nbgrader exchange root (set in nbgrader_config.py, new or not)")
     setup.add_argument("--publish", action="store_true",
                        help="also publish to the exchange (nbgrader release_assignment) for students to fetch")
     setup.add_argument("--project", help="folder holding assignments/ and autograders/ (default: this project)")
+    setup.add_argument("--force", action="store_true",
+                       help="replace a source/<id>/ edited in the course with the project's (a copy is kept)")
     setup.set_defaults(run=cmd_setup)
 
     collect = commands.add_parser("collect", help="collect submissions: nbgrader's exchange, or LMS zips (--zip)")

@@ -153,12 +153,17 @@ class Course:
 
     @classmethod
     def open(cls, root: Path | str) -> Course:
-        """The dlgrade course at ``root``; UsageError when it was never set up."""
+        """The dlgrade course at ``root``; UsageError when it was never set up, or its nbgrader_config.py is gone
+        (nbgrader would then run it on its defaults: another course id, gradebook, late policy and exchange)."""
         root = Path(root).resolve()
         settings_path = root / STATE_DIR / SETTINGS_FILE
         if not settings_path.is_file():
             raise UsageError(f"{root} is not a dlgrade course (no {STATE_DIR}/{SETTINGS_FILE}): "
                              f"run `dlgrade setup --course {root}` first")
+        if not (root / "nbgrader_config.py").is_file():
+            raise UsageError(f"{root / 'nbgrader_config.py'} is missing: nbgrader would run this course on its "
+                             "defaults (course id, gradebook, late policy, exchange); restore it, or run "
+                             f"`dlgrade setup --course {root}` to write a new one")
         try:
             settings = json.loads(settings_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
@@ -289,11 +294,13 @@ def _default_course_id(root: Path) -> str:
 
 def setup(root: Path, ids: Sequence[str] | None = None, assignments_root: Path = assignments.PROJECT_ROOT,
           course_id: str | None = None, exchange: Path | None = None, publish: bool = False,
-          use_templates: bool = False, log: Callable[[str], None] = print) -> Course:
+          use_templates: bool = False, log: Callable[[str], None] = print, force: bool = False) -> Course:
     """Create (or update) the course at ``root`` and release ``ids`` (default: every assignment) into it.
 
     An existing nbgrader_config.py is kept, with what was asked added at its end (``exchange``; dlgrade's
-    formgrader hooks where missing), each said in a line; the secret is made once. Each assignment: source/ from
+    formgrader hooks where missing), each said in a line; the secret is made once. A source/<id>/ edited since
+    setup copied it (formgrader's Edit link goes there) is not replaced without ``force`` (keep_source_edits).
+    Each assignment: source/ from
     <assignments_root>/assignments/<id>/, nbgrader generate_assignment (gradebook + release/), dlgrade's release
     on top (the student notebook with dlcheck/; with ``use_templates`` the project's committed
     student_template/<id>/ where present, which CI keeps current), and with ``publish`` nbgrader
@@ -314,6 +321,8 @@ def setup(root: Path, ids: Sequence[str] | None = None, assignments_root: Path =
     write_atomic(root / STATE_DIR / SETTINGS_FILE, json.dumps(settings, indent=2) + "\n")
     _write_secret(root / STATE_DIR / SECRET_FILE)
     course = Course.open(root)
+    for assignment in loaded:  # every assignment's source checked before any is replaced
+        keep_source_edits(course, assignment, force, log)
     for assignment in loaded:
         release_into(course, assignment, log, use_templates)
         if publish:
@@ -371,6 +380,61 @@ def configure(root: Path, course_id: str | None = None, exchange: Path | None = 
         write_atomic(config_path, text.rstrip("\n") + "\n" + "".join(added))
 
 
+_NOT_SOURCE = (".ipynb_checkpoints", "__pycache__", "*.pyc")
+SOURCES_DIR = "sources"  # under .dlgrade/: what setup last copied into source/<id>/, file by file
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file under ``folder`` (checkpoints and caches left out)."""
+    import fnmatch
+    import hashlib
+
+    digests = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in _NOT_SOURCE):
+            continue
+        if path.is_file() or path.is_symlink():
+            digests[str(relative)] = hashlib.sha256(path.read_bytes() if path.is_file() else b"link").hexdigest()
+    return digests
+
+
+def _source_manifest(course: Course, assignment_id: str) -> Path:
+    return course.state / SOURCES_DIR / f"{assignment_id}.json"
+
+
+def keep_source_edits(course: Course, assignment: assignments.Assignment, force: bool,
+                      log: Callable[[str], None] = print) -> None:
+    """Before source/<id>/ is replaced by the project's: refuse (UsageError) when it was edited since setup copied
+    it (or, for a course set up before that was recorded, whenever it differs from the project's), unless
+    ``force``, which keeps a copy under .dlgrade/replaced/ and says where."""
+    source = course.path("source", ".", assignment.id)
+    if not source.is_dir():
+        return
+    here, project = _tree_digest(source), _tree_digest(assignment.source.parent)
+    if here == project:
+        return
+    try:
+        copied = json.loads(_source_manifest(course, assignment.id).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        copied = None
+    if here == copied:
+        log(f"updating {source} from {assignment.source.parent} (unchanged since it was copied)")
+        return
+    changed = sorted(name for name in set(here) | set(copied or project)
+                     if here.get(name) != (copied or project).get(name))
+    if not force:
+        raise UsageError(f"{source} was edited since dlgrade setup copied it ({changed[0] if changed else 'files'}"
+                         f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}); rerunning setup would "
+                         f"replace it with {assignment.source.parent}: move your edits there (dlgrade grades with "
+                         "that notebook), or pass --force to replace it (a copy is kept)")
+    from datetime import datetime
+
+    backup = course.state / "replaced" / f"{assignment.id}-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+    shutil.copytree(source, backup, symlinks=True)
+    log(f"replacing the edited {source} with {assignment.source.parent} (--force); your version is in {backup}")
+
+
 def release_into(course: Course, assignment: assignments.Assignment, log: Callable[[str], None] = print,
                  use_templates: bool = False) -> Path:
     """source/<id>/ from the project, then nbgrader generate_assignment (the gradebook's assignment, notebook and
@@ -381,8 +445,8 @@ def release_into(course: Course, assignment: assignments.Assignment, log: Callab
     source = course.path("source", ".", assignment.id)
     if source.exists():
         shutil.rmtree(source)
-    shutil.copytree(assignment.source.parent, source, symlinks=False,
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc"))
+    shutil.copytree(assignment.source.parent, source, symlinks=False, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
+    write_atomic(_source_manifest(course, assignment.id), json.dumps(_tree_digest(source), indent=1) + "\n")
     coursedir = course.coursedir
     with temp_attrs(coursedir, assignment_id=assignment.id), alembic_in_process():
         app = GenerateAssignment(coursedir=coursedir, config=course.config)
