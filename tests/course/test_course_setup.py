@@ -99,14 +99,14 @@ def test_setup_never_replaces_an_edited_source_without_force(course: Path) -> No
 def test_setup_takes_the_projects_new_version_over_an_unedited_source(tmp_path: Path) -> None:
     project = tmp_path / "project"
     shutil.copytree(FIXTURE_ROOT, project)
-    course = tmp_path / "course"
-    assert cli("setup", "mini", "--course", course, "--project", project).code == 0
+    root = tmp_path / "course"
+    assert cli("setup", "mini", "--course", root, "--project", project).code == 0
     _edit(project / "assignments" / "mini" / "mini.ipynb", "A clarification added to the project's notebook.")
-    run = cli("setup", "mini", "--course", course, "--project", project)
+    run = cli("setup", "mini", "--course", root, "--project", project)
     assert run.code == 0, run.err
-    assert (course / "source" / "mini" / "mini.ipynb").read_bytes() == \
+    assert (root / "source" / "mini" / "mini.ipynb").read_bytes() == \
         (project / "assignments" / "mini" / "mini.ipynb").read_bytes()
-    assert json.loads((course / ".dlgrade" / "sources" / "mini.json").read_text())["mini.ipynb"]
+    assert json.loads((root / ".dlgrade" / "sources" / "mini.json").read_text())["mini.ipynb"]
 
 
 def test_workers_are_capped_by_the_class_and_said(course: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
