@@ -27,7 +27,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -282,7 +282,9 @@ def feedback_files(submission: Submission, result: SubmissionResult, entry: Book
                             "grader_comments": dict(entry.comments) if entry else {},
                             "book": entry.digest() if entry else ""})
     data["score"] = round(max(0.0, shown.score - (entry.penalty if entry else 0.0)), 4)
-    files = {f"{submission.assignment_id}.html": report.to_html(shown),
+    page = report.to_html(shown)
+    data["dlgrade"]["page"] = hashlib.sha256(page.encode()).hexdigest()  # a damaged page is written again
+    files = {f"{submission.assignment_id}.html": page,
              "results.json": json.dumps(data) + "\n"}  # machine-read (compact: see write_record)
     for name in ("timestamp.txt", "submission_secret.txt"):
         source = submission.folder / name
@@ -305,9 +307,10 @@ def feedback_current(course: Course, submission: Submission, entry: BookEntry | 
     folder = course.path("feedback", submission.student, submission.assignment_id)
     try:
         data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        page = (folder / f"{submission.assignment_id}.html").read_bytes()
         return data["dlgrade"]["key"] == submission.key and \
             data["dlgrade"].get("book", "") == (entry.digest() if entry else "") and \
-            (folder / f"{submission.assignment_id}.html").is_file()
+            data["dlgrade"].get("page") == hashlib.sha256(page).hexdigest()
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -334,6 +337,7 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     for preprocessor in (ClearOutput(config=course.config), SnapshotOverwriteKernelspec(cells, config=course.config),
                          RestoreSourceCells(cells)):
         notebook, resources = preprocessor.preprocess(notebook, resources)
+    notebook.metadata["dlgrade"] = {"key": submission.key}  # which grading wrote it (autograded_current)
     feedback = {q.name: f"dlgrade: {q.status}, {q.score:g} / {q.max_score:g}\n{q.feedback}\n"
                 for q in result.questions}
     for cell in notebook.cells:
@@ -348,6 +352,17 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     if timestamp.is_file() and not timestamp.is_symlink():
         write_atomic(folder / "timestamp.txt", timestamp.read_text(encoding="utf-8", errors="replace"))
     return folder
+
+
+def autograded_current(course: Course, submission: Submission) -> bool:
+    """autograded/<student>/<id>/<id>.ipynb is a notebook written from this submission's grading (a missing,
+    truncated or replaced one is written again)."""
+    path = course.path("autograded", submission.student, submission.assignment_id) / f"{submission.assignment_id}.ipynb"
+    try:
+        data = json.loads(path.read_bytes())
+        return isinstance(data.get("cells"), list) and data["metadata"]["dlgrade"]["key"] == submission.key
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 # ---- the gradebook (step 5) ------------------------------------------------------------------------------
@@ -563,6 +578,26 @@ def _row(submission: Submission, result: SubmissionResult, state: str, entry: Bo
                len(result.questions), "; ".join(diagnoses + others))
 
 
+def check_outputs_writable(course: Course, steps: Sequence[str] = ("autograded", "feedback")) -> None:
+    """Before any grading: every folder results go to can take a file (not read-only, not someone else's), or
+    one UsageError naming it. The probe is a real file made and removed: it sees what permission bits do not (a
+    read-only mount, an ACL, root's rights)."""
+    import os
+    import tempfile
+
+    folders = [(course.state / RESULTS_DIR, "results")]
+    folders += [(Path(course.coursedir.root) / getattr(course.coursedir, f"{step}_directory"), step) for step in steps]
+    for folder, what in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle, probe = tempfile.mkstemp(dir=folder, prefix=".dlgrade-probe-")
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as error:
+            raise UsageError(f"{folder} is not writable ({error.strerror}): dlgrade writes each student's {what} "
+                             "there; nothing was graded or changed") from None
+
+
 @contextlib.contextmanager
 def course_lock(course: Course) -> Iterator[None]:
     """One autograde at a time per course (the lock dies with its process, even under SIGKILL)."""
@@ -613,8 +648,12 @@ class Recorder:
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             return Row(submission.assignment_id, submission.student, "failed", max_score=assignment.max_score,
                        detail=f"the grader's result was rejected: {error}")
-        write_record(self.course, submission, result)
-        return self.publish(submission, result, "graded")
+
+        def record_and_publish() -> Row:
+            write_record(self.course, submission, result)
+            return self.publish(submission, result, "graded")
+
+        return self.writing(submission, record_and_publish)
 
     def publish(self, submission: Submission, result: SubmissionResult, state: str) -> Row:
         """Steps 4 and 5 from a checked result."""
@@ -626,28 +665,42 @@ class Recorder:
         write_feedback(self.course, submission, result, entry)
         return _row(submission, result, state, entry)
 
+    def writing(self, submission: Submission, action: Callable[[], Row]) -> Row:
+        """``action()``, except that a student's output that cannot be written (a folder made read-only, a full
+        disk) fails that student with one line; what was written stays, and a rerun writes the rest."""
+        try:
+            return action()
+        except OSError as error:
+            return Row(submission.assignment_id, submission.student, "failed",
+                       max_score=self.assignments[submission.assignment_id].max_score,
+                       detail=f"{error.filename or 'an output'} could not be written ({error.strerror or error}); "
+                              "what was graded is kept: rerun once it can be written")
+
     def autograded(self, submission: Submission, result: SubmissionResult) -> None:
         """The notebook for formgrader; a student's notebook that nbgrader cannot even write back out costs its
-        formgrader view, never its grade."""
+        formgrader view, never its grade (a folder we cannot write to is said: OSError goes on up)."""
         try:
             write_autograded(self.course, submission, result, self.source_cells(submission.assignment_id))
-        except UsageError:
+        except (UsageError, OSError):
             raise
         except Exception:
             pass
 
     def resume(self, submission: Submission, result: SubmissionResult) -> Row:
-        """A submission graded before: write what is missing (nothing, on a clean rerun)."""
+        """A submission graded before: write what is missing or damaged (nothing, on a clean rerun)."""
         assignment = self.assignments[submission.assignment_id]
-        if not gradebook_matches(self.book, assignment, submission, result, self.policy):
-            return self.publish(submission, result, "cached")
-        entry = book_entry(self.book, assignment, submission.student)
-        autograded = self.course.path("autograded", submission.student, submission.assignment_id)
-        if not (autograded / f"{submission.assignment_id}.ipynb").is_file():
-            self.autograded(submission, result)
-        if not feedback_current(self.course, submission, entry):
-            write_feedback(self.course, submission, result, entry)
-        return _row(submission, result, "cached", entry)
+
+        def repair() -> Row:
+            if not gradebook_matches(self.book, assignment, submission, result, self.policy):
+                return self.publish(submission, result, "cached")
+            entry = book_entry(self.book, assignment, submission.student)
+            if not autograded_current(self.course, submission):
+                self.autograded(submission, result)
+            if not feedback_current(self.course, submission, entry):
+                write_feedback(self.course, submission, result, entry)
+            return _row(submission, result, "cached", entry)
+
+        return self.writing(submission, repair)
 
 
 def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[str] = (), workers: int | None = None,
@@ -672,6 +725,7 @@ def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[
             sandbox.warm(assignment.suite.warm_up)
     with course_lock(course):
         course.check_gradebook_writable()
+        check_outputs_writable(course)
         secret = course.secret()
         for leftover in (course.state / RESULTS_DIR).rglob(".*.json.*"):  # a record half-written when killed
             leftover.unlink(missing_ok=True)
@@ -758,6 +812,7 @@ def summary_table(rows: Sequence[Row], assignment_id: str) -> str:
 def refresh_feedback(course: Course, assignment_id: str) -> list[str]:
     """Rewrite every graded student's feedback with the scores now in the gradebook (manual grades included)."""
     assignment = course.assignment(assignment_id)
+    check_outputs_writable(course, ("feedback",))
     done = []
     with course.gradebook() as book:
         for submission in find_submissions(course, assignment):

@@ -297,6 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"dlgrade: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a file system that refuses us (read-only, full, not ours): one line, not a traceback
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"dlgrade: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("dlgrade: interrupted", file=sys.stderr)
         return 130
