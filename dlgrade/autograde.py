@@ -333,7 +333,8 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     except Exception:
         return None
     resources: dict[str, Any] = {}
-    cells = cells or SourceCells.read(course.db_url, submission.assignment_id, submission.assignment_id)
+    cells = cells or SourceCells.read(course.db_url, submission.assignment_id, submission.assignment_id,
+                                      source_notebook(course, submission.assignment_id))
     for preprocessor in (ClearOutput(config=course.config), SnapshotOverwriteKernelspec(cells, config=course.config),
                          RestoreSourceCells(cells)):
         notebook, resources = preprocessor.preprocess(notebook, resources)
@@ -352,6 +353,11 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     if timestamp.is_file() and not timestamp.is_symlink():
         write_atomic(folder / "timestamp.txt", timestamp.read_text(encoding="utf-8", errors="replace"))
     return folder
+
+
+def source_notebook(course: Course, assignment_id: str) -> Path:
+    """source/<id>/<id>.ipynb: the notebook nbgrader's gradebook cells were generated from."""
+    return course.path("source", ".", assignment_id) / f"{assignment_id}.ipynb"
 
 
 def autograded_current(course: Course, submission: Submission) -> bool:
@@ -635,7 +641,8 @@ class Recorder:
         if assignment_id not in self._source_cells:
             try:
                 self._source_cells[assignment_id] = SourceCells.read(self.course.db_url, assignment_id,
-                                                                     assignment_id)
+                                                                     assignment_id,
+                                                                     source_notebook(self.course, assignment_id))
             except Exception:
                 return None  # write_autograded then tries again and falls back as before
         return self._source_cells[assignment_id]

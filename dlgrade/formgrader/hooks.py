@@ -69,7 +69,10 @@ class RestoreFromGradebook(_HookPreprocessor):
         from dlgrade.source_cells import RestoreSourceCells, SnapshotOverwriteKernelspec, SourceCells
 
         info = resources["nbgrader"]
-        cells = SourceCells.read(info["db_url"], info["assignment"], info["notebook"])
+        coursedir = _owner(self).coursedir
+        source = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
+        cells = SourceCells.read(info["db_url"], info["assignment"], info["notebook"],
+                                 source / f"{info['notebook']}.ipynb")
         for step in (ClearOutput(parent=self), SnapshotOverwriteKernelspec(cells, parent=self),
                      RestoreSourceCells(cells, parent=self)):
             nb, resources = step.preprocess(nb, resources)
