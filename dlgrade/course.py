@@ -14,7 +14,8 @@ formgrader and existing JupyterHub setups keep working. dlgrade only replaces th
       feedback/<student>/<id>/   <id>.html and results.json (nbgrader's feedback layout: release_feedback works)
       downloaded/<id>/archive/   LMS downloads for zip collect (nbgrader's zip_collect layout)
       export/                    grades.csv (nbgrader's CSV export) and <id>.gradescope.json
-      .dlgrade/                  course.json (where the suites live), secret (0600), results/, autograde.lock
+      .dlgrade/                  course.json (where the suites live), secret (0600), results/, autograde.lock,
+                                 sources/ (what setup copied into source/), replaced/ (sources setup --force replaced)
 """
 
 from __future__ import annotations
