@@ -521,16 +521,16 @@ class Grader:
         failures: list[str] = []
         while True:
             try:
+                if not self.sandbox.alive():  # died since the last submission, or under the last attempt: a
+                    self.sandbox.close()  # fresh one now, so that its start counts against no question's clock
+                    self.sandbox.start()
                 result = self._grade_once(path)
-            except InfrastructureFailure as failure:
-                failures.append(str(failure))
+            except (InfrastructureFailure, SandboxUnavailable) as failure:
+                failures.append(str(failure) if isinstance(failure, InfrastructureFailure)
+                                else f"a fresh sandbox did not start ({failure})")
                 self.sandbox.close()  # whatever is left of it
                 if len(failures) < INFRASTRUCTURE_ATTEMPTS:
-                    try:
-                        self.sandbox.start()  # a fresh one now, so its start counts against no question's clock
-                        continue
-                    except SandboxUnavailable as error:
-                        failures.append(f"a fresh sandbox did not start ({error})")
+                    continue
                 raise InfrastructureFailure(f"not graded: the grading sandbox failed {len(failures)} times "
                                             f"({'; '.join(failures)}); nothing was recorded, rerun to grade it") \
                     from failure
