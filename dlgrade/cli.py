@@ -155,6 +155,9 @@ def _submitted_count(args: argparse.Namespace) -> int:
 def cmd_autograde(args: argparse.Namespace) -> int:
     from dlgrade.batch import prelaunch
 
+    root = Path(args.course) if args.course else Path.cwd()
+    if not ((root / ".dlgrade" / "course.json").is_file() and (root / "nbgrader_config.py").is_file()):
+        _course(args)  # no course, or no config: said before any sandbox starts (one stopped mid-start can linger)
     # The sandboxes import torch while we import nbgrader and the suites.
     with prelaunch(args.workers, sandboxed=not args.no_sandbox, at_most=_submitted_count(args)) as early:
         from dlgrade.autograde import autograde
