@@ -146,9 +146,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def _submitted_count(args: argparse.Namespace) -> int:
     """The submissions an autograde may have to grade, counted cheaply (before nbgrader's import) in the default
     layout: no more sandboxes are started early than there can be work for (batch.run caps the rest)."""
-    if args.student:
-        return len(args.student)
     root = Path(args.course) if args.course else Path.cwd()
+    if args.student:
+        return sum(1 for student in set(args.student) if (root / "submitted" / student / args.id).is_dir())
     return sum(1 for folder in (root / "submitted").glob(f"*/{args.id}") if folder.is_dir())
 
 
