@@ -17,6 +17,7 @@ from course_helpers import (
     base_course,  # noqa: F401 - a fixture
     cli,
     course,  # noqa: F401 - a fixture
+    one_line_error,
     records,
     submit_class,
 )
@@ -24,14 +25,6 @@ from course_helpers import (
 from dlgrade import batch
 from dlgrade.course import Course
 from dlgrade.formgrader import MARKER, configured
-
-
-def one_line_error(run, *words: str) -> None:
-    assert run.code == 2, (run.out, run.err)
-    lines = run.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("dlgrade: "), run.err
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def test_a_course_whose_config_was_deleted_is_refused_in_one_line(course: Path, tmp_path: Path) -> None:  # noqa: F811
