@@ -27,7 +27,7 @@ from dlgrade.checking.compare import Outcome, compare, precision_for
 from dlgrade.checking.student_numbers import TEMPLATE_SECRET, normalise_id, numbers_key, student_numbers
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
-from dlgrade.sandbox.launcher import Job, Sandbox, WorkerGone
+from dlgrade.sandbox.launcher import Job, Sandbox, SandboxUnavailable, WorkerGone
 from dlgrade.suite import Case, Mistake, Question, Suite, unwrap_tensors
 
 ANSWER_SLACK_BYTES = protocol.KEPT_UNASKED  # read of any answer, whatever its case expects (answer_budget)
@@ -38,6 +38,14 @@ MAX_NOTE_CHARS = 2000
 EXEC_TIMEOUT = 60.0  # seconds for the student's top-level code (all cells), per attempt
 MAX_SKIPPED_CELLS = 5  # cells that hang or kill the worker are skipped, then the rest is re-run
 STATUSES = ("passed", "failed", "error", "timeout", "banned", "not_implemented")
+INFRASTRUCTURE_ATTEMPTS = 2  # a submission whose sandbox fails under it is graded again once, on a fresh one
+
+
+class InfrastructureFailure(Exception):
+    """The platform failed under a submission, not the student's code: the sandbox's fork server (or bubblewrap
+    around it) died while a job ran (the OOM killer, an operator's kill, a crash of ours), or no job could be
+    started. Never scored, never recorded: Grader.grade grades the submission again on a fresh sandbox, and
+    raises this only when that fails too, so the caller reports the submission as not graded."""
 
 
 # ---- results -------------------------------------------------------------------------------------------
@@ -131,16 +139,30 @@ class Session:
             self.job = self._load()
         return self.job
 
+    def whose(self, gone: WorkerGone) -> WorkerGone:
+        """A job's child died or hung: the student's doing, returned as it is, unless the sandbox itself died under
+        it (its fork server gone), which is ours: InfrastructureFailure."""
+        if not self.sandbox.survived():
+            raise InfrastructureFailure(f"the sandbox died while it ran this submission ({gone})") from gone
+        return gone
+
     def _load(self) -> Job:
-        job = self.sandbox.open_job()
-        if self.harness:
-            job.send({"op": "harness", "source": self.harness})
-            _checked(job, messages.harnessed, job.receive(time.monotonic() + 30.0, _no_arrays).header)
+        try:
+            job = self.sandbox.open_job()
+        except (SandboxUnavailable, WorkerGone, OSError) as error:  # nothing of the student's has run yet
+            raise InfrastructureFailure(f"no sandbox job could be started ({error})") from error
+        try:
+            if self.harness:
+                job.send({"op": "harness", "source": self.harness})
+                _checked(job, messages.harnessed, job.receive(time.monotonic() + 30.0, _no_arrays).header)
+        except WorkerGone as gone:
+            raise self.whose(gone) from None
         cells = [c for c in self.cells if c.id not in self.skipped]
         ids = [c.id for c in cells]
-        job.send({"op": "exec", "cells": [{"id": c.id, "source": c.source} for c in cells], "numbers": self.numbers})
         deadline, current, started = time.monotonic() + EXEC_TIMEOUT, None, 0
         try:
+            job.send({"op": "exec", "cells": [{"id": c.id, "source": c.source} for c in cells],
+                      "numbers": self.numbers})
             while True:
                 header = job.receive(deadline, _no_arrays).header
                 cell = _checked(job, messages.progress, header, ids, started)
@@ -150,6 +172,7 @@ class Session:
                     break
                 current, started = cell, started + 1
         except WorkerGone as gone:
+            self.whose(gone)
             if current is None or len(self.skipped) >= MAX_SKIPPED_CELLS:
                 raise
             why = "ran too long" if gone.timed_out else "broke the grader's protocol" if gone.broke_protocol \
@@ -221,6 +244,7 @@ def ask(session: Session, question: Question, cases: list[Case], timeout: float,
         for number in range(1, len(cases) + 1):
             yield _read_reply(session, job, number, deadline, budget)
     except WorkerGone as gone:
+        session.whose(gone)
         if gone.timed_out:
             yield Reply("timeout", f"did not finish within the question's {question.timeout:g} s budget")
         elif gone.broke_protocol:
@@ -715,7 +739,33 @@ class Grader:
         them; without it those questions score 0 and say why). ``seed``: the hidden cases' seed where the caller
         computed it from the course secret (a cluster's main process keeps the secret to itself and sends each
         submission's seed alone), else submission_seed(); ``numbers``: the student's numbers where the caller
-        derived them (the same cluster's main process), else numbers(student)."""
+        derived them (the same cluster's main process), else numbers(student). A sandbox that dies under it
+        (InfrastructureFailure) is ours, not the student's: the submission is graded again from the start on a fresh
+        sandbox (the same seed, so the same cases), and InfrastructureFailure is raised if that one fails as well."""
+        failures: list[str] = []
+        while True:
+            try:
+                if not self.sandbox.alive():  # died since the last submission, or under the last attempt: a
+                    self.sandbox.close()  # fresh one now, so that its start counts against no question's clock
+                    self.sandbox.start()
+                result = self._grade_once(path, student, seed, numbers)
+            except (InfrastructureFailure, SandboxUnavailable) as failure:
+                failures.append(str(failure) if isinstance(failure, InfrastructureFailure)
+                                else f"a fresh sandbox did not start ({failure})")
+                self.sandbox.close()  # whatever is left of it
+                if len(failures) < INFRASTRUCTURE_ATTEMPTS:
+                    continue
+                raise InfrastructureFailure(f"not graded: the grading sandbox failed {len(failures)} times "
+                                            f"({'; '.join(failures)}); nothing was recorded, rerun to grade it") \
+                    from failure
+            if failures:
+                note = (f"graded again on a fresh sandbox: the first one failed under it, not because of your code "
+                        f"({failures[0]})")
+                result = replace(result, notes=(*result.notes, note))
+            return result
+
+    def _grade_once(self, path: Path, student: str | None, seed: int | None,
+                    numbers: dict[str, float] | None) -> SubmissionResult:
         started = time.monotonic()
         extraction = extract(path, self.assignment.source)
         suite: Suite = self.assignment.suite

@@ -402,6 +402,16 @@ class Sandbox:
             return False
         return self._adopted() or self.process.poll() is None  # an adopted one is not ours to poll
 
+    def survived(self) -> bool:
+        """After a job's child died: whether the fork server outlived it (then the death was the child's own).
+        A live fork server answers the reap its job sent; a dead one hangs up, though only once bubblewrap, which
+        holds the other end too, has exited after it, so alive() alone can still say yes for a moment."""
+        try:
+            self._read_reaps()
+        except (SandboxUnavailable, OSError):
+            return False
+        return self.alive()
+
     def open_job(self) -> Job:
         """Fork a fresh child for one submission and connect to it. A fork server that dies before the child has
         greeted us (killed, out of memory: the moment can fall anywhere), or whose answers are out of step, is
