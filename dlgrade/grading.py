@@ -501,7 +501,6 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
                  for number, (case, public) in enumerate(cases, 1)]
     replies = ask(session, question, [case for case, _ in cases], question.timeout, seed,
                   lambda number: answer_budget(question, values_of[number - 1]))
-    own_failure = cell_failure(session, question.cell)
     stop: CaseResult | None = None
     for number, (case, public) in enumerate(cases, 1):
         label = f"public case {number}: {case.describe()}" if public else f"hidden case {number}"
@@ -515,6 +514,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             message = reply.error or reply.status
             if reply.status == "missing":
                 message = f"{question.entry} is not defined: write it in the solution cell"
+                own_failure = cell_failure(session, question.cell)  # known once the cells ran (the first reply)
                 if own_failure:
                     message = f"{question.entry} is not defined: your cell {question.cell} {own_failure} before it " \
                               f"got there"

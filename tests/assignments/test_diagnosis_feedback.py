@@ -12,7 +12,8 @@ import nbformat
 import pytest
 
 from dlgrade import assignments
-from dlgrade.grading import QuestionResult, Session, grade_question, public_values, submission_seed
+from dlgrade.checking.student_numbers import TEMPLATE_SECRET
+from dlgrade.grading import QuestionResult, Session, grade_question, own_numbers, public_values, submission_seed
 from dlgrade.notebook import extract
 from dlgrade.sample_class import replace_cell
 from dlgrade.sandbox.launcher import Sandbox
@@ -130,7 +131,9 @@ def test_an_import_that_failed_in_another_cell_is_named_where_its_name_is_missin
     path = tmp_path / "sgd.ipynb"
     nbformat.write(notebook, path)
     extraction = extract(path, assignment.source)
-    session = Session(sandbox, extraction.cells, assignment.suite.harness_source)
+    # graded as a student, with their own numbers: the notebook's other cells (my_numbers) run as they would
+    numbers = own_numbers(assignment, TEMPLATE_SECRET, "ada")
+    session = Session(sandbox, extraction.cells, assignment.suite.harness_source, numbers)
     try:
         question = assignment.suite.question("gd_step")
         result = grade_question(question, assignment.points["gd_step"], extraction, session, 1,
