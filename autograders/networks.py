@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dlgrade.solution_cells import edited, solution_sources
-from dlgrade.suite import WARM_UP_DATA, WARM_UP_OPTIMIZERS, Case, Mistake, Question, Suite, Verdict
+from dlgrade.suite import WARM_UP_DATA, WARM_UP_OPTIMIZERS, Case, Mistake, Question, Suite, Verdict, too_large_to_judge
 from reference import networks, xor
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "assignments" / "networks" / "networks.ipynb"
@@ -30,13 +30,25 @@ BANNED = ("torch.autograd", ".backward", "torch.func", "functorch", "torch.nn.fu
 SETUP_IMPORTS = "import numpy as np\nimport torch\nfrom torch import nn\n"
 
 HARNESS_SOURCE = '''
+import hashlib as _hashlib
+
+_FITTED = {}  # (fit, seed, digest of X and y) -> state dict: one training per split, judged at every threshold
+
+
 def fit_and_export(fit, X, y, seed):
-    """The state dict of the model fit(X, y) returns, under the global torch seed `seed` (judged outside)."""
-    torch.manual_seed(seed)
-    model = fit(X, y)
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"return the trained torch.nn.Module, not a {type(model).__name__}")
-    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+    """The state dict of the model fit(X, y) returns, under the global torch seed `seed` (judged outside). The
+    same fit on the same data and seed again (the next accuracy threshold of one split) reuses that training."""
+    digest = _hashlib.sha256(np.ascontiguousarray(X).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()
+    key = (fit, int(seed), X.shape, y.shape, digest)
+    if key not in _FITTED:
+        torch.manual_seed(seed)
+        model = fit(X, y)
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"return the trained torch.nn.Module, not a {type(model).__name__}")
+        while len(_FITTED) >= 8:
+            _FITTED.pop(next(iter(_FITTED)))
+        _FITTED[key] = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    return {name: value.clone() for name, value in _FITTED[key].items()}
 '''
 _HARNESS: dict[str, Any] = {}
 
@@ -374,6 +386,8 @@ def judge_digits(case: Case, answer: Any) -> Verdict:
         return Verdict(False, "expected nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10)); "
                               f"the returned model's state dict has {sorted(arrays)}")
     weights = {key: np.asarray(value, dtype=np.float64) for key, value in arrays.items()}
+    if problem := too_large_to_judge([value.shape for value in weights.values()]):
+        return Verdict(False, problem)
     hidden = weights["0.weight"].shape[0]
     if weights["0.weight"].shape != (hidden, 64) or weights["2.weight"].shape != (10, hidden) \
             or weights["0.bias"].shape != (hidden,) or weights["2.bias"].shape != (10,):
@@ -490,8 +504,9 @@ def _questions() -> tuple[Question, ...]:
                 _mistake("perceptron_solution", "perceptron", "forgot_bias",
                          "your perceptron ignores its bias: the unit fires when x . w + b > 0.",
                          ("x @ weight + bias > 0", "x @ weight > 0")),
-                _mistake("perceptron_solution", "perceptron", "sigmoid_not_step",
-                         "you returned sigmoid(x . w + b), a probability: the perceptron's output is the step "
+                _mistake("perceptron_solution", "perceptron", "notes_sigmoid_unit",
+                         "you returned sigmoid(x . w + b), a probability (the notes' forward propagation writes "
+                         "y = sigma(w0 + x^T w) for a unit with an activation): the perceptron's output is the step "
                          "1[x . w + b > 0], an integer 0 or 1.",
                          ("(x @ weight + bias > 0).astype(np.int64)", "1 / (1 + np.exp(-(x @ weight + bias)))")),
             ),
@@ -564,8 +579,9 @@ def _questions() -> tuple[Question, ...]:
             name="rnn_step", cell="rnn_step_solution", entry="rnn_step", reference=networks.rnn_step,
             public=rnn_step_public, hidden=rnn_step_hidden, banned=BANNED, numpy_only=True, autograd=False,
             mistakes=(
-                _mistake("rnn_step_solution", "rnn_step", "forgot_hidden_bias",
-                         "you left out b_hh: nn.RNN adds two biases, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh).",
+                _mistake("rnn_step_solution", "rnn_step", "notes_one_bias",
+                         "you left out b_hh, as the notes' h(t) = tanh(W_hh h(t-1) + W_uh u(t) + b_h) has one bias: "
+                         "nn.RNN adds two, h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh).",
                          (" + bias_hh)", ")")),
                 _mistake("rnn_step_solution", "rnn_step", "no_tanh",
                          "you returned the pre-activation: nn.RNN's default non-linearity is tanh.",

@@ -80,24 +80,31 @@ GD_STEP_MISTAKES = (
 )
 
 
-# ---- Q2 worked_update: the lecture's worked example, one gradient-descent step by hand -------------------
+# ---- Q2 worked_update: the lecture's worked example, one gradient-descent step by hand, on the student's numbers --
+
+# The lecture's numbers stay the worked example of the text; each student computes on their own (my_numbers()).
+LECTURE = {"x": 5.0, "w1": 3.0, "b1": 2.0, "w3": -0.5, "b3": 4.0, "target": 2.0, "lr": 1e-3}
 
 
-def worked_update_reference() -> dict[str, float]:
-    """One step θ' = θ − 1e-3·dl/dθ on w1, b1, w3, b3 of l = (w3·ReLU(w1·5 + b1) + b3 − 2)² (w1=3, b1=2, w3=−0.5,
-    b3=4): w1' = 2.9675, b1' = 1.9935, w3' = −0.279, b3' = 4.013."""
-    example = backprop.scalar_backprop_example()
+def worked_update_reference(**numbers: float) -> dict[str, float]:
+    """One step θ' = θ − lr·dl/dθ on w1, b1, w3, b3 of l = (w3·ReLU(w1·x + b1) + b3 − target)² (on the lecture's
+    numbers: w1' = 2.9675, b1' = 1.9935, w3' = −0.279, b3' = 4.013)."""
+    example = backprop.scalar_backprop_example(**numbers)
     return {"w1": example.w1_new, "b1": example.b1_new, "w3": example.w3_new, "b3": example.b3_new}
 
 
 def public_worked_update() -> list[Case]:
-    return [Case(label="one step, lr=1e-3, from w1=3, b1=2, w3=-0.5, b3=4 at x=5")]
+    return [Case(kwargs=LECTURE, label="the lecture's example: one step, lr=1e-3, from w1=3, b1=2, w3=-0.5, b3=4 "
+                                       "at x=5")]
 
 
-def _worked(dl_dy3: float, *, w3_local: bool = True, w1_local: str = "x", sign: float = 1.0) -> dict[str, float]:
-    """The step with the given dl/dy3, dropping dy3/dw3 = y2 (w3_local=False) or using dy1/dx = w1, or 1, as the
-    factor for w1 (w1_local='w1'/'one'), and the step's sign (−1 for ascent); dl/db1 follows w1's factor."""
-    e = backprop.scalar_backprop_example()
+def _worked(dl_dy3: float | None = None, *, w3_local: bool = True, w1_local: str = "x", sign: float = 1.0,
+            **numbers: float) -> dict[str, float]:
+    """The step on ``numbers`` with the given dl/dy3 (default: the right one), dropping dy3/dw3 = y2
+    (w3_local=False) or using dy1/dx = w1, or 1, as the factor for w1 (w1_local='w1'/'one'), and the step's sign
+    (−1 for ascent); dl/db1 follows w1's factor."""
+    e = backprop.scalar_backprop_example(**numbers)
+    dl_dy3 = e.dl_dy3 if dl_dy3 is None else dl_dy3
     dl_dy1 = dl_dy3 * e.dy3_dy2 * e.dy2_dy1
     dl_dw3 = dl_dy3 * (e.y2 if w3_local else 1.0)
     factor = {"x": e.x, "w1": e.w1, "one": 1.0}[w1_local]
@@ -107,33 +114,64 @@ def _worked(dl_dy3: float, *, w3_local: bool = True, w1_local: str = "x", sign: 
             "w3": e.w3 - sign * e.lr * dl_dw3, "b3": e.b3 - sign * e.lr * dl_dy3}
 
 
+def _same_for_everyone(answer: dict[str, float]) -> Any:
+    """A wrong answer that does not depend on the student's numbers (copied from the lecture)."""
+    def compute(**numbers: float) -> dict[str, float]:
+        return dict(answer)
+
+    return compute
+
+
+WORKED_UPDATE = """\
+updated_params = None
+y1 = w1 * x + b1                              # forward
+y3 = w3 * max(y1, 0) + b3
+dl_dy3 = 2 * (y3 - target)                    # backward, one local derivative per step
+dl_dy1 = dl_dy3 * w3 * (1 if y1 > 0 else 0)
+updated_params = {"w1": w1 - lr * dl_dy1 * x, "b1": b1 - lr * dl_dy1,
+                  "w3": w3 - lr * dl_dy3 * max(y1, 0), "b3": b3 - lr * dl_dy3}
+"""
+
+
+def _typed_update(answer: dict[str, float]) -> str:
+    return f"updated_params = None\nupdated_params = {answer!r}\n"
+
+
+NOTES_SLIDES = {"w1": -2.98275, "b1": 1.98275, "w3": -0.4885, "b3": 4.0115}
+NOTES_DL_DY3 = _worked(-11.5, **LECTURE)
+LECTURE_ANSWER = worked_update_reference(**LECTURE)
+
 WORKED_MISTAKES = (
     Mistake("notes_slide_numbers",
-            "these are the lecture slides' numbers, which carry slips: dl/dy3 = 2*(-4.5) - 4 = -13 (not -11.5); "
-            "dl/dw3 needs the factor dy3/dw3 = y2 = 17 and dl/dw1 the factor dy1/dw1 = x = 5; and "
-            "w1' = 3 - 0.001 * 32.5 is positive. Redo the chain rule and the step theta' = theta - lr * dl/dtheta.",
-            lambda: {"w1": -2.98275, "b1": 1.98275, "w3": -0.4885, "b3": 4.0115},
-            'updated_params = {"w1": -2.98275, "b1": 1.98275, "w3": -0.4885, "b3": 4.0115}\n'),
+            "these are the lecture slides' printed numbers for their own example, which carry slips (and they are "
+            "not your numbers either): run the my_numbers() cell, redo the chain rule with your numbers and take the "
+            "step theta' = theta - lr * dl/dtheta.",
+            _same_for_everyone(NOTES_SLIDES), _typed_update(NOTES_SLIDES)),
     Mistake("notes_dl_dy3",
-            "you carried the slides' dl/dy3 = -11.5; with y3 = -4.5 it is 2*(y3 - 2) = -13, and every gradient "
-            "below it changes with it.",
-            lambda: _worked(-11.5),
-            'updated_params = {"w1": 2.97125, "b1": 1.99425, "w3": -0.3045, "b3": 4.0115}\n'),
+            "this is the step on the lecture's example with the slides' dl/dy3 = -11.5 (a slip: it is 2*(y3 - 2)), "
+            "and not on your numbers: run the my_numbers() cell and compute with the numbers it prints.",
+            _same_for_everyone(NOTES_DL_DY3), _typed_update(NOTES_DL_DY3)),
+    Mistake("lecture_example",
+            "this is the step for the lecture's example (x = 5, w1 = 3, b1 = 2, w3 = -0.5, b3 = 4, target 2), not "
+            "for your numbers: run the my_numbers() cell and compute with the numbers it prints.",
+            _same_for_everyone(LECTURE_ANSWER), _typed_update(LECTURE_ANSWER)),
     Mistake("stepped_with_dl_dy",
             "you moved each parameter by the gradient with respect to its layer's output (the slides' "
             "w_n' = lr * -dl/dy_n + w_n): a weight moves against its own gradient, dl/dw3 = dl/dy3 * y2 and "
             "dl/dw1 = dl/dy1 * x.",
-            lambda: _worked(-13.0, w3_local=False, w1_local="one"),
-            'updated_params = {"w1": 2.9935, "b1": 1.9935, "w3": -0.487, "b3": 4.013}\n'),
+            lambda **numbers: _worked(w3_local=False, w1_local="one", **numbers),
+            _variant(WORKED_UPDATE, ("lr * dl_dy1 * x", "lr * dl_dy1"), ("lr * dl_dy3 * max(y1, 0)", "lr * dl_dy3"))),
     Mistake("layer1_used_dl_dx",
-            "for w1 and b1 you used dl/dx = 19.5 (the slides put dl/dx in the w1 column): dy1/dw1 = x = 5 and "
-            "dy1/db1 = 1, so dl/dw1 = 6.5 * 5 = 32.5 and dl/db1 = 6.5.",
-            lambda: _worked(-13.0, w1_local="w1"),
-            'updated_params = {"w1": 2.9805, "b1": 1.9805, "w3": -0.279, "b3": 4.013}\n'),
+            "for w1 and b1 you used dl/dx = dl/dy1 * w1 (the slides put dl/dx in the w1 column): dy1/dw1 = x and "
+            "dy1/db1 = 1, so dl/dw1 = dl/dy1 * x and dl/db1 = dl/dy1.",
+            lambda **numbers: _worked(w1_local="w1", **numbers),
+            _variant(WORKED_UPDATE, ("lr * dl_dy1 * x", "lr * dl_dy1 * w1"),
+                     ("b1 - lr * dl_dy1,", "b1 - lr * dl_dy1 * w1,"))),
     Mistake("gradient_ascent",
             "you added lr * gradient: gradient descent subtracts it, theta' = theta - lr * dl/dtheta.",
-            lambda: _worked(-13.0, sign=-1.0),
-            'updated_params = {"w1": 3.0325, "b1": 2.0065, "w3": -0.721, "b3": 3.987}\n'),
+            lambda **numbers: _worked(sign=-1.0, **numbers),
+            _variant(WORKED_UPDATE, ("w1 - lr", "w1 + lr"), ("b1 - lr", "b1 + lr"), ("w3 - lr", "w3 + lr"),
+                     ("b3 - lr", "b3 + lr"))),
 )
 
 
@@ -542,6 +580,8 @@ def public_lr_schedule() -> list[Case]:
         Case(("step", 0.1, 0.5, 7), {"step_size": 3}, label="StepLR: lr0=0.1, gamma=0.5, step_size=3, 7 epochs"),
         Case(("exponential", 1.0, 0.9, 4), label="ExponentialLR: lr0=1, gamma=0.9, 4 epochs"),
         Case(("step", 1.0, 0.1, 5), {"step_size": 2}, label="StepLR: lr0=1, gamma=0.1, step_size=2, 5 epochs"),
+        Case(("exponential", 0.5, 0.8, 5), {"step_size": 3},
+             label="ExponentialLR: lr0=0.5, gamma=0.8, 5 epochs, step_size=3 (StepLR's: ignored here)"),
     ]
 
 
@@ -552,6 +592,9 @@ def hidden_lr_schedule(rng: np.random.Generator) -> list[Case]:
                            int(rng.integers(8, 20))), {"step_size": int(rng.integers(2, 6))}))
         cases.append(Case(("exponential", float(rng.uniform(0.01, 1.0)), float(rng.uniform(0.5, 0.99)),
                            int(rng.integers(3, 15)))))
+        # ExponentialLR with a step_size handed over too: it ignores it (a formula using it is StepLR)
+        cases.append(Case(("exponential", float(rng.uniform(0.01, 1.0)), float(rng.uniform(0.5, 0.99)),
+                           int(rng.integers(6, 15))), {"step_size": int(rng.integers(2, 6))}))
     cases.append(Case(("step", 0.5, 0.1, 1), {"step_size": 10}))  # a single epoch: lr0
     cases.append(Case(("step", 0.2, 0.5, 6), {"step_size": 1}))  # step_size 1 is ExponentialLR
     cases.append(Case(("exponential", 0.3, 1.0, 5)))  # gamma 1: constant
@@ -1009,14 +1052,16 @@ SUITE = Suite(
             name="gd_step", cell="gd_step_solution", entry="gd_step", reference=optim.gd_step,
             public=public_gd_step, hidden=hidden_gd_step, banned=BANNED, numpy_only=True, autograd=False,
             mistakes=GD_STEP_MISTAKES,
+            hint="one step against the gradient, scaled by the learning rate: theta - lr * grad, elementwise.",
         ),
         Question(
             name="worked_update", cell="worked_update_solution", entry="updated_params", kind="variable",
-            reference=worked_update_reference, public=public_worked_update,
-            # Typed by hand: the exact answers have at most four decimals, so nothing needs rounding; the
-            # tolerance only forgives a student who computed them in floating point and pasted 1e-6-close digits.
+            reference=worked_update_reference, public=public_worked_update, numbers="scalar_network",
+            # Typed by hand: the exact answers are short decimals, so nothing needs rounding; the tolerance only
+            # forgives a student who computed them in floating point and pasted 1e-6-close digits.
             rtol=1e-6, atol=1e-9, banned=BANNED, numpy_only=True, mistakes=WORKED_MISTAKES,
-            hint="redo the forward pass (y1 = y2 = 17, y3 = -4.5) and the chain rule for each parameter.",
+            hint="redo the forward pass and the chain rule for each parameter with your numbers, then "
+                 "theta' = theta - lr * dl/dtheta.",
         ),
         Question(
             name="minibatches", cell="minibatches_solution", entry="minibatches",
@@ -1026,32 +1071,46 @@ SUITE = Suite(
         ),
         Question(
             name="sgd_momentum", cell="sgd_momentum_solution", entry="sgd_trajectory", reference=sgd_reference,
-            public=public_sgd, hidden=hidden_sgd, banned=BANNED, numpy_only=True, autograd=False, mistakes=SGD_MISTAKES,
+            public=public_sgd, hidden=hidden_sgd, banned=BANNED, numpy_only=True, autograd=False,
+            mistakes=SGD_MISTAKES,
+            hint="per step, in torch's order: g + weight_decay * theta; buf = g on the first step, later "
+                 "momentum * buf + (1 - dampening) * g; nesterov steps along g + momentum * buf; "
+                 "theta -= lr * that.",
         ),
         Question(
             name="l1_penalty", cell="l1_penalty_solution", entry="l1_penalty", reference=l1_penalty_reference,
             public=public_l1, hidden=hidden_l1, banned=BANNED, autograd=False, mistakes=L1_PENALTY_MISTAKES,
             numpy_only=True,
+            hint="sum |w| over the parameters whose name has no 'bias', times lam, divided by how many such "
+                 "weights there are.",
         ),
         Question(
             name="l1_grad", cell="l1_grad_solution", entry="l1_penalty_grad", reference=l1_grad_reference,
             public=public_l1, hidden=hidden_l1, banned=BANNED, autograd=False, mistakes=L1_GRAD_MISTAKES,
             numpy_only=True,
+            hint="one entry per parameter: lam * sign(w) / n_weights for a weight (0 where w = 0), zeros for a "
+                 "bias.",
         ),
         Question(
             name="lr_schedule", cell="lr_schedule_solution", entry="lr_schedule", reference=lr_schedule_reference,
             public=public_lr_schedule, hidden=hidden_lr_schedule, banned=BANNED, numpy_only=True, autograd=False,
             mistakes=LR_SCHEDULE_MISTAKES,
+            hint="the lr of epoch e (e = 0, 1, ...): lr0 * gamma ** (e // step_size) for 'step', lr0 * gamma ** e "
+                 "for 'exponential' (step_size does not apply there).",
         ),
         Question(
             name="adam", cell="adam_solution", entry="adam_trajectory", reference=adam_reference,
             public=public_adam, hidden=hidden_adam, banned=BANNED, autograd=False, mistakes=ADAM_MISTAKES,
             numpy_only=True,
+            hint="per step t = 1, 2, ...: g + weight_decay * theta; m and v as running averages of g and g*g; "
+                 "divide them by 1 - beta1**t and 1 - beta2**t; theta -= lr * m_hat / (sqrt(v_hat) + eps).",
         ),
         Question(
             name="run_gd", cell="run_gd_solution", entry="run_gd", reference=run_gd_reference,
             public=public_run_gd, hidden=hidden_run_gd, banned=BANNED, autograd=False, mistakes=RUN_GD_MISTAKES,
             numpy_only=True,
+            hint="w = 0, b = 0; record mean((X w + b - y)**2) before the first step and after each of the steps "
+                 "(steps + 1 values); the gradients are 2 X^T r / n and 2 sum(r) / n with r = X w + b - y.",
             # Default tolerance even for the diverging runs: relative rounding errors grow only linearly with
             # the (at most 25) steps, to ~1e-14, far below 1e-7 and far below any mistake's effect.
         ),

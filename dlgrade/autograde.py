@@ -27,14 +27,15 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from dlgrade import report
 from dlgrade.assignments import Assignment
+from dlgrade.boundary.text import inert_markdown, plain
 from dlgrade.course import Course, check_student_id, gradebook_error, submitted_folders, unsafe_entry, write_atomic
 from dlgrade.errors import UsageError
 from dlgrade.grading import STATUSES, CaseResult, QuestionResult, SubmissionResult
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 
 RECORD_FORMAT = 1
 RESULTS_DIR = "results"
-LOCK_FILE = "autograde.lock"
+LOCK_FILE = "autograde-{assignment}.lock"
 MAX_TEXT = 20_000  # characters of any one feedback text kept from a result
 WRITE_RETRIES = 6  # a gradebook write that meets a lock waits (sqlite's own 5 s each) this many times, then stops
 
@@ -140,9 +141,11 @@ def result_to_data(result: SubmissionResult) -> dict[str, Any]:
 
 
 def _text(value: Any, what: str) -> str:
+    """Text of a result, plain (dlgrade.boundary.text): a record written before texts were made plain at the
+    sandbox's boundary (a lone surrogate, an escape sequence) is made so as it is read."""
     if not isinstance(value, str):
         raise ValueError(f"{what} is not text")
-    return value[:MAX_TEXT]
+    return plain(value, MAX_TEXT)
 
 
 def _number(value: Any, what: str) -> float:
@@ -181,7 +184,7 @@ def checked_result(data: Any, assignment: Assignment) -> SubmissionResult:
             cases.append(CaseResult(
                 label=_text(case["label"], "a case label"), public=bool(case["public"]), passed=bool(case["passed"]),
                 status=_text(case["status"], "a case status"), message=_text(case["message"], "a case message"),
-                mistake=case.get("mistake") if isinstance(case.get("mistake"), str) else None,
+                mistake=_text(case["mistake"], "a mistake") if isinstance(case.get("mistake"), str) else None,
                 **{k: _text(case[k], k) if isinstance(case.get(k), str) else None
                    for k in ("inputs", "yours", "expected")}))
         rebuilt.append(QuestionResult(name, _text(raw.get("entry", ""), "entry"), round(min(score, points), 4),
@@ -209,8 +212,8 @@ def write_record(course: Course, submission: Submission, result: SubmissionResul
             "student": submission.student, "graded_at": datetime.now().astimezone().isoformat(timespec="seconds"),
             "result": result_to_data(result)}
     # Compact: json's C encoder only runs without indent (5x faster on a result with a hundred cases).
-    write_atomic(record_path(course, submission.assignment_id, submission.student), json.dumps(data) + "\n",
-                 mode=0o600)
+    write_atomic(record_path(course, submission.assignment_id, submission.student),
+                 json.dumps(data, allow_nan=False) + "\n", mode=0o600)
 
 
 def read_record(course: Course, assignment: Assignment, student: str) -> tuple[str, SubmissionResult] | None:
@@ -230,50 +233,87 @@ def read_record(course: Course, assignment: Assignment, student: str) -> tuple[s
 
 @dataclass(frozen=True)
 class BookEntry:
-    """What the gradebook says of one submission: per grade cell the score in force, and the late penalty."""
+    """What the gradebook says of one submission: per grade cell the score in force, and the late penalty; and
+    what graders added in formgrader: manual scores, extra credit, comments (a comment on a solution cell goes
+    with the first question answered there, one on any other cell is listed apart)."""
 
     scores: dict[str, float]
     manual: frozenset[str]
     penalty: float
+    comments: dict[str, str] = field(default_factory=dict)  # question -> a grader's comment
+    extra_credit: dict[str, float] = field(default_factory=dict)  # question -> a grader's extra credit
+    other_comments: tuple[str, ...] = ()  # graders' comments on cells that answer no question
+
+    def digest(self) -> str:
+        """A fingerprint of all of it: feedback written from another gradebook state is rewritten."""
+        state = [sorted(self.scores.items()), sorted(self.manual), self.penalty, sorted(self.comments.items()),
+                 sorted(self.extra_credit.items()), list(self.other_comments)]
+        return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:32]
 
 
 def _with_book(result: SubmissionResult, entry: BookEntry | None) -> SubmissionResult:
-    """The result as the student should see it: a grader's manual score replaces the autograder's."""
+    """The result as the student should see it: a grader's manual score replaces the autograder's, and the
+    graders' extra credit and comments are shown with the question they are about."""
     if entry is None:
         return result
-    questions = tuple(replace(q, score=entry.scores.get(q.name, q.score),
-                              feedback=q.feedback + ("\nScore set by a grader." if q.name in entry.manual else ""))
+
+    def told(name: str) -> str:
+        lines = ["Score set by a grader."] if name in entry.manual else []
+        if entry.extra_credit.get(name):
+            lines.append(f"Extra credit from a grader: {entry.extra_credit[name]:+g}.")
+        if name in entry.comments:
+            lines.append(f"A grader's comment: {entry.comments[name][:MAX_TEXT]}")
+        return "".join("\n" + line for line in lines)
+
+    questions = tuple(replace(q, score=entry.scores.get(q.name, q.score), feedback=q.feedback + told(q.name))
                       for q in result.questions)
-    notes = result.notes
+    notes = result.notes + tuple(comment[:MAX_TEXT] for comment in entry.other_comments)
     if entry.penalty:
         notes += (f"Late submission: a penalty of {entry.penalty:g} points (the course's late policy).",)
     return replace(result, questions=questions, notes=notes)
 
 
-def write_feedback(course: Course, submission: Submission, result: SubmissionResult,
-                   entry: BookEntry | None = None) -> Path:
-    """feedback/<student>/<id>/: <id>.html and results.json, plus nbgrader's timestamp.txt and
-    submission_secret.txt, which its release_feedback needs."""
-    folder = course.path("feedback", submission.student, submission.assignment_id)
+def feedback_files(submission: Submission, result: SubmissionResult, entry: BookEntry | None = None) -> dict[str, str]:
+    """feedback/<student>/<id>/'s files, by name: <id>.html and results.json (dlgrade's result with the
+    gradebook's scores, late penalty and graders' comments), plus nbgrader's timestamp.txt and
+    submission_secret.txt, which its release_feedback needs. `dlgrade autograde`, `dlgrade feedback` and
+    nbgrader's generate_feedback (formgrader's button) all write these."""
     shown = _with_book(result, entry)
     data = report.to_json(shown)
     data["dlgrade"].update({"student": submission.student, "key": submission.key,
-                            "late_submission_penalty": entry.penalty if entry else 0.0})
+                            "late_submission_penalty": entry.penalty if entry else 0.0,
+                            "grader_comments": dict(entry.comments) if entry else {},
+                            "book": entry.digest() if entry else ""})
     data["score"] = round(max(0.0, shown.score - (entry.penalty if entry else 0.0)), 4)
-    write_atomic(folder / f"{submission.assignment_id}.html", report.to_html(shown))
-    write_atomic(folder / "results.json", json.dumps(data) + "\n")  # machine-read (compact: see write_record)
+    page = report.to_html(shown)
+    data["dlgrade"]["page"] = hashlib.sha256(page.encode()).hexdigest()  # a damaged page is written again
+    files = {f"{submission.assignment_id}.html": page,
+             "results.json": json.dumps(data, allow_nan=False) + "\n"}  # machine-read (compact: see write_record)
     for name in ("timestamp.txt", "submission_secret.txt"):
         source = submission.folder / name
         if source.is_file() and not source.is_symlink():
-            write_atomic(folder / name, source.read_text(encoding="utf-8", errors="replace"))
+            files[name] = source.read_text(encoding="utf-8", errors="replace")
+    return files
+
+
+def write_feedback(course: Course, submission: Submission, result: SubmissionResult,
+                   entry: BookEntry | None = None) -> Path:
+    """feedback/<student>/<id>/ written with feedback_files()."""
+    folder = course.path("feedback", submission.student, submission.assignment_id)
+    for name, text in feedback_files(submission, result, entry).items():
+        write_atomic(folder / name, text)
     return folder
 
 
-def feedback_current(course: Course, submission: Submission) -> bool:
+def feedback_current(course: Course, submission: Submission, entry: BookEntry | None = None) -> bool:
+    """The feedback on disk is of this submission and of the gradebook as it is (scores, comments)."""
     folder = course.path("feedback", submission.student, submission.assignment_id)
     try:
         data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-        return data["dlgrade"]["key"] == submission.key and (folder / f"{submission.assignment_id}.html").is_file()
+        page = (folder / f"{submission.assignment_id}.html").read_bytes()
+        return data["dlgrade"]["key"] == submission.key and \
+            data["dlgrade"].get("book", "") == (entry.digest() if entry else "") and \
+            data["dlgrade"].get("page") == hashlib.sha256(page).hexdigest()
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -282,12 +322,14 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
                      cells: SourceCells | None = None) -> Path | None:
     """autograded/<student>/<id>/<id>.ipynb for formgrader: the submission with outputs cleared, the source's
     kernelspec, and every cell's nbgrader metadata (and every locked cell) from the gradebook's source cells,
-    never the student's (source_cells.RestoreSourceCells); each grade cell shows dlgrade's feedback as its output.
+    never the student's (source_cells.RestoreSourceCells), every student cell inert text (boundary.notebook:
+    formgrader renders markdown unsanitised); each grade cell shows dlgrade's feedback as its output.
     Nothing is executed. ``cells``: the gradebook's source cells, read once for a batch (read now when not given).
     None when the submission is not a notebook nbformat can read."""
     import nbformat
     from nbgrader.preprocessors import ClearOutput
 
+    from dlgrade.boundary.notebook import InertStudentCells
     from dlgrade.source_cells import RestoreSourceCells, SnapshotOverwriteKernelspec, SourceCells
 
     assert submission.notebook is not None
@@ -296,16 +338,18 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     except Exception:
         return None
     resources: dict[str, Any] = {}
-    cells = cells or SourceCells.read(course.db_url, submission.assignment_id, submission.assignment_id)
+    cells = cells or SourceCells.read(course.db_url, submission.assignment_id, submission.assignment_id,
+                                      source_notebook(course, submission.assignment_id))
     for preprocessor in (ClearOutput(config=course.config), SnapshotOverwriteKernelspec(cells, config=course.config),
-                         RestoreSourceCells(cells)):
+                         RestoreSourceCells(cells), InertStudentCells()):
         notebook, resources = preprocessor.preprocess(notebook, resources)
+    notebook.metadata["dlgrade"] = {"key": submission.key}  # which grading wrote it (autograded_current)
     feedback = {q.name: f"dlgrade: {q.status}, {q.score:g} / {q.max_score:g}\n{q.feedback}\n"
                 for q in result.questions}
     for cell in notebook.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if cell.get("cell_type") == "code" and grade_id in feedback:
-            cell.outputs = [stream_output(feedback[grade_id])]
+            cell.outputs = [stream_output(plain(feedback[grade_id]))]
     folder = course.path("autograded", submission.student, submission.assignment_id)
     folder.mkdir(parents=True, exist_ok=True)
     # Not nbformat.writes: it would validate the whole notebook again (read() already did).
@@ -314,6 +358,22 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     if timestamp.is_file() and not timestamp.is_symlink():
         write_atomic(folder / "timestamp.txt", timestamp.read_text(encoding="utf-8", errors="replace"))
     return folder
+
+
+def source_notebook(course: Course, assignment_id: str) -> Path:
+    """source/<id>/<id>.ipynb: the notebook nbgrader's gradebook cells were generated from."""
+    return course.path("source", ".", assignment_id) / f"{assignment_id}.ipynb"
+
+
+def autograded_current(course: Course, submission: Submission) -> bool:
+    """autograded/<student>/<id>/<id>.ipynb is a notebook written from this submission's grading (a missing,
+    truncated or replaced one is written again)."""
+    path = course.path("autograded", submission.student, submission.assignment_id) / f"{submission.assignment_id}.ipynb"
+    try:
+        data = json.loads(path.read_bytes())
+        return isinstance(data.get("cells"), list) and data["metadata"]["dlgrade"]["key"] == submission.key
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 # ---- the gradebook (step 5) ------------------------------------------------------------------------------
@@ -338,7 +398,7 @@ class LatePolicy:
 
 def book_entry(book: Gradebook, assignment: Assignment, student: str) -> BookEntry | None:
     """The gradebook's view of a student's submission, or None when there is none."""
-    from nbgrader.api import Grade, MissingEntry
+    from nbgrader.api import Comment, Grade, MissingEntry
 
     try:
         notebook = book.find_submission_notebook(assignment.id, assignment.id, student)
@@ -347,7 +407,16 @@ def book_entry(book: Gradebook, assignment: Assignment, student: str) -> BookEnt
     grades = _by_cell_name(book, Grade, notebook.id)
     scores = {name: float(grade.score) for name, grade in grades.items()}
     manual = frozenset(name for name, grade in grades.items() if grade.manual_score is not None)
-    return BookEntry(scores, manual, float(notebook.late_submission_penalty or 0.0))
+    extra = {name: float(grade.extra_credit) for name, grade in grades.items() if grade.extra_credit}
+    written = {cell: row.manual_comment.strip() for cell, row in _by_cell_name(book, Comment, notebook.id).items()
+               if row.manual_comment and row.manual_comment.strip()}
+    question_of: dict[str, str] = {}
+    for question in assignment.suite.questions:
+        question_of.setdefault(question.cell, question.name)
+    comments = {question_of[cell]: text for cell, text in written.items() if cell in question_of}
+    others = tuple(f"A grader's comment on {cell}: {text}" for cell, text in sorted(written.items())
+                   if cell not in question_of)
+    return BookEntry(scores, manual, float(notebook.late_submission_penalty or 0.0), comments, extra, others)
 
 
 def _by_cell_name(book: Gradebook, model: Any, notebook_id: str) -> dict[str, Any]:
@@ -387,7 +456,8 @@ def _comments(assignment: Assignment, result: SubmissionResult) -> dict[str, str
         cell = assignment.suite.question(question.name).cell
         comments.setdefault(cell, []).append(f"[{question.name}] {question.status}, {question.score:g} / "
                                              f"{question.max_score:g}\n{question.feedback}")
-    return {cell: "\n\n".join(texts)[:MAX_TEXT] for cell, texts in comments.items()}
+    # nbgrader's feedback renders a comment as markdown: inert, so a student's text in it opens no HTML tag
+    return {cell: inert_markdown("\n\n".join(texts)[:MAX_TEXT]) for cell, texts in comments.items()}
 
 
 @dataclass(frozen=True)
@@ -471,15 +541,20 @@ def write_grades(book: Gradebook, assignment: Assignment, submission: Submission
 
 def write_grades_retrying(book: Gradebook, course: Course, *args: Any) -> None:
     """write_grades, waiting out a gradebook that another program holds locked for a while; then a UsageError
-    (what is graded stays recorded, and a rerun writes it without grading again)."""
+    (what is graded stays recorded, and a rerun writes it without grading again). Also retried: a row another
+    writer inserted first (two runs on different assignments both adding a new student: the second's insert
+    breaks the primary key; read again, the student is there), and PostgreSQL's deadlock and serialization
+    failures, which abort one of two contending transactions for the client to retry."""
     from nbgrader.api import InvalidEntry
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
+    from dlgrade.course import is_contention
 
     for attempt in range(WRITE_RETRIES):
         try:
             return write_grades(book, *args)
         except (DBAPIError, InvalidEntry) as error:  # nbgrader's upserts turn a locked database into InvalidEntry
-            if attempt == WRITE_RETRIES - 1 or "locked" not in str(error).lower():
+            if attempt == WRITE_RETRIES - 1 or not (is_contention(error) or isinstance(error, IntegrityError)):
                 raise gradebook_error(course.db_url, error) from None
             time.sleep(0.5)
 
@@ -520,19 +595,41 @@ def _row(submission: Submission, result: SubmissionResult, state: str, entry: Bo
                len(result.questions), "; ".join(diagnoses + others))
 
 
+def check_outputs_writable(course: Course, steps: Sequence[str] = ("autograded", "feedback")) -> None:
+    """Before any grading: every folder results go to can take a file (not read-only, not someone else's), or
+    one UsageError naming it. The probe is a real file made and removed: it sees what permission bits do not (a
+    read-only mount, an ACL, root's rights)."""
+    import os
+    import tempfile
+
+    folders = [(course.state / RESULTS_DIR, "results")]
+    folders += [(Path(course.coursedir.root) / getattr(course.coursedir, f"{step}_directory"), step) for step in steps]
+    for folder, what in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle, probe = tempfile.mkstemp(dir=folder, prefix=".dlgrade-probe-")
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as error:
+            raise UsageError(f"{folder} is not writable ({error.strerror}): dlgrade writes each student's {what} "
+                             "there; nothing was graded or changed") from None
+
+
 @contextlib.contextmanager
-def course_lock(course: Course) -> Iterator[None]:
-    """One autograde at a time per course (the lock dies with its process, even under SIGKILL)."""
+def course_lock(course: Course, assignment_ids: Sequence[str]) -> Iterator[None]:
+    """One autograde at a time per assignment of a course (the locks die with their process, even under SIGKILL).
+    Runs on different assignments may go at once: they write different records, feedback and notebooks, and the
+    gradebook takes several writers (SQLite's lock waited out, PostgreSQL's rows)."""
     course.state.mkdir(parents=True, exist_ok=True)
-    with open(course.state / LOCK_FILE, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(f"another dlgrade autograde is running on {course.root}; wait for it") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with contextlib.ExitStack() as held:
+        for assignment_id in sorted(set(assignment_ids)):
+            handle = held.enter_context(open(course.state / LOCK_FILE.format(assignment=assignment_id), "a+"))
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UsageError(f"another dlgrade autograde of {assignment_id} is running on {course.root}; wait "
+                                 "for it") from None
+        yield
 
 
 class Recorder:
@@ -557,21 +654,48 @@ class Recorder:
         if assignment_id not in self._source_cells:
             try:
                 self._source_cells[assignment_id] = SourceCells.read(self.course.db_url, assignment_id,
-                                                                     assignment_id)
+                                                                     assignment_id,
+                                                                     source_notebook(self.course, assignment_id))
             except Exception:
                 return None  # write_autograded then tries again and falls back as before
         return self._source_cells[assignment_id]
 
     def record(self, submission: Submission, data: Any) -> Row:
         """Steps 2-5 for a result a worker sent: checked, recorded, then into the gradebook and feedback."""
+        return self._contained(submission, self._record, submission, data)
+
+    def resume(self, submission: Submission, result: SubmissionResult) -> Row:
+        """A submission graded before: write what is missing (nothing, on a clean rerun)."""
+        return self._contained(submission, self._resume, submission, result)
+
+    def _contained(self, submission: Submission, step: Any, *args: Any) -> Row:
+        """step(*args), an error of which fails this one submission, never the run: its record is removed, so
+        that a rerun grades it again rather than replay what failed. A gradebook that cannot be used at all
+        (a UsageError) still stops the run, which loses nothing."""
+        try:
+            return step(*args)
+        except UsageError:
+            raise
+        except Exception as error:
+            record_path(self.course, submission.assignment_id, submission.student).unlink(missing_ok=True)
+            return Row(submission.assignment_id, submission.student, "failed",
+                       max_score=self.assignments[submission.assignment_id].max_score,
+                       detail=f"could not be recorded ({type(error).__name__}: {plain(str(error), 200)}); a rerun "
+                              "grades it again")
+
+    def _record(self, submission: Submission, data: Any) -> Row:
         assignment = self.assignments[submission.assignment_id]
         try:
             result = checked_result(data, assignment)
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             return Row(submission.assignment_id, submission.student, "failed", max_score=assignment.max_score,
                        detail=f"the grader's result was rejected: {error}")
-        write_record(self.course, submission, result)
-        return self.publish(submission, result, "graded")
+
+        def record_and_publish() -> Row:
+            write_record(self.course, submission, result)
+            return self.publish(submission, result, "graded")
+
+        return self.writing(submission, record_and_publish)
 
     def publish(self, submission: Submission, result: SubmissionResult, state: str) -> Row:
         """Steps 4 and 5 from a checked result."""
@@ -583,40 +707,60 @@ class Recorder:
         write_feedback(self.course, submission, result, entry)
         return _row(submission, result, state, entry)
 
+    def writing(self, submission: Submission, action: Callable[[], Row]) -> Row:
+        """``action()``, except that a student's output that cannot be written (a folder made read-only, a full
+        disk) fails that student with one line; what was written stays, and a rerun writes the rest."""
+        try:
+            return action()
+        except OSError as error:
+            return Row(submission.assignment_id, submission.student, "failed",
+                       max_score=self.assignments[submission.assignment_id].max_score,
+                       detail=f"{error.filename or 'an output'} could not be written ({error.strerror or error}); "
+                              "what was graded is kept: rerun once it can be written")
+
     def autograded(self, submission: Submission, result: SubmissionResult) -> None:
         """The notebook for formgrader; a student's notebook that nbgrader cannot even write back out costs its
-        formgrader view, never its grade."""
+        formgrader view, never its grade (a folder we cannot write to is said: OSError goes on up)."""
         try:
             write_autograded(self.course, submission, result, self.source_cells(submission.assignment_id))
-        except UsageError:
+        except (UsageError, OSError):
             raise
         except Exception:
             pass
 
-    def resume(self, submission: Submission, result: SubmissionResult) -> Row:
-        """A submission graded before: write what is missing (nothing, on a clean rerun)."""
+    def _resume(self, submission: Submission, result: SubmissionResult) -> Row:
+        """A submission graded before: write what is missing or damaged (nothing, on a clean rerun)."""
         assignment = self.assignments[submission.assignment_id]
-        if not gradebook_matches(self.book, assignment, submission, result, self.policy):
-            return self.publish(submission, result, "cached")
-        entry = book_entry(self.book, assignment, submission.student)
-        autograded = self.course.path("autograded", submission.student, submission.assignment_id)
-        if not (autograded / f"{submission.assignment_id}.ipynb").is_file():
-            self.autograded(submission, result)
-        if not feedback_current(self.course, submission):
-            write_feedback(self.course, submission, result, entry)
-        return _row(submission, result, "cached", entry)
+
+        def repair() -> Row:
+            if not gradebook_matches(self.book, assignment, submission, result, self.policy):
+                return self.publish(submission, result, "cached")
+            entry = book_entry(self.book, assignment, submission.student)
+            if not autograded_current(self.course, submission):
+                self.autograded(submission, result)
+            if not feedback_current(self.course, submission, entry):
+                write_feedback(self.course, submission, result, entry)
+            return _row(submission, result, "cached", entry)
+
+        return self.writing(submission, repair)
 
 
 def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[str] = (), workers: int | None = None,
               force: bool = False, sandboxed: bool = True, out: TextIO | None = None,
-              progress: TextIO | None | bool = True, early: Sequence[Sandbox] = ()) -> list[Row]:
+              progress: TextIO | None | bool = True, early: Sequence[Sandbox] = (),
+              scheduler: str | None = None) -> list[Row]:
     """Grade every (or each named student's) submission of the assignments; return the summary rows.
     The class table goes to ``out`` (stdout), the progress bar to ``progress`` (stderr; False for none).
-    ``early``: sandboxes from batch.prelaunch(), handed to the batch's workers (prelaunch stops unused ones)."""
+    ``early``: sandboxes from batch.prelaunch(), handed to the batch's workers (prelaunch stops unused ones).
+    ``scheduler``: grade on the Dask cluster at this address instead of the local pool (dlgrade.cluster): this
+    process still records every result; bubblewrap is the workers' business then."""
     from dlgrade import batch
     from dlgrade.sandbox.launcher import bwrap_path
 
-    if sandboxed and bwrap_path() is None:
+    if scheduler and workers is not None:
+        raise UsageError("--workers sizes the local pool; a Dask cluster's size is its workers' (dlgrade worker "
+                         "--slots): drop one of --workers and --scheduler / DLGRADE_SCHEDULER")
+    if sandboxed and not scheduler and bwrap_path() is None:
         raise UsageError("bubblewrap (bwrap) is not installed: install it (apt-get install bubblewrap) or pass "
                          "--no-sandbox to grade without isolation")
     if workers is not None and workers < 1:
@@ -627,11 +771,13 @@ def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[
     for sandbox in early:  # now, so the fork servers warm up while we open the gradebook
         for assignment in loaded.values():
             sandbox.warm(assignment.suite.warm_up)
-    with course_lock(course):
+    with course_lock(course, list(loaded)):
         course.check_gradebook_writable()
+        check_outputs_writable(course)
         secret = course.secret()
-        for leftover in (course.state / RESULTS_DIR).rglob(".*.json.*"):  # a record half-written when killed
-            leftover.unlink(missing_ok=True)
+        for assignment_id in loaded:  # records half-written when killed (another assignment's run may be writing)
+            for leftover in (course.state / RESULTS_DIR / assignment_id).glob(".*.json.*"):
+                leftover.unlink(missing_ok=True)
         submissions = [s for assignment in loaded.values() for s in find_submissions(course, assignment, students)]
         if not submissions:
             print(f"no submissions of {', '.join(loaded)} in {course.root / course.coursedir.submitted_directory}: "
@@ -653,7 +799,12 @@ def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[
                     rows.append(recorder.resume(submission, previous[1]))
                 else:
                     todo.append(submission)
-            if todo:
+            if todo and scheduler:
+                from dlgrade.cluster.backend import run_on_cluster
+
+                rows += run_on_cluster(scheduler, todo, recorder, loaded, secret, sandboxed=sandboxed, already=rows,
+                                       stream=stream)
+            elif todo:
                 from dlgrade.grading import precompute_public_values
 
                 batch.one_thread()  # as in the workers, so a value is the same whoever computes it
@@ -685,8 +836,8 @@ def _check_in_gradebook(book: Gradebook, course: Course, loaded: dict[str, Assig
         except MissingEntry:
             names = set()
         if not set(loaded[assignment_id].points) <= names:
-            raise UsageError(f"{assignment_id} is not in the gradebook {course.db_url} with its grade cells: run "
-                             f"`dlgrade setup {assignment_id} --course {course.root}`")
+            raise UsageError(f"{assignment_id} is not in the gradebook {course.gradebook_label} with its grade cells: "
+                             f"run `dlgrade setup {assignment_id} --course {course.root}`")
 
 
 def summary_table(rows: Sequence[Row], assignment_id: str) -> str:
@@ -695,12 +846,13 @@ def summary_table(rows: Sequence[Row], assignment_id: str) -> str:
     lines = [f"\n{assignment_id}", f"{'student':<{width}}  {'score':>13}  {'late':>5}  {'passed':>6}  "
                                    f"{'state':<7}  diagnosis / problem"]
     for row in rows:
+        student = plain(row.student)  # a folder name of the submitted/ tree: anyone's choice, even escapes
         if row.state in ("refused", "failed"):
-            lines.append(f"{row.student:<{width}}  {'-':>13}  {'':>5}  {'':>6}  {row.state:<7}  {row.detail}")
+            lines.append(f"{student:<{width}}  {'-':>13}  {'':>5}  {'':>6}  {row.state:<7}  {plain(row.detail)}")
             continue
         late = f"-{row.penalty:g}" if row.penalty else ""
-        lines.append(f"{row.student:<{width}}  {row.score:>6g} / {row.max_score:<4g}  {late:>5}  "
-                     f"{row.passed:>3}/{row.questions:<2}  {row.state:<7}  {row.detail[:100]}")
+        lines.append(f"{student:<{width}}  {row.score:>6g} / {row.max_score:<4g}  {late:>5}  "
+                     f"{row.passed:>3}/{row.questions:<2}  {row.state:<7}  {plain(row.detail[:100])}")
     counts = {state: sum(r.state == state for r in rows) for state in ("graded", "cached", "refused", "failed")}
     outcomes = {o: sum(r.outcome == o for r in rows) for o in ("passed", "failed", "errored")}
     lines.append(f"{len(rows)} submissions: {counts['graded']} graded now, {counts['cached']} already graded, "
@@ -715,6 +867,7 @@ def summary_table(rows: Sequence[Row], assignment_id: str) -> str:
 def refresh_feedback(course: Course, assignment_id: str) -> list[str]:
     """Rewrite every graded student's feedback with the scores now in the gradebook (manual grades included)."""
     assignment = course.assignment(assignment_id)
+    check_outputs_writable(course, ("feedback",))
     done = []
     with course.gradebook() as book:
         for submission in find_submissions(course, assignment):
@@ -753,6 +906,8 @@ def export_gradescope(course: Course, assignment_id: str, destination: Path) -> 
                     test["diagnosis"] = {"mistake": question.diagnosis.name, "feedback": question.diagnosis.feedback}
                 if entry and name in entry.manual:
                     test["manual"] = True
+                if entry and name in entry.comments:
+                    test["grader_comment"] = entry.comments[name]
                 tests.append(test)
             raw = round(sum(t["score"] for t in tests), 4)
             penalty = entry.penalty if entry else 0.0
@@ -764,7 +919,7 @@ def export_gradescope(course: Course, assignment_id: str, destination: Path) -> 
             })
     data = {"assignment": assignment_id, "course_id": course.course_id, "max_score": assignment.max_score,
             "generated_by": "dlgrade", "submissions": students}
-    write_atomic(destination, json.dumps(data, indent=2) + "\n")
+    write_atomic(destination, json.dumps(data, indent=2, allow_nan=False) + "\n")
     return destination
 
 

@@ -1,4 +1,4 @@
-"""The dlgrade command line: grade, release, validate, autograde, export, demo.
+"""The dlgrade command line: grade, release, validate, autograde, export, demo, serve.
 
 Exit status: 0 when the command did its job (a graded submission, whatever its score), 2 with one line on
 stderr for unusable input, 1 for a failed validation, or when a batch (autograde, collect) refused some
@@ -8,11 +8,14 @@ students' submissions (one line each on stderr) and did the rest.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from dlgrade.boundary.text import plain
 from dlgrade.errors import UsageError
 
 
@@ -30,29 +33,56 @@ def _sandbox_from(args: argparse.Namespace):  # noqa: ANN202 - imported lazily t
     return sandbox
 
 
+def submission_owner(path: Path, assignment_id: str, student: str | None = None,
+                     course: Path | None = None) -> tuple[str | None, bytes | None]:
+    """(student, numbers secret) of a submission graded on its own: ``student`` if given, else the <student> of
+    a dlgrade course's submitted/<student>/<id>/ (or autograded/) that ``path`` lies in; the secret of ``course``
+    or of the course ``path`` lies in, else None (the project's student_template numbers)."""
+    from dlgrade.course import SETTINGS_FILE, STATE_DIR, Course
+
+    path = path.resolve()
+    root = Path(course).resolve() if course else next(
+        (folder for folder in (path, *path.parents) if (folder / STATE_DIR / SETTINGS_FILE).is_file()), None)
+    if root is None:
+        return student, None
+    opened = Course.open(root)
+    if student is None and path.is_relative_to(root):
+        parts = path.relative_to(root).parts
+        if len(parts) >= 3 and parts[0] in ("submitted", "autograded") and parts[2] == assignment_id:
+            student = parts[1]
+    return student, opened.secret()
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from dlgrade import assignments, report
-    from dlgrade.grading import Grader
+    from dlgrade.grading import Grader, InfrastructureFailure
     from dlgrade.notebook import find_submission_file
 
     assignment = assignments.load(args.assignment)
     path = find_submission_file(Path(args.path), assignment.id)
+    student, numbers_secret = submission_owner(Path(args.path), assignment.id, args.student,
+                                               Path(args.course) if args.course else None)
     sandbox = _sandbox_from(args)
     try:
-        result = Grader(assignment, sandbox).grade(path)
+        grader = Grader(assignment, sandbox) if numbers_secret is None else \
+            Grader(assignment, sandbox, numbers_secret=numbers_secret)
+        result = grader.grade(path, student)
+    except InfrastructureFailure as failure:  # the platform's fault, twice: no score at all, no results written
+        print(f"dlgrade: {path}: {failure}", file=sys.stderr)
+        return 1
     finally:
         sandbox.close()
     if args.json:
         report.write_json(result, Path(args.json))
     if args.html:
         report.write_html(result, Path(args.html))
-    print(report.table(result))
+    print(plain(report.table(result)))  # student text reaches the terminal only plain: no escape sequences
     for note in result.notes:
-        print(f"note: {note}")
+        print(plain(f"note: {note}"))
     if args.verbose:
         for question in result.questions:
             if question.status != "passed":
-                print(f"\n[{question.name}] {question.feedback}")
+                print(plain(f"\n[{question.name}] {question.feedback}"))
     return 0
 
 
@@ -105,8 +135,13 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
 
 def _course(args: argparse.Namespace):  # noqa: ANN202 - dlgrade.course is imported lazily
     from dlgrade.course import Course
+    from dlgrade.formgrader import configured
 
-    return Course.open(Path(args.course) if args.course else Path.cwd())
+    course = Course.open(Path(args.course) if args.course else Path.cwd())
+    if not configured(course.config):
+        print(f"dlgrade: warning: {course.root / 'nbgrader_config.py'} lacks dlgrade's hooks: formgrader's Autograde "
+              "would give check() cells full marks; rerun `dlgrade setup` to add them", file=sys.stderr)
+    return course
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -116,8 +151,8 @@ def cmd_setup(args: argparse.Namespace) -> int:
     course = setup(Path(args.course) if args.course else Path.cwd(), args.ids,
                    assignments_root=Path(args.project) if args.project else assignments.PROJECT_ROOT,
                    course_id=args.course_id, exchange=Path(args.exchange) if args.exchange else None,
-                   publish=args.publish)
-    print(f"course {course.course_id} at {course.root}; gradebook {course.db_url}")
+                   publish=args.publish, force=args.force)
+    print(f"course {course.course_id} at {course.root}; gradebook {course.gradebook_label}")
     return 0
 
 
@@ -129,26 +164,41 @@ def cmd_collect(args: argparse.Namespace) -> int:
         done = zip_collect(course, args.id, [Path(p) for p in args.zip], force=args.force)
     else:
         done = collect(course, args.id, update=not args.no_update)
-    print(f"collected {len(done.students)} submission(s) of {args.id}: {', '.join(done.students) or 'none new'}")
+    print(plain(f"collected {len(done.students)} submission(s) of {args.id}: {', '.join(done.students) or 'none new'}"))
     for line in done.refused:
-        print(f"dlgrade: refused {line}", file=sys.stderr)
+        print(plain(f"dlgrade: refused {line}"), file=sys.stderr)
     return 1 if done.refused else 0
+
+
+def _submitted_count(args: argparse.Namespace) -> int:
+    """The submissions an autograde may have to grade, counted cheaply (before nbgrader's import) in the default
+    layout: no more sandboxes are started early than there can be work for (batch.run caps the rest)."""
+    root = Path(args.course) if args.course else Path.cwd()
+    if args.student:
+        return sum(1 for student in set(args.student) if (root / "submitted" / student / args.id).is_dir())
+    return sum(1 for folder in (root / "submitted").glob(f"*/{args.id}") if folder.is_dir())
 
 
 def cmd_autograde(args: argparse.Namespace) -> int:
     from dlgrade.batch import prelaunch
 
-    # The sandboxes import torch while we import nbgrader and the suites.
-    with prelaunch(args.workers, sandboxed=not args.no_sandbox, at_most=len(args.student or ()) or None) as early:
+    root = Path(args.course) if args.course else Path.cwd()
+    if not ((root / ".dlgrade" / "course.json").is_file() and (root / "nbgrader_config.py").is_file()):
+        _course(args)  # no course, or no config: said before any sandbox starts (one stopped mid-start can linger)
+    scheduler = args.scheduler or None  # --scheduler, else $DLGRADE_SCHEDULER (the parser's default)
+    # The sandboxes import torch while we import nbgrader and the suites (none here when a cluster grades).
+    launching = contextlib.nullcontext([]) if scheduler else \
+        prelaunch(args.workers, sandboxed=not args.no_sandbox, at_most=_submitted_count(args))
+    with launching as early:
         from dlgrade.autograde import autograde
 
         course = _course(args)
         rows = autograde(course, [args.id], students=args.student or (), workers=args.workers, force=args.force,
-                         sandboxed=not args.no_sandbox, early=early)
+                         sandboxed=not args.no_sandbox, early=early, scheduler=scheduler)
     bad = [row for row in rows if row.state in ("refused", "failed")]
     for row in bad:
-        print(f"dlgrade: {row.student}: {row.state}: {row.detail}", file=sys.stderr)
-    print(f"gradebook {course.db_url}; feedback in {course.root / 'feedback'}")
+        print(plain(f"dlgrade: {row.student}: {row.state}: {row.detail}"), file=sys.stderr)
+    print(f"gradebook {course.gradebook_label}; feedback in {course.root / 'feedback'}")
     return 1 if bad else 0
 
 
@@ -164,8 +214,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         print(f"released to the exchange for {len(students) - len(left_out)} student(s) (they get it with "
               "`nbgrader fetch_feedback`)")
         if left_out:
-            print(f"not in the exchange (collected from a zip): {', '.join(left_out)}; hand them "
-                  f"feedback/<student>/{args.id}/{args.id}.html through your LMS")
+            print(plain(f"not in the exchange (collected from a zip): {', '.join(left_out)}; hand them "
+                        f"feedback/<student>/{args.id}/{args.id}.html through your LMS"))
     return 0
 
 
@@ -193,10 +243,12 @@ def _add_course_parsers(commands: argparse._SubParsersAction) -> None:
     setup.add_argument("ids", nargs="*", help="assignment ids (default: all)")
     course_flag(setup)
     setup.add_argument("--course-id", help="nbgrader's course_id (default: the folder's name)")
-    setup.add_argument("--exchange", help="the nbgrader exchange root to write into a new nbgrader_config.py")
+    setup.add_argument("--exchange", help="the nbgrader exchange root (set in nbgrader_config.py, new or not)")
     setup.add_argument("--publish", action="store_true",
                        help="also publish to the exchange (nbgrader release_assignment) for students to fetch")
     setup.add_argument("--project", help="folder holding assignments/ and autograders/ (default: this project)")
+    setup.add_argument("--force", action="store_true",
+                       help="replace a source/<id>/ edited in the course with the project's (a copy is kept)")
     setup.set_defaults(run=cmd_setup)
 
     collect = commands.add_parser("collect", help="collect submissions: nbgrader's exchange, or LMS zips (--zip)")
@@ -215,6 +267,9 @@ def _add_course_parsers(commands: argparse._SubParsersAction) -> None:
     autograde.add_argument("--workers", type=int, help="grading processes (default: the cores)")
     autograde.add_argument("--force", action="store_true", help="regrade submissions graded before")
     autograde.add_argument("--student", action="append", help="only this student (repeatable)")
+    autograde.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("DLGRADE_SCHEDULER"),
+                           help="grade on the Dask cluster of this scheduler (tcp://HOST:PORT; default: "
+                                "$DLGRADE_SCHEDULER) instead of this machine's pool; see docs/cluster.md")
     _add_sandbox_flag(autograde)
     autograde.set_defaults(run=cmd_autograde)
 
@@ -233,9 +288,49 @@ def _add_course_parsers(commands: argparse._SubParsersAction) -> None:
     grades.set_defaults(run=cmd_export_grades)
 
 
+# ---- a grading node of a Dask cluster (dlgrade.cluster) -------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from dlgrade.cluster.worker import run_worker
+
+    extra = list(args.dask_args)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    return run_worker(args.scheduler, args.slots, args.name, args.project or (), extra, args.connect_timeout)
+
+
+def _add_worker_parser(commands: argparse._SubParsersAction) -> None:
+    worker = commands.add_parser("worker", help="run a grading node of a Dask cluster (`dask worker` with one warm "
+                                                "sandbox per slot); see docs/cluster.md")
+    worker.add_argument("--scheduler", metavar="ADDRESS", default=os.environ.get("DLGRADE_SCHEDULER"),
+                        help="the Dask scheduler, tcp://HOST:PORT or tls://HOST:PORT (default: $DLGRADE_SCHEDULER)")
+    worker.add_argument("--slots", type=int, help="submissions graded at once: worker processes of one thread and "
+                                                  "one sandbox each (default: the cores)")
+    worker.add_argument("--name", help="the node's name in progress lines and Dask (default: HOST-PID; with several "
+                                       "slots, NAME-0, NAME-1, ...)")
+    worker.add_argument("--project", action="append", metavar="DIR",
+                        help="a folder with assignments/ and autograders/ this node grades (repeatable; default: "
+                             "the installed dlgrade's)")
+    worker.add_argument("--connect-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="how long to wait for the scheduler to listen before giving up (default: 60)")
+    worker.add_argument("dask_args", nargs=argparse.REMAINDER,
+                        help="after --: arguments for `dask worker` itself (-- --host 10.0.0.5 --memory-limit 8GB)")
+    worker.set_defaults(run=cmd_worker)
+
+
 def _add_sandbox_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run student code without bubblewrap (only on a machine you can afford to lose)")
+
+
+# ---- grading on submit (dlgrade.service): serve, tokens, submit, queue ------------------------------------------
+
+
+def _add_service_parsers(commands: argparse._SubParsersAction) -> None:
+    from dlgrade.service.commands import add_parsers
+
+    add_parsers(commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--json", help="write Gradescope-style results JSON here")
     grade.add_argument("--html", help="write the HTML feedback page here")
     grade.add_argument("-v", "--verbose", action="store_true", help="print each failed question's feedback")
+    grade.add_argument("--student", help="whose submission it is: hand-computed questions use each student's own "
+                                         "numbers (default: from a course's submitted/<student>/<id>/ path)")
+    grade.add_argument("--course", help="the dlgrade course whose students' numbers to use (default: the course "
+                                        "the path lies in, else the project's student_template)")
     _add_sandbox_flag(grade)
     grade.set_defaults(run=cmd_grade)
 
@@ -266,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
     _add_export_parser(commands)
     _add_course_parsers(commands)
+    _add_service_parsers(commands)
+    _add_worker_parser(commands)
     return parser
 
 
@@ -276,7 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except UsageError as error:
-        print(f"dlgrade: {error}", file=sys.stderr)
+        print(plain(f"dlgrade: {error}"), file=sys.stderr)
+        return 2
+    except OSError as error:  # a file system that refuses us (read-only, full, not ours): one line, not a traceback
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"dlgrade: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dlgrade: interrupted", file=sys.stderr)

@@ -1,6 +1,9 @@
 """Write a graded submission out: Gradescope-compatible JSON, an HTML feedback page, a terminal table.
 
-Everything here comes from the trusted side's SubmissionResult. Hidden cases appear only as their message.
+Everything here comes from the trusted side's SubmissionResult. Hidden cases appear only as their message. Its
+texts quote students (their errors, their output, their type names): the sandbox's boundary made them plain, and
+every writer here makes them plain again (dlgrade.boundary.text) before escaping them for its format, so a
+result built any other way cannot put a lone surrogate, an escape sequence or a tag into a file either.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from dlgrade.boundary.text import plain
 from dlgrade.grading import QuestionResult, SubmissionResult
 
 VISIBILITY = "visible"
@@ -23,14 +27,14 @@ def to_json(result: SubmissionResult) -> dict[str, Any]:
     for question in result.questions:
         test: dict[str, Any] = {
             "name": question.name, "score": question.score, "max_score": question.max_score,
-            "status": question.status, "output": question.feedback, "visibility": VISIBILITY,
+            "status": question.status, "output": plain(question.feedback), "visibility": VISIBILITY,
         }
         if question.diagnosis is not None:
             test["diagnosis"] = {"mistake": question.diagnosis.name, "feedback": question.diagnosis.feedback,
-                                 "cases": [case.label for case in question.cases if case.mistake]}
+                                 "cases": [plain(case.label) for case in question.cases if case.mistake]}
         tests.append(test)
     output = [f"Graded by dlgrade; sandbox: {', '.join(result.sandbox)}."]
-    output += result.notes
+    output += [plain(note) for note in result.notes]
     return {
         "score": result.score, "max_score": result.max_score,
         "execution_time": round(result.execution_time, 3), "output": "\n".join(output),
@@ -54,7 +58,12 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_json(result: SubmissionResult, path: Path) -> None:
-    write_atomic(path, json.dumps(to_json(result), indent=2) + "\n")
+    write_atomic(path, json.dumps(to_json(result), indent=2, allow_nan=False) + "\n")
+
+
+def _escape(text: str) -> str:
+    """Text as HTML text or a quoted attribute's value: plain, then escaped."""
+    return html.escape(plain(text))
 
 
 _STATUS_COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#9a6700", "timeout": "#9a6700",
@@ -66,35 +75,35 @@ def _question_html(question: QuestionResult) -> str:
     rows = []
     for case in question.cases:
         mark = "✓" if case.passed else "✗"
-        detail = "" if case.passed else html.escape(case.message)
+        detail = "" if case.passed else _escape(case.message)
         extra = ""
         if case.public and not case.passed and case.yours is not None:
-            extra = (f"<div class=io><b>inputs</b> <code>{html.escape(case.inputs or '')}</code><br>"
-                     f"<b>yours</b> <code>{html.escape(case.yours)}</code><br>"
-                     f"<b>expected</b> <code>{html.escape(case.expected or '')}</code></div>")
-        rows.append(f"<li class={'ok' if case.passed else 'bad'}>{mark} {html.escape(case.label)}"
+            extra = (f"<div class=io><b>inputs</b> <code>{_escape(case.inputs or '')}</code><br>"
+                     f"<b>yours</b> <code>{_escape(case.yours)}</code><br>"
+                     f"<b>expected</b> <code>{_escape(case.expected or '')}</code></div>")
+        rows.append(f"<li class={'ok' if case.passed else 'bad'}>{mark} {_escape(case.label)}"
                     f"{' — ' + detail if detail else ''}{extra}</li>")
     diagnosis = ""
     if question.diagnosis is not None:
-        diagnosis = (f"<p class=diag><b>Known mistake:</b> {html.escape(question.diagnosis.feedback)}</p>")
-    return (f"<section><h2>{html.escape(question.name)} <span style='color:{colour}'>{question.status}</span>"
+        diagnosis = (f"<p class=diag><b>Known mistake:</b> {_escape(question.diagnosis.feedback)}</p>")
+    return (f"<section><h2>{_escape(question.name)} <span style='color:{colour}'>{_escape(question.status)}</span>"
             f" <small>{question.score:g} / {question.max_score:g}</small></h2>{diagnosis}"
-            f"<pre>{html.escape(question.feedback)}</pre><ul>{''.join(rows)}</ul></section>")
+            f"<pre>{_escape(question.feedback)}</pre><ul>{''.join(rows)}</ul></section>")
 
 
 def to_html(result: SubmissionResult) -> str:
     """A self-contained feedback page for the student."""
-    notes = "".join(f"<li>{html.escape(note)}</li>" for note in result.notes)
-    printed = f"<h3>What your notebook printed</h3><pre>{html.escape(result.output)}</pre>" if result.output else ""
+    notes = "".join(f"<li>{_escape(note)}</li>" for note in result.notes)
+    printed = f"<h3>What your notebook printed</h3><pre>{_escape(result.output)}</pre>" if result.output else ""
     return (
         "<!doctype html><html><head><meta charset=utf-8>"
-        f"<title>{html.escape(result.assignment)} feedback</title><style>"
+        f"<title>{_escape(result.assignment)} feedback</title><style>"
         "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1f2328}"
         "section{border:1px solid #d0d7de;border-radius:6px;padding:.5rem 1rem;margin:1rem 0}"
         "pre{background:#f6f8fa;padding:.5rem;white-space:pre-wrap}.ok{color:#1a7f37}.bad{color:#cf222e}"
         ".io{color:#1f2328;margin:.3rem 0 .6rem 1.2rem}.diag{background:#fff8c5;padding:.4rem}</style></head><body>"
-        f"<h1>{html.escape(result.assignment)}: {result.score:g} / {result.max_score:g}</h1>"
-        f"<p>Sandbox: {html.escape(', '.join(result.sandbox))}. Graded in {result.execution_time:.2f} s.</p>"
+        f"<h1>{_escape(result.assignment)}: {result.score:g} / {result.max_score:g}</h1>"
+        f"<p>Sandbox: {_escape(', '.join(result.sandbox))}. Graded in {result.execution_time:.2f} s.</p>"
         f"{'<ul>' + notes + '</ul>' if notes else ''}"
         + "".join(_question_html(q) for q in result.questions)
         + f"{printed}</body></html>\n"
@@ -106,7 +115,7 @@ def write_html(result: SubmissionResult, path: Path) -> None:
 
 
 def table(result: SubmissionResult) -> str:
-    """A plain-text summary for the terminal."""
+    """A plain-text summary for the terminal (the caller makes it plain: dlgrade.boundary.text)."""
     width = max([len(q.name) for q in result.questions] + [8])
     lines = [f"{'question':<{width}}  {'status':<15} {'score':>11}  diagnosis"]
     for q in result.questions:

@@ -38,7 +38,13 @@ torch.distributions.Weibull(torch.ones(1), torch.ones(1)).log_prob(torch.ones(1)
 torch.distributions.Exponential(torch.ones(1)).log_prob(torch.ones(1))
 """
 
-__all__ = ["Case", "Mistake", "Question", "Suite", "TensorArg", "Verdict", "no_cases"]
+__all__ = ["Case", "Mistake", "Question", "Suite", "TensorArg", "Verdict", "no_cases", "too_large_to_judge"]
+
+# A judge evaluates the model a student returned (its weights) on the trusted side, on a test set of about a
+# thousand points: the model's size is the student's choice, so the judge evaluates none beyond these (a layer of
+# 100k units alone took 1.9 GB there). The course's models have tens of units and a few thousand parameters.
+MAX_JUDGED_PARAMETERS = 1 << 20
+MAX_JUDGED_WIDTH = 4096
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,19 @@ class Mistake:
     feedback: str
     compute: Callable[..., Any]
     solution: str
+
+
+def too_large_to_judge(shapes: Sequence[tuple[int, ...]]) -> str | None:
+    """Why a model whose weights have these shapes is too large for a judge to evaluate, or None: at most
+    MAX_JUDGED_PARAMETERS numbers in all, no layer wider than MAX_JUDGED_WIDTH (a test set's activations
+    through a layer take its width times the set's size)."""
+    parameters = sum(int(np.prod(shape, dtype=object)) for shape in shapes)
+    width = max((max(shape) for shape in shapes if shape), default=0)
+    if parameters <= MAX_JUDGED_PARAMETERS and width <= MAX_JUDGED_WIDTH:
+        return None
+    return (f"the model is too large to evaluate ({parameters:,} parameters, a layer of {width:,} units): the judge "
+            f"evaluates models of at most {MAX_JUDGED_PARAMETERS:,} parameters and {MAX_JUDGED_WIDTH:,} units a "
+            "layer, far more than this exercise needs")
 
 
 @dataclass(frozen=True)
@@ -150,6 +169,11 @@ class Question:
     # Names of other questions whose entry points this one calls (a mistake there may cost points here too).
     uses: tuple[str, ...] = ()
     hint: str = ""  # one line shown with a failure that matches no known mistake
+    # Per-student numbers (a scheme of dlgrade.checking.student_numbers): a hand-computed question whose answer
+    # derives from the student's own numbers. Its one public case holds the lecture's numbers as keyword
+    # arguments (the worked example, what a release bakes the answer's form from); the grader calls reference
+    # and mistakes with the graded student's numbers instead.
+    numbers: str | None = None
 
     @property
     def by_hand(self) -> bool:
@@ -163,6 +187,12 @@ class Question:
             raise ValueError(f"question {self.name}: duplicate mistake names {names}")
         if self.kind == "variable" and self.public and not self.public():
             raise ValueError(f"question {self.name}: a variable question needs one public case (no arguments)")
+        if self.numbers is not None:
+            from dlgrade.checking.student_numbers import SCHEMES
+
+            if self.kind != "variable" or self.numbers not in SCHEMES:
+                raise ValueError(f"question {self.name}: per-student numbers are for hand-computed (variable) "
+                                 f"questions, from a known scheme ({', '.join(SCHEMES)}), not {self.numbers!r}")
 
 
 @dataclass(frozen=True)
@@ -182,6 +212,13 @@ class Suite:
         names = [q.name for q in self.questions]
         if len(set(names)) != len(names):
             raise ValueError(f"suite {self.assignment}: duplicate question names")
+        if len({q.numbers for q in self.questions if q.numbers}) > 1:
+            raise ValueError(f"suite {self.assignment}: one scheme of per-student numbers per assignment")
+
+    @property
+    def numbers_scheme(self) -> str | None:
+        """The scheme of the student's own numbers, when a question asks for them (one set per assignment)."""
+        return next((q.numbers for q in self.questions if q.numbers), None)
 
     def question(self, name: str) -> Question:
         for question in self.questions:
@@ -202,5 +239,9 @@ def suite_version(suite: Suite) -> str:
     reference come from, taken in the order of the modules' names; 16 hex digits."""
     sources = [q.public for q in suite.questions] + [q.reference for q in suite.questions[:1]]
     modules = {module.__name__: module for module in map(inspect.getmodule, sources) if module is not None}
+    if suite.numbers_scheme:  # the students' numbers are part of what a result means
+        from dlgrade.checking import student_numbers
+
+        modules[student_numbers.__name__] = student_numbers
     parts = [suite.assignment, suite.harness_source] + [inspect.getsource(modules[name]) for name in sorted(modules)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

@@ -11,7 +11,10 @@ Gradescope's contract (gradescope-autograders.readthedocs.io, "Autograder Specif
         run_autograder        `python -I -m dlgrade.interop.gradescope --root /autograder`
                               (templates/gradescope_run_autograder)
         constraints.txt       the project's pins
-        dlgrade_autograder.json   assignment id, sandbox policy, the grading secret (seeds hidden cases)
+        dlgrade_autograder.json   assignment id, sandbox policy, the grading secret (seeds hidden cases), and
+                              which field of Gradescope's submission_metadata.json is the student's id for the
+                              per-student numbers ("student_id": email by default; the notebook's my_numbers()
+                              must be given the same, e.g. my_numbers("ada@uni.edu"))
         project/              pyproject.toml, README.md, dlgrade/, reference/, autograders/, assignments/<id>/
 
     run_autograder(root) -> exit status: grade root/submission with the dlgrade engine, write
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from dlgrade.assignments import PROJECT_ROOT, Assignment
+from dlgrade.boundary.text import plain
 from dlgrade.errors import UsageError
 
 __all__ = ["CONFIG_FILE", "build_autograder_zip", "gradescope_results", "main", "run_autograder"]
@@ -95,7 +99,7 @@ def build_autograder_zip(assignment: Assignment, out_dir: Path, allow_unsandboxe
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "autograder.zip"
     config = {"assignment": assignment.id, "sandbox": "fallback" if allow_unsandboxed else "require",
-              "secret": secrets.token_hex(32)}
+              "secret": secrets.token_hex(32), "student_id": "email"}
     with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".autograder-", suffix=".zip", delete=False) as handle:
         staging = Path(handle.name)
     try:
@@ -140,10 +144,12 @@ def gradescope_results(data: dict[str, Any]) -> dict[str, Any]:
             "name": test["name"], "score": test["score"], "max_score": test["max_score"],
             "status": "passed" if status == "passed" else "failed",
             "output": output if status in ("passed", "failed") else f"[{status}] {output}",
-            "visibility": test.get("visibility", "visible"), "extra_data": extra,
+            "visibility": test.get("visibility", "visible"), "output_format": "text", "extra_data": extra,
         })
+    # Gradescope shows "text" as it is; its default (simple_format) and "html" would render a student's tags.
     return {"score": data["score"], "execution_time": data.get("execution_time", 0.0),
-            "output": data.get("output", ""), "stdout_visibility": "hidden", "tests": tests,
+            "output": data.get("output", ""), "output_format": "text", "test_output_format": "text",
+            "test_name_format": "text", "stdout_visibility": "hidden", "tests": tests,
             "extra_data": data.get("dlgrade", {})}
 
 
@@ -151,7 +157,7 @@ def _write_results(root: Path, results: dict[str, Any]) -> Path:
     from dlgrade.report import write_atomic
 
     path = root / "results" / "results.json"
-    write_atomic(path, json.dumps(results, indent=2) + "\n")
+    write_atomic(path, json.dumps(results, indent=2, allow_nan=False) + "\n")
     return path
 
 
@@ -171,6 +177,19 @@ def _start_sandbox(policy: str) -> tuple[Any, str | None]:
         unsandboxed.start()
         return unsandboxed, (f"Graded without the bubblewrap sandbox ({error}); the grading container was the "
                              "only isolation.")
+
+
+def gradescope_student(root: Path, field: str = "email") -> str | None:
+    """The submitter's id from Gradescope's submission_metadata.json (the first user's ``field``: email, sid or
+    id), or None when there is none."""
+    try:
+        metadata = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))
+        value = metadata["users"][0][field]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value).strip() or None
 
 
 def run_autograder(root: Path) -> int:
@@ -196,14 +215,15 @@ def run_autograder(root: Path) -> int:
               "with --allow-no-sandbox to grade without it here.", file=sys.stderr)
         return 1
     try:
-        result = Grader(assignment, sandbox, bytes.fromhex(config["secret"])).grade(path)
+        student = gradescope_student(root, str(config.get("student_id", "email")))
+        result = Grader(assignment, sandbox, bytes.fromhex(config["secret"])).grade(path, student)
     finally:
         sandbox.close()
     results = gradescope_results(report.to_json(result))
     if note:
         results["output"] = f"{note}\n{results['output']}"
     _write_results(root, results)
-    print(report.table(result))
+    print(plain(report.table(result)))
     return 0
 
 

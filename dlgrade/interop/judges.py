@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dlgrade.suite import Case, Question
+from dlgrade.suite import MAX_JUDGED_PARAMETERS, MAX_JUDGED_WIDTH, Case, Question
 
 __all__ = ["KernelJudge", "TWINS", "judge_key", "twin_for"]
 
@@ -27,23 +27,40 @@ class KernelJudge:
 
     source: str
     data: Callable[[Question, Case], dict[str, Any]]
+    # The data is the answer itself (lr_regimes' codes): fine for an export's hidden tests, not for the public
+    # check() a released notebook runs.
+    reveals_answer: bool = False
 
 
-_STATE_HELPERS = '''
+# The same caps as the trusted judges' (dlgrade.suite.too_large_to_judge), checked before anything is converted.
+_STATE_HELPERS = f"_MAX_PARAMETERS, _MAX_WIDTH = {MAX_JUDGED_PARAMETERS}, {MAX_JUDGED_WIDTH}\n" + '''
 def _weights(value, shapes):
     """{name: float64 array} of a returned state dict, checked against the expected names and shapes."""
     if not isinstance(value, dict):
         raise TypeError(f"expected the trained model's state dict, got a {type(value).__name__}")
+    sizes = [tuple(int(n) for n in np.shape(item)) for item in value.values()]
+    parameters = sum(int(np.prod(size, dtype=object)) for size in sizes)
+    width = max((max(size) for size in sizes if size), default=0)
+    if parameters > _MAX_PARAMETERS or width > _MAX_WIDTH:
+        raise ValueError(f"the model is too large to evaluate ({parameters:,} parameters, a layer of {width:,} "
+                         f"units): the judge evaluates models of at most {_MAX_PARAMETERS:,} parameters and "
+                         f"{_MAX_WIDTH:,} units a layer, far more than this exercise needs")
     arrays = {}
     for key, item in value.items():
         item = item.detach().cpu().numpy() if hasattr(item, "detach") else item
         arrays[key] = np.asarray(item, dtype=np.float64)
+    wanted = [arrays[key] for key in shapes if key in arrays]  # an nn.Sequential alias repeats these: dropped
+    arrays = {key: item for key, item in arrays.items() if key in shapes or not any(
+        item.shape == w.shape and np.array_equal(item, w, equal_nan=True) for w in wanted)}
     if set(arrays) != set(shapes):
         raise ValueError(f"these weights are not those of the expected model: keys {sorted(arrays)}, "
                          f"expected {sorted(shapes)}")
+    diverged = [key for key in shapes if not np.all(np.isfinite(arrays[key]))]
+    if diverged:
+        raise ValueError(f"your training diverged: after it, {', '.join(diverged[:3])} hold nan or inf")
     for key, ndim in shapes.items():
-        if arrays[key].ndim != ndim or not np.all(np.isfinite(arrays[key])):
-            raise ValueError(f"{key}: shape {arrays[key].shape} or non-finite values")
+        if arrays[key].ndim != ndim:
+            raise ValueError(f"{key}: shape {arrays[key].shape}, expected {ndim} dimensions")
     return arrays
 '''
 
@@ -81,6 +98,33 @@ def judge(value, data):
                           f"{limit:g}")
 '''
 
+
+DIGITS_SOURCE = '''
+def judge(value, data):
+    """networks' digits classifier, Linear(64, h) -> ReLU -> Linear(h, 10) with the returned weights, on the baked
+    held-out digits against the case's accuracy threshold."""
+    if not isinstance(value, dict):
+        raise TypeError(f"expected the trained model's state dict, got a {type(value).__name__}")
+    shapes = {"0.weight": 2, "0.bias": 1, "2.weight": 2, "2.bias": 1}
+    w = {key: np.asarray(item.detach().cpu().numpy() if hasattr(item, "detach") else item, dtype=np.float64)
+         for key, item in value.items()}
+    if set(w) != set(shapes) or any(w[key].ndim != ndim for key, ndim in shapes.items()):
+        return False, ("expected nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10)); "
+                       f"the returned model's state dict has {sorted(w)}")
+    hidden = w["0.weight"].shape[0]
+    if w["0.weight"].shape != (hidden, 64) or w["2.weight"].shape != (10, hidden) or w["0.bias"].shape != (hidden,) \
+            or w["2.bias"].shape != (10,):
+        return False, (f"the layers must be Linear(64, hidden) and Linear(hidden, 10); yours: "
+                       f"{ {key: item.shape for key, item in w.items()} }")
+    if not all(np.isfinite(item).all() for item in w.values()):
+        return False, "training diverged: the weights hold NaN or infinity (a smaller lr?)"
+    X, y, threshold = data["X"], data["y"], float(data["threshold"])
+    scores = np.maximum(X @ w["0.weight"].T + w["0.bias"], 0.0) @ w["2.weight"].T + w["2.bias"]
+    accuracy = float(np.mean(np.argmax(scores, axis=1) == y))
+    verdict = "reaches" if accuracy >= threshold else "does not reach"
+    return accuracy >= threshold, (f"accuracy on {len(y)} held-out digits: {accuracy:.3f}, which {verdict} "
+                                   f"{threshold:.2f}")
+'''
 
 GRADCHECK_SOURCE = '''
 def judge(value, data):
@@ -143,6 +187,12 @@ def _regressor_data(question: Question, case: Case) -> dict[str, Any]:
     return {"X": X, "y": y, "limit": float(suite.REGRESSOR_MSE)}
 
 
+def _digits_data(question: Question, case: Case) -> dict[str, Any]:
+    suite = _suite_module(question)
+    X, y = suite._held_out(case.args[0])
+    return {"X": X, "y": y, "threshold": suite._threshold(case)}
+
+
 def _gradcheck_data(question: Question, case: Case) -> dict[str, Any]:
     suite = _suite_module(question)
     which = case.args[0]
@@ -166,7 +216,8 @@ TWINS: dict[str, KernelJudge] = {
     "training.judge_classifier": KernelJudge(CLASSIFIER_SOURCE, _classifier_data),
     "training.judge_regressor": KernelJudge(REGRESSOR_SOURCE, _regressor_data),
     "backprop._checker_verdict": KernelJudge(GRADCHECK_SOURCE, _gradcheck_data),
-    "sgd.judge_lr_regimes": KernelJudge(LR_REGIMES_SOURCE, _lr_regimes_data),
+    "sgd.judge_lr_regimes": KernelJudge(LR_REGIMES_SOURCE, _lr_regimes_data, reveals_answer=True),
+    "networks.judge_digits": KernelJudge(DIGITS_SOURCE, _digits_data),
 }
 
 

@@ -1,0 +1,224 @@
+"""The grading state of one Dask worker process, held by a WorkerPlugin: the assignments it can grade (loaded
+once, from its own installed projects), one warm sandbox per worker thread (launched at set-up, so a standing
+worker grades its first submission as warm as its hundredth; restarted when it dies), and the Dask resources that
+route to it only the tasks it grades exactly as the main process would. Also the preload module that `dlgrade
+worker` hands to `dask worker` (``dask_setup``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from distributed import WorkerPlugin
+
+if TYPE_CHECKING:
+    from distributed import Worker
+
+    from dlgrade.assignments import Assignment
+    from dlgrade.grading import Grader
+    from dlgrade.sandbox.launcher import Sandbox
+
+PLUGIN_NAME = "dlgrade"
+PROJECTS_ENV = "DLGRADE_WORKER_PROJECTS"  # os.pathsep-separated project folders, set by `dlgrade worker --project`
+logger = logging.getLogger("distributed.dlgrade")  # shown in the worker's log, as Dask's own
+
+
+@dataclass(frozen=True)
+class Gradable:
+    """An assignment this worker grades: the assignment, its fingerprint, and its Dask resource's name."""
+
+    assignment: Assignment
+    fingerprint: str
+    resource: str
+
+
+def projects_from_env() -> list[Path]:
+    """The project folders named by `dlgrade worker --project` (the installed project when none)."""
+    from dlgrade.assignments import PROJECT_ROOT
+
+    named = [Path(p) for p in os.environ.get(PROJECTS_ENV, "").split(os.pathsep) if p]
+    return named or [PROJECT_ROOT]
+
+
+def load_gradables(projects: list[Path]) -> tuple[dict[str, Gradable], dict[str, str]]:
+    """Every assignment of the projects (the first project wins on a shared id), and why others did not load."""
+    from dlgrade.assignments import known_ids
+    from dlgrade.autograde import assignment_fingerprint
+    from dlgrade.cluster.identity import grading_resource
+    from dlgrade.course import load_assignment
+
+    gradables: dict[str, Gradable] = {}
+    broken: dict[str, str] = {}
+    for project in projects:
+        for assignment_id in known_ids(project):
+            if assignment_id in gradables:
+                continue
+            try:
+                assignment = load_assignment(assignment_id, project)
+                fingerprint = assignment_fingerprint(assignment)
+            except Exception as error:  # one broken suite must not take the node's other assignments down
+                broken[assignment_id] = f"{type(error).__name__}: {error}"
+                continue
+            gradables[assignment_id] = Gradable(assignment, fingerprint,
+                                                grading_resource(assignment_id, fingerprint))
+    return gradables, broken
+
+
+@dataclass
+class _Slot:
+    """A sandbox and whether its fork server's "ready" is still unread (launched, never waited for)."""
+
+    sandbox: Sandbox
+    launched: bool = False
+
+
+class GradingPlugin(WorkerPlugin):
+    """One worker process's grading state (see the module's docstring). ``projects``: where its assignments
+    come from (default: $DLGRADE_WORKER_PROJECTS, else the installed project). Made of its projects alone until
+    set up, so Dask can ship it to workers (Client.register_plugin, LocalCluster(plugins=...))."""
+
+    name = PLUGIN_NAME
+
+    def __init__(self, projects: list[Path] | None = None) -> None:
+        self.projects = [Path(p) for p in projects] if projects else None
+        self.gradables: dict[str, Gradable] = {}
+        self.broken: dict[str, str] = {}
+        self.bubblewrap = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"projects": self.projects}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["projects"])  # type: ignore[misc]
+
+    # ---- WorkerPlugin --------------------------------------------------------------------------------------
+
+    async def setup(self, worker: Worker) -> None:
+        from dlgrade.batch import one_thread
+        from dlgrade.cluster.identity import SANDBOX_RESOURCE
+        from dlgrade.sandbox.launcher import bwrap_path
+
+        one_thread()  # the trusted side on one thread per slot, as in the local pool
+        self._free: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        self._sandboxes: list[Sandbox] = []
+        self._graders: dict[tuple[str, int], Grader] = {}
+        self._lock = threading.Lock()
+        self.bubblewrap = bwrap_path() is not None
+        slots = max(1, worker.state.nthreads)
+        if slots > 1:  # works, but the trusted side then shares one GIL and torch's global generator
+            logger.warning("dlgrade: %d threads in one worker process: start grading workers with one thread each "
+                           "(dlgrade worker does; dask worker --nthreads 1)", slots)
+        # Launched first, so their torch imports run while this process loads the suites.
+        for _ in range(slots):
+            self._add_sandbox(sandboxed=self.bubblewrap)
+        self.gradables, self.broken = load_gradables(self.projects or projects_from_env())
+        for assignment_id, why in self.broken.items():
+            logger.error("dlgrade: %s cannot be graded on this worker: %s", assignment_id, why)
+        resources = {gradable.resource: float(slots) for gradable in self.gradables.values()}
+        if self.bubblewrap:
+            resources[SANDBOX_RESOURCE] = float(slots)
+        await _offer(worker, resources)
+        warm_ups = {g.assignment.suite.warm_up for g in self.gradables.values() if g.assignment.suite.warm_up}
+        for sandbox in self._sandboxes:
+            for source in sorted(warm_ups):
+                sandbox.warm(source)
+        logger.info("dlgrade: %d grading slot(s) (%s), assignments: %s", slots,
+                    "bubblewrap" if self.bubblewrap else "no bubblewrap: unsandboxed tasks only",
+                    ", ".join(sorted(self.gradables)) or "none")
+
+    def teardown(self, worker: Worker) -> None:
+        for sandbox in getattr(self, "_sandboxes", []):
+            with contextlib.suppress(Exception):
+                sandbox.close()
+        self._sandboxes = []
+
+    # ---- slots ---------------------------------------------------------------------------------------------
+
+    def _add_sandbox(self, sandboxed: bool) -> None:
+        from dlgrade.sandbox.launcher import Sandbox, SandboxUnavailable
+
+        slot = _Slot(Sandbox(sandboxed=sandboxed))
+        try:
+            slot.sandbox.launch()
+            slot.launched = True
+        except (SandboxUnavailable, OSError) as error:  # started again on first use, which reports it
+            logger.error("dlgrade: a sandbox did not launch: %s", error)
+        self._sandboxes.append(slot.sandbox)
+        self._free.put(slot)
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[Sandbox]:
+        """A warm sandbox of this worker's own, for one task: ready (waited for if it is still importing torch),
+        or started again if it died (SandboxUnavailable if it cannot start)."""
+        from dlgrade.sandbox.launcher import SandboxUnavailable
+
+        slot = self._free.get()
+        try:
+            if slot.launched:  # launched at set-up: its "ready" is still to be read
+                slot.launched = False
+                try:
+                    slot.sandbox.wait_ready()
+                except SandboxUnavailable:
+                    slot.sandbox.close()
+            if not slot.sandbox.alive():  # failed to start, or killed since: a fresh one
+                slot.sandbox.close()
+                slot.sandbox.start()
+            yield slot.sandbox
+        finally:
+            self._free.put(slot)
+
+    def warm_sandboxes(self) -> None:
+        """Take every slot once: each sandbox is waited for (or started again), then handed back."""
+        taken = []
+        try:
+            for _ in self._sandboxes:
+                context = self.slot()
+                context.__enter__()
+                taken.append(context)
+        finally:
+            for context in taken:
+                context.__exit__(None, None, None)
+
+    def grader(self, gradable: Gradable, sandbox: Sandbox) -> Grader:
+        """The Grader of an assignment on a sandbox, made once (it keeps the public cases' trusted values)."""
+        from dlgrade.grading import Grader
+
+        key = (gradable.assignment.id, id(sandbox))
+        with self._lock:
+            if key not in self._graders:
+                self._graders[key] = Grader(gradable.assignment, sandbox, secret=b"")
+            return self._graders[key]
+
+
+async def _offer(worker: Worker, resources: dict[str, float]) -> None:
+    """Add resources to the worker: straight into its state while it starts (they go with its registration),
+    through the scheduler once it runs."""
+    from distributed.core import Status
+
+    if worker.status == Status.running:
+        await worker.set_resources(**resources)
+        return
+    for name, quantity in resources.items():
+        worker.state.total_resources[name] = quantity
+        worker.state.available_resources[name] = quantity
+
+
+def plugin_of(worker: Any) -> GradingPlugin:
+    """This worker's GradingPlugin, or a clear error where the worker was started without it."""
+    plugin = worker.plugins.get(PLUGIN_NAME)
+    if not isinstance(plugin, GradingPlugin):
+        raise LookupError("this Dask worker has no dlgrade plugin: start grading workers with `dlgrade worker`")
+    return plugin
+
+
+async def dask_setup(worker: Worker) -> None:
+    """Dask's preload hook (`dask worker --preload dlgrade.cluster.plugin`): install the plugin."""
+    await worker.plugin_add(GradingPlugin(), name=PLUGIN_NAME, catch_errors=False)
