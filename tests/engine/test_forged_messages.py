@@ -218,10 +218,14 @@ _rewrite_replies(lambda header: ({END_OF_RUN_FORGERIES[forgery]})(header) if hea
                  else header)
 """
     result = _grade(grader, tmp_path, code)
-    assert result.score == 0.0
+    # relu_derivative is by hand: its own child runs the cells under the guard, which refuses the gc walk that finds
+    # the worker's Child, so no forgery is set up there and the correct relu_grad keeps its points. Every question
+    # answered by the open child, where the forged end of run reaches the grader, fails.
+    assert scores(result) == {"mse": 0.0, "relu_derivative": 2.0, "worked_loss": 0.0}
     for question in result.questions:
-        assert question.status == "error"
-        assert "could not be loaded" in question.feedback and "broke protocol" in question.feedback
+        if question.name != "relu_derivative":
+            assert question.status == "error"
+            assert "could not be loaded" in question.feedback and "broke protocol" in question.feedback
     _assert_strict_json(result, tmp_path)
     correct = grader.grade(grader.assignment.source)  # the same sandbox grades the next student in full
     assert correct.score == correct.max_score == 5.0
