@@ -38,6 +38,9 @@ from dlgrade.assignments import Assignment
 from dlgrade.course import Course, check_student_id, gradebook_error, submitted_folders, unsafe_entry, write_atomic
 from dlgrade.errors import UsageError
 from dlgrade.grading import STATUSES, CaseResult, QuestionResult, SubmissionResult
+from dlgrade.insight.catalog import AssignmentCatalog, Catalog
+from dlgrade.insight.figures import Figure
+from dlgrade.insight.probes import ProbeAnswers
 from dlgrade.notebook import MAX_SUBMISSION_BYTES, dumps_consumed, find_submission_file, read_notebook, stream_output
 
 if TYPE_CHECKING:
@@ -131,7 +134,9 @@ def result_to_data(result: SubmissionResult) -> dict[str, Any]:
         return {"name": q.name, "entry": q.entry, "score": q.score, "max_score": q.max_score, "status": q.status,
                 "feedback": q.feedback,
                 "diagnosis": {"name": q.diagnosis.name, "feedback": q.diagnosis.feedback} if q.diagnosis else None,
-                "cases": [vars(case).copy() for case in q.cases]}
+                "cases": [{**vars(case), "figure": case.figure.to_data() if case.figure else None}
+                          for case in q.cases],
+                "probe": q.probe.to_data() if q.probe else None}
 
     return {"assignment": result.assignment, "submission": result.submission,
             "questions": [question(q) for q in result.questions], "notes": list(result.notes),
@@ -178,15 +183,19 @@ def checked_result(data: Any, assignment: Assignment) -> SubmissionResult:
                 raise ValueError(f"{name}: diagnosis {diagnosis!r} is not one of the question's known mistakes")
         cases = []
         for case in raw.get("cases") or []:
+            public = bool(case["public"])
             cases.append(CaseResult(
-                label=_text(case["label"], "a case label"), public=bool(case["public"]), passed=bool(case["passed"]),
+                label=_text(case["label"], "a case label"), public=public, passed=bool(case["passed"]),
                 status=_text(case["status"], "a case status"), message=_text(case["message"], "a case message"),
                 mistake=case.get("mistake") if isinstance(case.get("mistake"), str) else None,
                 **{k: _text(case[k], k) if isinstance(case.get(k), str) else None
-                   for k in ("inputs", "yours", "expected")}))
+                   for k in ("inputs", "yours", "expected")},
+                # values are drawn for public cases only, whatever a result claims
+                figure=Figure.from_data(case["figure"]) if public and case.get("figure") is not None else None))
+        probe = ProbeAnswers.from_data(raw["probe"]) if raw.get("probe") is not None else None
         rebuilt.append(QuestionResult(name, _text(raw.get("entry", ""), "entry"), round(min(score, points), 4),
                                       points, raw["status"], _text(raw.get("feedback", ""), "feedback"), mistake,
-                                      tuple(cases)))
+                                      tuple(cases), probe))
     return SubmissionResult(
         assignment=assignment.id, submission=_text(data.get("submission", ""), "submission"),
         questions=tuple(rebuilt), notes=tuple(_text(n, "a note") for n in data.get("notes") or []),
@@ -251,14 +260,16 @@ def _with_book(result: SubmissionResult, entry: BookEntry | None) -> SubmissionR
 
 
 def write_feedback(course: Course, submission: Submission, result: SubmissionResult,
-                   entry: BookEntry | None = None) -> Path:
+                   entry: BookEntry | None = None, named: AssignmentCatalog | None = None) -> Path:
     """feedback/<student>/<id>/: <id>.html and results.json, plus nbgrader's timestamp.txt and
-    submission_secret.txt, which its release_feedback needs."""
+    submission_secret.txt, which its release_feedback needs. ``named``: the course's own known mistakes
+    (mistakes.yml), named where the result shows one."""
     folder = course.path("feedback", submission.student, submission.assignment_id)
-    shown = _with_book(result, entry)
+    shown = _with_book(named.apply(result) if named else result, entry)
     data = report.to_json(shown)
     data["dlgrade"].update({"student": submission.student, "key": submission.key,
-                            "late_submission_penalty": entry.penalty if entry else 0.0})
+                            "late_submission_penalty": entry.penalty if entry else 0.0,
+                            "course_mistakes": named.stamp(result) if named else ""})
     data["score"] = round(max(0.0, shown.score - (entry.penalty if entry else 0.0)), 4)
     write_atomic(folder / f"{submission.assignment_id}.html", report.to_html(shown))
     write_atomic(folder / "results.json", json.dumps(data) + "\n")  # machine-read (compact: see write_record)
@@ -269,11 +280,13 @@ def write_feedback(course: Course, submission: Submission, result: SubmissionRes
     return folder
 
 
-def feedback_current(course: Course, submission: Submission) -> bool:
+def feedback_current(course: Course, submission: Submission, stamp: str = "") -> bool:
+    """Whether the feedback shows this submission's result, with the course mistakes (``stamp``) it shows now."""
     folder = course.path("feedback", submission.student, submission.assignment_id)
     try:
         data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-        return data["dlgrade"]["key"] == submission.key and (folder / f"{submission.assignment_id}.html").is_file()
+        return data["dlgrade"]["key"] == submission.key and data["dlgrade"].get("course_mistakes", "") == stamp \
+            and (folder / f"{submission.assignment_id}.html").is_file()
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -550,6 +563,9 @@ class Recorder:
         self.policy = LatePolicy(course)
         self._source_cells: dict[str, SourceCells] = {}
         self._layouts: dict[str, SubmissionLayout] = {}
+        # the course's own known mistakes (mistakes.yml), read and checked once: a bad file stops the run here
+        catalog = Catalog.load(course.root, course.set_up_ids())
+        self.named = {assignment_id: catalog.of(assignment) for assignment_id, assignment in assignments.items()}
 
     def layout(self, assignment_id: str) -> SubmissionLayout:
         """The gradebook rows of a new submission of the assignment, read once per run."""
@@ -587,8 +603,9 @@ class Recorder:
         write_grades_retrying(self.book, self.course, assignment, submission, result, self.policy,
                               self.layout(assignment.id))
         entry = book_entry(self.book, assignment, submission.student)
-        write_feedback(self.course, submission, result, entry)
-        return _row(submission, result, state, entry)
+        named = self.named[assignment.id]
+        write_feedback(self.course, submission, result, entry, named)
+        return _row(submission, named.apply(result), state, entry)
 
     def autograded(self, submission: Submission, result: SubmissionResult) -> None:
         """The notebook for formgrader; a student's notebook that nbgrader cannot even write back out costs its
@@ -609,9 +626,10 @@ class Recorder:
         autograded = self.course.path("autograded", submission.student, submission.assignment_id)
         if not (autograded / f"{submission.assignment_id}.ipynb").is_file():
             self.autograded(submission, result)
-        if not feedback_current(self.course, submission):
-            write_feedback(self.course, submission, result, entry)
-        return _row(submission, result, "cached", entry)
+        named = self.named[assignment.id]
+        if not feedback_current(self.course, submission, named.stamp(result)):
+            write_feedback(self.course, submission, result, entry, named)
+        return _row(submission, named.apply(result), "cached", entry)
 
 
 def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[str] = (), workers: int | None = None,
@@ -734,13 +752,14 @@ def summary_table(rows: Sequence[Row], assignment_id: str) -> str:
 def refresh_feedback(course: Course, assignment_id: str) -> list[str]:
     """Rewrite every graded student's feedback with the scores now in the gradebook (manual grades included)."""
     assignment = course.assignment(assignment_id)
+    named = Catalog.load(course.root, course.set_up_ids()).of(assignment)
     done = []
     with course.gradebook() as book:
         for submission in find_submissions(course, assignment):
             previous = read_record(course, assignment, submission.student)
             if submission.problem or previous is None or previous[0] != submission.key:
                 continue
-            write_feedback(course, submission, previous[1], book_entry(book, assignment, submission.student))
+            write_feedback(course, submission, previous[1], book_entry(book, assignment, submission.student), named)
             done.append(submission.student)
     return done
 
@@ -751,6 +770,7 @@ def export_gradescope(course: Course, assignment_id: str, destination: Path) -> 
     from nbgrader.api import MissingEntry
 
     assignment = course.assignment(assignment_id)
+    named = Catalog.load(course.root, course.set_up_ids()).of(assignment)
     students = []
     with course.gradebook() as book:
         for student in sorted(s.id for s in book.students):
@@ -760,7 +780,7 @@ def export_gradescope(course: Course, assignment_id: str, destination: Path) -> 
                 continue
             entry = book_entry(book, assignment, student)
             previous = read_record(course, assignment, student)  # checked against the assignment on reading
-            result = previous[1] if previous else None
+            result = named.apply(previous[1]) if previous else None
             by_name = {q.name: q for q in result.questions} if result else {}
             tests = []
             for name, points in assignment.points.items():

@@ -136,7 +136,10 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
     except Exception as error:
         conn.send(("fatal", f"a grading worker could not start: {type(error).__name__}: {error}"))
         return
-    graders = {name: Grader(assignment, sandbox, secret) for name, assignment in loaded.items()}
+    from dlgrade.insight.probes import probe_seed
+
+    graders = {name: Grader(assignment, sandbox, secret, probe_seed=probe_seed(secret, name))
+               for name, assignment in loaded.items()}
     scratch = Path(tempfile.mkdtemp(prefix="dlgrade-batch-"))
     conn.send(("ready",))
     try:

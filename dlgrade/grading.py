@@ -22,6 +22,8 @@ from dlgrade.assignments import Assignment
 from dlgrade.banned import find_banned
 from dlgrade.checking.answers import Answer, Entries, Items, Leaf, MalformedAnswer, Nothing, from_tree
 from dlgrade.checking.compare import Outcome, compare
+from dlgrade.insight.figures import Figure, case_figure
+from dlgrade.insight.probes import PROBED_STATUSES, ProbeAnswers, ProbeSet, behaviour, probe_set
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
 from dlgrade.sandbox.launcher import Job, Message, Sandbox, WorkerGone
@@ -48,6 +50,7 @@ class CaseResult:
     inputs: str | None = None
     yours: str | None = None
     expected: str | None = None
+    figure: Figure | None = None  # public cases only: yours against expected, drawn on the feedback page
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class QuestionResult:
     feedback: str
     diagnosis: Mistake | None
     cases: tuple[CaseResult, ...]
+    # Failed without a known mistake: the submission's answers on the course's probe set (dlgrade.insight.probes).
+    probe: ProbeAnswers | None = None
 
 
 @dataclass(frozen=True)
@@ -361,8 +366,10 @@ def _show_inputs(case: Case) -> str:
 
 
 def grade_question(question: Question, points: float, extraction: Extraction, session: Session,
-                   seed: int, memo: dict[tuple[str, int, str], Any] | None = None) -> QuestionResult:
-    """``memo`` keeps the trusted values of public cases across submissions (see CaseValues)."""
+                   seed: int, memo: dict[tuple[str, int, str], Any] | None = None,
+                   probe_seed: int | None = None) -> QuestionResult:
+    """``memo`` keeps the trusted values of public cases across submissions (see CaseValues). ``probe_seed``: the
+    course's (dlgrade.insight.probes); a question failed without a known mistake is then also asked its probe set."""
     student_cells = [cell.source for cell in extraction.cells if cell.student]
     violation = find_banned(student_cells, question.entry, question.banned)
     if violation is not None:
@@ -407,17 +414,33 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             failures.append((values, reply.answer))
             explained.append(len(results))
         shown = public and not outcome.passed  # values are printed only where a student needs them
+        figure = None
+        if public and expected is not None and not (shown and any(r.figure for r in results if not r.passed)):
+            figure = case_figure(reply.answer, expected, question.output_names, question.rtol, question.atol,
+                                 outcome.passed)  # one figure of a failure per question; every loss curve
         results.append(CaseResult(
             label, public, outcome.passed, "passed" if outcome.passed else "failed", _brief(outcome, public),
             inputs=_show_inputs(case) if shown else None,
             yours=_show(reply.answer) if shown else None,
             expected=_show_expected(expected) if shown and expected is not None else None,
+            figure=figure,
         ))
     mistake = matching_mistake(question, failures)
     if mistake is not None:
         for index in explained:
             results[index] = replace(results[index], mistake=mistake.name)
-    return _summarise(question, points, results, mistake)
+    graded = _summarise(question, points, results, mistake)
+    probes = probe_set(question, probe_seed) if probe_seed is not None else None
+    if probes is not None and mistake is None and graded.status in PROBED_STATUSES:
+        graded = replace(graded, probe=probe_question(question, session, probes, probe_seed))
+    return graded
+
+
+def probe_question(question: Question, session: Session, probes: ProbeSet, seed: int) -> ProbeAnswers:
+    """The submission's behaviour on the question's probe set, asked of the child that has its code loaded (one
+    request, like grading's; the same calls' seeds for every student, so their own randomness agrees too)."""
+    replies = ask_all(session, question, list(probes.cases), time.monotonic() + question.timeout, seed)
+    return behaviour(question, probes, replies, _show)
 
 
 def _summarise(question: Question, points: float, results: list[CaseResult],
@@ -485,15 +508,18 @@ class Grader:
     # Trusted values of public cases (the same for every submission): by default shared by every Grader of this
     # assignment in the process (see public_values).
     public_values: dict[tuple[str, int, str], Any] | None = field(default=None, repr=False)
+    # The course's probe seed (dlgrade.insight.probes.probe_seed): None asks no probe set (one-off grading).
+    probe_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.public_values is None:
             self.public_values = public_values(self.assignment)
         self.sandbox.warm(self.assignment.suite.warm_up)
 
-    def grade(self, path: Path, seed: int | None = None) -> SubmissionResult:
+    def grade(self, path: Path, seed: int | None = None, probe_seed: int | None = None) -> SubmissionResult:
         """``seed``: the hidden cases' seed where the caller computed it from the course secret (a cluster's main
-        process keeps the secret to itself and sends each submission's seed alone); else submission_seed()."""
+        process keeps the secret to itself and sends each submission's seed alone); else submission_seed().
+        ``probe_seed``: the course's probe seed, sent the same way (default: this Grader's)."""
         started = time.monotonic()
         extraction = extract(path, self.assignment.source)
         suite: Suite = self.assignment.suite
@@ -505,7 +531,7 @@ class Grader:
         try:
             for question in suite.questions:
                 result = grade_question(question, self.assignment.points[question.name], extraction, session, seed,
-                                        self.public_values)
+                                        self.public_values, self.probe_seed if probe_seed is None else probe_seed)
                 questions.append(result)
                 if self.on_question:
                     self.on_question(result)

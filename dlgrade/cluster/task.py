@@ -21,12 +21,13 @@ _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.(ipynb|py)$")
 
 
 def make_request(assignment_id: str, fingerprint: str, engine: str, notebook: bytes, file_name: str, seed: int,
-                 sandboxed: bool) -> dict[str, Any]:
+                 sandboxed: bool, probe_seed: int | None = None) -> dict[str, Any]:
     """A grading request as it crosses the network: plain values only (no course path, no student id, no
-    course secret: the seed is this submission's alone)."""
+    course secret: the seed is this submission's alone; the probe seed, the course's probe inputs for this
+    assignment, is derived from the secret and reveals nothing of it)."""
     return {"format": REQUEST_FORMAT, "assignment": assignment_id, "fingerprint": fingerprint, "engine": engine,
             "notebook": notebook, "sha256": hashlib.sha256(notebook).hexdigest(), "file_name": file_name,
-            "seed": seed, "sandboxed": sandboxed}
+            "seed": seed, "sandboxed": sandboxed, "probe_seed": probe_seed}
 
 
 def answer(kind: str, worker: str, result: str | None = None, detail: str = "", path: str = "") -> dict[str, Any]:
@@ -87,7 +88,9 @@ def grade(request: dict[str, Any]) -> dict[str, Any]:
     try:
         private.write_bytes(data)
         with plugin.slot() as sandbox:
-            result = plugin.grader(gradable, sandbox).grade(private, seed=int(request["seed"]))
+            probes = request.get("probe_seed")
+            result = plugin.grader(gradable, sandbox).grade(private, seed=int(request["seed"]),
+                                                            probe_seed=probes if type(probes) is int else None)
         return answer("graded", name, json.dumps(result_to_data(result)), path=str(private))
     except UsageError as error:
         return answer("refused", name, detail=str(error), path=str(private))
