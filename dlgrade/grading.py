@@ -414,10 +414,10 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             failures.append((values, reply.answer))
             explained.append(len(results))
         shown = public and not outcome.passed  # values are printed only where a student needs them
-        figure = None
-        if public and expected is not None and not (shown and any(r.figure for r in results if not r.passed)):
-            figure = case_figure(reply.answer, expected, question.output_names, question.rtol, question.atol,
-                                 outcome.passed)  # one figure of a failure per question; every loss curve
+        figure = case_figure(reply.answer, expected, question.output_names, question.rtol, question.atol,
+                             outcome.passed) if public and expected is not None else None
+        if figure is not None and figure.kind != "curve" and any(r.figure for r in results if not r.passed):
+            figure = None  # one plot of a failure per question (the page stays small); every loss curve
         results.append(CaseResult(
             label, public, outcome.passed, "passed" if outcome.passed else "failed", _brief(outcome, public),
             inputs=_show_inputs(case) if shown else None,

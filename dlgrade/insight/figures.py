@@ -20,7 +20,7 @@ import numpy as np
 from dlgrade.checking.answers import Answer, Entries, Items, Leaf
 
 MAX_LINE = 400
-MAX_SIDE = 20
+MAX_SIDE = 16  # a heat map's cells are SVG rectangles: 16 x 16 of them is ~13 KB of page
 KINDS = ("line", "heatmap", "curve")
 CURVE_OUTPUT = "losses"  # the output of a training harness that is a loss trajectory (training's train_run)
 

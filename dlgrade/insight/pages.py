@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import jinja2
 
-from dlgrade.grading import QuestionResult, SubmissionResult
+from dlgrade.grading import CaseResult, QuestionResult, SubmissionResult
 from dlgrade.insight import figures
 from dlgrade.insight.catalog import origin
 from dlgrade.insight.cohort import Cohort, anchor, histogram
@@ -36,11 +36,32 @@ def words(status: str) -> str:
 # ---- the feedback page -------------------------------------------------------------------------------------
 
 
+def _gist(message: str) -> str:
+    """A failure in one line: a traceback's last line (the exception), else the message's first."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
+
+
+def _failures(cases: list[CaseResult]) -> list[dict[str, Any]]:
+    """Failed cases to list: each public one with its values; hidden ones that failed alike, one line for all."""
+    items: list[dict[str, Any]] = []
+    for case in cases:
+        last = items[-1] if items else None
+        if not case.public and last is not None and not last["case"].public and \
+                last["case"].message == case.message:
+            last["more"] += 1
+            continue
+        items.append({"case": case, "more": 0})
+    return items
+
+
 def _question_view(question: QuestionResult) -> dict[str, Any]:
     failed = [case for case in question.cases if not case.passed]
     passed = [case for case in question.cases if case.passed]
     drawings = [figures.drawing(case.figure) for case in question.cases if case.figure is not None]
-    first = failed[0].message.splitlines()[0] if failed and failed[0].message else ""
+    first = _gist(failed[0].message) if failed else ""
     feedback = question.feedback
     if question.diagnosis is not None:  # named in its own box above the text: not twice
         feedback = "\n".join(line for line in feedback.split("\n") if not line.startswith("Known mistake ("))
@@ -48,7 +69,7 @@ def _question_view(question: QuestionResult) -> dict[str, Any]:
             "max": f"{question.max_score:g}", "status": question.status, "status_words": words(question.status),
             "diagnosis": question.diagnosis, "mistake": words(question.diagnosis.name) if question.diagnosis else "",
             "first_problem": first[:140] + ("…" if len(first) > 140 else ""), "feedback": feedback,
-            "failed": failed, "passed": passed, "drawings": drawings}
+            "failed": _failures(failed), "passed": passed, "drawings": drawings}
 
 
 def feedback_page(result: SubmissionResult) -> str:
