@@ -169,24 +169,63 @@ def _current_key(assignment: Assignment, fingerprint: str, folder: Path) -> str 
 
 
 def _read(course: Course, assignment: Assignment, student: str) -> tuple[str, SubmissionResult, str] | None:
-    """(key, checked result, graded_at) of a record, or None."""
+    """(key, checked result, graded_at) of a record, or None when it is missing or does not check (as
+    autograde.read_record reads it)."""
     import json
 
-    from dlgrade.autograde import read_record, record_path
+    from dlgrade.autograde import RECORD_FORMAT, checked_result, record_path
 
-    found = read_record(course, assignment, student)
-    if found is None:
-        return None
     try:
-        graded_at = str(json.loads(record_path(course, assignment.id, student).read_text()).get("graded_at", ""))
-    except (OSError, ValueError):
-        graded_at = ""
-    return found[0], found[1], graded_at
+        data = json.loads(record_path(course, assignment.id, student).read_text(encoding="utf-8"))
+        if data.get("format") != RECORD_FORMAT or data.get("student") != student:
+            return None
+        return str(data["key"]), checked_result(data["result"], assignment), str(data.get("graded_at", ""))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Booked:
+    """What the gradebook holds of one student's submission: scores in force, manual ones, penalty, lateness."""
+
+    scores: dict[str, float]
+    manual: frozenset[str]
+    penalty: float
+    seconds_late: float
+
+
+def _booked(book: object, assignment_id: str) -> dict[str, Booked]:
+    """Every submission of the assignment in the gradebook, in two queries (autograde.book_entry asks per
+    student): nbgrader's own Grade.score (the manual score when there is one, plus extra credit) per grade cell."""
+    from nbgrader.api import Assignment as BookAssignment
+    from nbgrader.api import BaseCell, Grade, SubmittedAssignment, SubmittedNotebook
+
+    db = book.db  # type: ignore[attr-defined]
+    rows = db.query(SubmittedAssignment.student_id, BaseCell.name, Grade.score, Grade.manual_score) \
+        .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id) \
+        .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id) \
+        .join(BookAssignment, SubmittedAssignment.assignment_id == BookAssignment.id) \
+        .join(BaseCell, Grade.cell_id == BaseCell.id) \
+        .filter(BookAssignment.name == assignment_id).all()
+    notebooks = db.query(SubmittedAssignment, SubmittedNotebook.late_submission_penalty) \
+        .join(SubmittedNotebook, SubmittedNotebook.assignment_id == SubmittedAssignment.id) \
+        .join(BookAssignment, SubmittedAssignment.assignment_id == BookAssignment.id) \
+        .filter(BookAssignment.name == assignment_id).all()
+    scores: dict[str, dict[str, float]] = {}
+    manual: dict[str, set[str]] = {}
+    for student, cell, score, manual_score in rows:
+        scores.setdefault(student, {})[cell] = float(score or 0.0)
+        if manual_score is not None:
+            manual.setdefault(student, set()).add(cell)
+    return {submitted.student_id: Booked(scores.get(submitted.student_id, {}),
+                                         frozenset(manual.get(submitted.student_id, ())), float(penalty or 0.0),
+                                         float(submitted.total_seconds_late or 0.0))
+            for submitted, penalty in notebooks}
 
 
 def build(course: Course, assignment_id: str) -> Cohort:
     """The cohort of an assignment of the course; UsageError when nothing of it was ever graded."""
-    from dlgrade.autograde import assignment_fingerprint, book_entry
+    from dlgrade.autograde import assignment_fingerprint
 
     assignment = course.assignment(assignment_id)
     named = Catalog.load(course.root, course.set_up_ids()).of(assignment)
@@ -198,7 +237,7 @@ def build(course: Course, assignment_id: str) -> Cohort:
                          f"{assignment.id} --course {course.root}` first")
     rows = []
     with course.gradebook() as book:
-        late = _seconds_late(book, assignment.id)
+        booked = _booked(book, assignment.id)
         for student, folder in folders:
             record = found[student]
             if record is None:
@@ -208,27 +247,16 @@ def build(course: Course, assignment_id: str) -> Cohort:
             if key != _current_key(assignment, fingerprint, folder):
                 rows.append(StudentRow(student, "resubmitted", folder, graded_at=graded_at))
                 continue
-            entry = book_entry(book, assignment, student)
+            entry = booked.get(student)
             scores = {q.name: (entry.scores.get(q.name, q.score) if entry else q.score) for q in result.questions}
             rows.append(StudentRow(student, "graded", folder, named.apply(result), scores,
                                    entry.manual if entry else frozenset(), entry.penalty if entry else 0.0,
-                                   late.get(student, 0.0), graded_at))
+                                   entry.seconds_late if entry else 0.0, graded_at))
     secret = course.secret()
     seed = probe_seed(secret, assignment.id)
     probes = {question.name: probe_set(question, seed) for question in assignment.suite.questions}
     questions = tuple(_question_stats(assignment, rows, name, probes[name]) for name in assignment.points)
     return Cohort(course, assignment, named, tuple(rows), questions, probes, datetime.now().astimezone())
-
-
-def _seconds_late(book: object, assignment_id: str) -> dict[str, float]:
-    """student -> seconds late, as nbgrader computes it (its duedate, per-student extensions)."""
-    from nbgrader.api import MissingEntry
-
-    try:
-        return {submission.student_id: float(submission.total_seconds_late or 0.0)
-                for submission in book.assignment_submissions(assignment_id)}  # type: ignore[attr-defined]
-    except MissingEntry:
-        return {}
 
 
 def _question_stats(assignment: Assignment, rows: list[StudentRow], name: str,

@@ -129,3 +129,23 @@ def test_report_of_a_course_without_records_is_one_line_and_exit_2(course: Path)
         run = cli(*command, "--course", course)
         assert run.code == 2, command
         assert run.err.count("\n") == 1 and "no graded submissions of mini" in run.err, run.err
+
+
+def test_a_graders_manual_score_is_the_one_the_report_counts(graded: Graded, tmp_path: Path) -> None:
+    import shutil
+
+    from nbgrader.api import Gradebook
+
+    copy = tmp_path / "course"
+    shutil.copytree(graded.course, copy)
+    before = {row.student: row for row in cohort.build(Course.open(copy), "losses").rows}
+    with Gradebook(f"sqlite:///{copy / 'gradebook.db'}", "course") as book:
+        grade = book.find_grade("mse", "losses", "losses", "mse-half-factor")
+        grade.manual_score = 1.75
+        book.db.commit()
+    after = {row.student: row for row in cohort.build(Course.open(copy), "losses").rows}
+    changed = after["mse-half-factor"]
+    assert changed.scores["mse"] == 1.75 and changed.manual == frozenset({"mse"})
+    assert changed.score == pytest.approx(before["mse-half-factor"].score - before["mse-half-factor"].scores["mse"]
+                                          + 1.75)
+    assert all(after[s].score == before[s].score and not after[s].manual for s in after if s != "mse-half-factor")
