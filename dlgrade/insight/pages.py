@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import jinja2
 
-from dlgrade.grading import CaseResult, QuestionResult, SubmissionResult
+from dlgrade.grading import STATUSES, CaseResult, QuestionResult, SubmissionResult
 from dlgrade.insight import figures
 from dlgrade.insight.catalog import origin
 from dlgrade.insight.cohort import Cohort, anchor, histogram
@@ -116,18 +116,19 @@ def report_page(cohort: Cohort, clusters: dict[str, Sequence[Any]], out: Path | 
     for stats in cohort.questions:
         questions.append({"stats": stats, "anchor": anchor(stats.name), "mean": f"{stats.mean:.2f}",
                           "full": f"{100 * stats.full_share:.0f}%", "clusters": clusters.get(stats.name, ()),
-                          "probed": cohort.probes.get(stats.name) is not None})
+                          "probed": cohort.probes.get(stats.name) is not None,
+                          # a bar of the question's outcomes, in percent of its graded submissions
+                          "bar": [(status, round(100 * count / stats.graded, 2))
+                                  for status, count in stats.statuses.items() if count and stats.graded]})
     counts = {state: sum(row.state == state for row in cohort.rows) for state in ("graded", "resubmitted",
                                                                                    "ungraded")}
     return environment().get_template("report.html").render(
         cohort=cohort, assignment=assignment, course=cohort.course, counts=counts, students=students,
-        questions=questions, statuses=[s for s in plots.STATUS_COLOURS], words=words,
+        questions=questions, statuses=STATUSES, words=words,
         summary={"mean": f"{cohort.mean:.2f}", "q1": f"{q1:g}", "median": f"{median:g}", "q3": f"{q3:g}",
                  "full": cohort.full_marks, "blanks": cohort.blanks, "late": cohort.late,
                  "total": f"{total:.1f}", "typical": f"{typical:.2f}",
                  "first": min((r.graded_at for r in cohort.graded if r.graded_at), default=""),
                  "last": max((r.graded_at for r in cohort.graded if r.graded_at), default="")},
         histogram=plots.score_histogram(bins, (q1, median, q3), assignment.max_score) if cohort.graded else "",
-        bars=plots.status_bars([(s.name, s.statuses) for s in cohort.questions]) if cohort.graded else "",
-        origin=origin, generated=cohort.generated.isoformat(timespec="seconds"),
-        colours=plots.STATUS_COLOURS)
+        origin=origin, generated=cohort.generated.isoformat(timespec="seconds"))

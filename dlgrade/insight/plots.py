@@ -14,11 +14,8 @@ from typing import Any
 
 from markupsafe import Markup
 
-STATUS_COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#bf8700", "timeout": "#9a6700",
-                  "banned": "#8250df", "not_implemented": "#8c959f"}
 
-
-def _pyplot() -> Any:
+def _figure_class() -> Any:
     import matplotlib
 
     matplotlib.use("svg", force=True)
@@ -43,7 +40,7 @@ def _svg(figure: Any) -> Markup:
 def score_histogram(bins: Sequence[tuple[float, float, int]], quartiles: tuple[float, float, float],
                     max_score: float) -> Markup:
     """Grades in equal bins over [0, max], with the median and the quartiles marked."""
-    figure_class = _pyplot()
+    figure_class = _figure_class()
     figure = figure_class(figsize=(6.4, 2.4))
     axes = figure.add_subplot()
     lows = [low for low, _, _ in bins]
@@ -58,21 +55,4 @@ def score_histogram(bins: Sequence[tuple[float, float, int]], quartiles: tuple[f
     axes.set_ylabel("students")
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.legend(frameon=False, loc="upper left")
-    return _svg(figure)
-
-
-def status_bars(questions: Sequence[tuple[str, dict[str, int]]]) -> Markup:
-    """Per question, one horizontal bar split by how its submissions ended (passed, failed, error, ...)."""
-    figure_class = _pyplot()
-    figure = figure_class(figsize=(6.4, 0.6 + 0.26 * len(questions)))
-    axes = figure.add_subplot()
-    names = [name for name, _ in questions][::-1]
-    left = [0] * len(names)
-    for status, colour in STATUS_COLOURS.items():
-        values = [counts.get(status, 0) for _, counts in questions][::-1]
-        if any(values):
-            axes.barh(names, values, left=left, color=colour, label=status.replace("_", " "), height=0.7)
-            left = [a + b for a, b in zip(left, values, strict=True)]
-    axes.set_xlabel("submissions")
-    axes.legend(frameon=False, ncols=3, loc="lower left", bbox_to_anchor=(0, 1.0))
     return _svg(figure)
