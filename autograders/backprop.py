@@ -904,6 +904,11 @@ def _mlp_hidden(rng: np.random.Generator) -> Sequence[Case]:
     params = [(np.array([[1.0, 1.0], [0.5, 1.0]]), np.array([-10.0, -10.0])), (rng.normal(size=(2, 2)),
                                                                                   rng.normal(size=2))]
     cases.append(Case((rng.normal(size=(3, 2)), params, rng.normal(size=(3, 2)))))
+    # hidden pre-activations exactly 0 (x1 = x2 against the row [1, -1]): relu'(0) = 0, as torch
+    x = np.array([[1.0, 1.0], [2.0, 2.0], [0.5, -1.0]])
+    params = [(np.array([[1.0, -1.0], [0.5, 1.0]]), np.array([0.0, 0.25])), (rng.normal(size=(2, 2)),
+                                                                                 rng.normal(size=2))]
+    cases.append(Case((x, params, rng.normal(size=(3, 2)))))
     return cases
 
 
@@ -988,6 +993,8 @@ def candidate_linear_backward(which):
             grad_input = -grad_input
         elif which == "bias_mean":
             grad_bias = grad_output.mean(axis=0)
+        elif which == "weight_scaled":
+            grad_weight = 1.004 * grad_weight
         elif which != "correct":
             raise ValueError(f"unknown candidate {which!r}")
         return grad_input, grad_weight, grad_bias
@@ -1048,6 +1055,12 @@ def _exact_gradient(function: str, A: np.ndarray, x: np.ndarray, eps: float) -> 
     raise ValueError(function)
 
 
+def _central_difference(function: str, A: np.ndarray, x: np.ndarray, eps: float) -> np.ndarray:
+    """The question's answer: the central difference at the eps it is given (trusted, the harness's own), which
+    is the exact gradient to O(eps²) (tests/assignments: within 1e-9 for eps ≤ 1e-4, not for eps = 0.25)."""
+    return _HARNESS["central_difference"](_HARNESS["numgrad_test_function"](function, A), x, eps)
+
+
 def _difference_variant(change: str) -> Callable[..., np.ndarray]:
     def compute(function: str, A: np.ndarray, x: np.ndarray, eps: float) -> np.ndarray:
         f = _HARNESS["numgrad_test_function"](function, A)
@@ -1083,6 +1096,9 @@ def _numgrad_public() -> Sequence[Case]:
         Case(("matrix_tanh", np.array([[1.0, 0.5], [-0.5, 1.0], [0.25, -1.0]]),
               np.array([[0.5, -0.3, 0.2], [0.1, 0.4, -0.6]]), 1e-5),
              label="f(W) = Σ tanh(W A)², W of shape (2, 3), eps=1e-5"),
+        Case(("tanh_sq", np.array([[1.0, -0.5, 0.25], [0.5, 1.0, -1.0]]), np.array([0.3, -0.2, 0.5]), 0.25),
+             label="the same tanh f with eps=0.25: the central difference at that eps, ~1e-2 off the exact "
+                   "gradient (use the eps you are given)"),
     )
 
 
@@ -1096,16 +1112,17 @@ def _numgrad_hidden(rng: np.random.Generator) -> Sequence[Case]:
     cases.append(Case(("matrix_tanh", 0.7 * rng.normal(size=(q, r)), 0.7 * rng.normal(size=(p, q)), 1e-5)))
     cases.append(Case(("tanh_sq", rng.normal(size=(3, 1)), rng.normal(size=1), 1e-5)))  # a single coordinate
     cases.append(Case(("logsumexp", rng.normal(size=(4, 3)), rng.normal(size=3), 1e-4)))
+    cases.append(Case(("tanh_sq", rng.normal(size=(3, 2)), rng.normal(size=2), float(rng.uniform(0.1, 0.3)))))
     return cases
 
 
 def _numgrad_question() -> Question:
     return Question(
         name="numerical_gradient", cell="numerical_gradient_solution", entry="numerical_gradient",
-        reference=_exact_gradient, public=_numgrad_public, hidden=_numgrad_hidden, harness="numgrad_harness",
+        reference=_central_difference, public=_numgrad_public, hidden=_numgrad_hidden, harness="numgrad_harness",
         banned=BANNED, autograd=False,
-        # Central differences with eps ≥ 1e-5 are within ~1e-9 of the exact gradient on these smooth functions;
-        # a forward difference is off by ~eps·f''/2 ≈ 1e-5, far outside rtol 1e-6 / atol 1e-7.
+        # The student computes the same central difference: equal to rounding (~1e-11). A forward difference is
+        # off by ~eps·f''/2 ≈ 1e-5, far outside rtol 1e-6 / atol 1e-7; a hard-coded eps shows at eps = 0.25.
         rtol=1e-6, atol=1e-7,
         hint="perturb one coordinate at a time by ±eps, divide the difference by 2·eps, and restore it",
         mistakes=(
@@ -1188,6 +1205,9 @@ CANDIDATES = {
     "weight_over_batch": "a linear backward whose weight gradient is divided by the batch size",
     "input_sign": "a linear backward whose input gradient has the wrong sign",
     "bias_mean": "a linear backward whose bias gradient is a mean over the batch instead of a sum",
+    # a subtle bug: its relative error is 0.004 / 2.004 ≈ 2e-3, above the flag, while the mean of the three
+    # errors (6.7e-4) is below it: only the largest error flags it
+    "weight_scaled": "a linear backward whose weight gradient is 0.4% too large",
 }
 
 
@@ -1231,6 +1251,12 @@ def _gradcheck_public() -> Sequence[Case]:
         Case(("correct", x, w, b, g), label="a correct backward, B=4, in=3, out=2: must report < 1e-6"),
         Case(("bias_mean", x, w, b, g),
              label="a backward with grad_bias = mean over the batch, B=4, in=3, out=2: must report > 1e-3"),
+        # The error is relative: a correct backward on a huge upstream gradient has a large absolute error (the
+        # rounding of L ~ 1e6), and a broken one on a tiny upstream gradient a small one (gradients ~ 1e-6).
+        Case(("correct", x, w, b, 1e6 * g),
+             label="a correct backward, grad_output scaled by 1e6: must report < 1e-6 (the error is relative)"),
+        Case(("input_sign", x, w, b, 1e-6 * g),
+             label="a backward with grad_input's sign flipped, grad_output scaled by 1e-6: must report > 1e-3"),
     )
 
 
@@ -1244,6 +1270,11 @@ def _gradcheck_hidden(rng: np.random.Generator) -> Sequence[Case]:
         batch, n_in, n_out = (int(v) for v in rng.integers(2, 6, size=3))
         cases.append(Case((which, rng.normal(size=(batch, n_in)), rng.normal(size=(n_out, n_in)),
                            rng.normal(size=n_out), rng.normal(size=(batch, n_out)))))
+    # Scales an absolute error cannot judge: a huge upstream gradient for a correct backward, tiny ones for bugs.
+    for which, scale in (("correct", 1e6), ("weight_over_batch", 1e-6), ("bias_mean", 1e-6), ("weight_scaled", 1.0)):
+        batch, n_in, n_out = (int(v) for v in rng.integers(2, 6, size=3))
+        cases.append(Case((which, rng.normal(size=(batch, n_in)), rng.normal(size=(n_out, n_in)),
+                           rng.normal(size=n_out), scale * rng.normal(size=(batch, n_out)))))
     return cases
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dlgrade.solution_cells import edited, solution_sources
-from dlgrade.suite import WARM_UP_DATA, WARM_UP_OPTIMIZERS, Case, Mistake, Question, Suite, Verdict
+from dlgrade.suite import WARM_UP_DATA, WARM_UP_OPTIMIZERS, Case, Mistake, Question, Suite, Verdict, too_large_to_judge
 from reference import networks, xor
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "assignments" / "networks" / "networks.ipynb"
@@ -374,6 +374,8 @@ def judge_digits(case: Case, answer: Any) -> Verdict:
         return Verdict(False, "expected nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10)); "
                               f"the returned model's state dict has {sorted(arrays)}")
     weights = {key: np.asarray(value, dtype=np.float64) for key, value in arrays.items()}
+    if problem := too_large_to_judge([value.shape for value in weights.values()]):
+        return Verdict(False, problem)
     hidden = weights["0.weight"].shape[0]
     if weights["0.weight"].shape != (hidden, 64) or weights["2.weight"].shape != (10, hidden) \
             or weights["0.bias"].shape != (hidden,) or weights["2.bias"].shape != (10,):

@@ -542,6 +542,8 @@ def public_lr_schedule() -> list[Case]:
         Case(("step", 0.1, 0.5, 7), {"step_size": 3}, label="StepLR: lr0=0.1, gamma=0.5, step_size=3, 7 epochs"),
         Case(("exponential", 1.0, 0.9, 4), label="ExponentialLR: lr0=1, gamma=0.9, 4 epochs"),
         Case(("step", 1.0, 0.1, 5), {"step_size": 2}, label="StepLR: lr0=1, gamma=0.1, step_size=2, 5 epochs"),
+        Case(("exponential", 0.5, 0.8, 5), {"step_size": 3},
+             label="ExponentialLR: lr0=0.5, gamma=0.8, 5 epochs, step_size=3 (StepLR's: ignored here)"),
     ]
 
 
@@ -552,6 +554,9 @@ def hidden_lr_schedule(rng: np.random.Generator) -> list[Case]:
                            int(rng.integers(8, 20))), {"step_size": int(rng.integers(2, 6))}))
         cases.append(Case(("exponential", float(rng.uniform(0.01, 1.0)), float(rng.uniform(0.5, 0.99)),
                            int(rng.integers(3, 15)))))
+        # ExponentialLR with a step_size handed over too: it ignores it (a formula using it is StepLR)
+        cases.append(Case(("exponential", float(rng.uniform(0.01, 1.0)), float(rng.uniform(0.5, 0.99)),
+                           int(rng.integers(6, 15))), {"step_size": int(rng.integers(2, 6))}))
     cases.append(Case(("step", 0.5, 0.1, 1), {"step_size": 10}))  # a single epoch: lr0
     cases.append(Case(("step", 0.2, 0.5, 6), {"step_size": 1}))  # step_size 1 is ExponentialLR
     cases.append(Case(("exponential", 0.3, 1.0, 5)))  # gamma 1: constant
@@ -1005,6 +1010,7 @@ SUITE = Suite(
             name="gd_step", cell="gd_step_solution", entry="gd_step", reference=optim.gd_step,
             public=public_gd_step, hidden=hidden_gd_step, banned=BANNED, autograd=False,
             mistakes=GD_STEP_MISTAKES,
+            hint="one step against the gradient, scaled by the learning rate: theta - lr * grad, elementwise.",
         ),
         Question(
             name="worked_update", cell="worked_update_solution", entry="updated_params", kind="variable",
@@ -1023,27 +1029,40 @@ SUITE = Suite(
         Question(
             name="sgd_momentum", cell="sgd_momentum_solution", entry="sgd_trajectory", reference=sgd_reference,
             public=public_sgd, hidden=hidden_sgd, banned=BANNED, autograd=False, mistakes=SGD_MISTAKES,
+            hint="per step, in torch's order: g + weight_decay * theta; buf = g on the first step, later "
+                 "momentum * buf + (1 - dampening) * g; nesterov steps along g + momentum * buf; "
+                 "theta -= lr * that.",
         ),
         Question(
             name="l1_penalty", cell="l1_penalty_solution", entry="l1_penalty", reference=l1_penalty_reference,
             public=public_l1, hidden=hidden_l1, banned=BANNED, autograd=False, mistakes=L1_PENALTY_MISTAKES,
+            hint="sum |w| over the parameters whose name has no 'bias', times lam, divided by how many such "
+                 "weights there are.",
         ),
         Question(
             name="l1_grad", cell="l1_grad_solution", entry="l1_penalty_grad", reference=l1_grad_reference,
             public=public_l1, hidden=hidden_l1, banned=BANNED, autograd=False, mistakes=L1_GRAD_MISTAKES,
+            hint="one entry per parameter: lam * sign(w) / n_weights for a weight (0 where w = 0), zeros for a "
+                 "bias.",
         ),
         Question(
             name="lr_schedule", cell="lr_schedule_solution", entry="lr_schedule", reference=lr_schedule_reference,
             public=public_lr_schedule, hidden=hidden_lr_schedule, banned=BANNED, autograd=False,
             mistakes=LR_SCHEDULE_MISTAKES,
+            hint="the lr of epoch e (e = 0, 1, ...): lr0 * gamma ** (e // step_size) for 'step', lr0 * gamma ** e "
+                 "for 'exponential' (step_size does not apply there).",
         ),
         Question(
             name="adam", cell="adam_solution", entry="adam_trajectory", reference=adam_reference,
             public=public_adam, hidden=hidden_adam, banned=BANNED, autograd=False, mistakes=ADAM_MISTAKES,
+            hint="per step t = 1, 2, ...: g + weight_decay * theta; m and v as running averages of g and g*g; "
+                 "divide them by 1 - beta1**t and 1 - beta2**t; theta -= lr * m_hat / (sqrt(v_hat) + eps).",
         ),
         Question(
             name="run_gd", cell="run_gd_solution", entry="run_gd", reference=run_gd_reference,
             public=public_run_gd, hidden=hidden_run_gd, banned=BANNED, autograd=False, mistakes=RUN_GD_MISTAKES,
+            hint="w = 0, b = 0; record mean((X w + b - y)**2) before the first step and after each of the steps "
+                 "(steps + 1 values); the gradients are 2 X^T r / n and 2 sum(r) / n with r = X w + b - y.",
             # Default tolerance even for the diverging runs: relative rounding errors grow only linearly with
             # the (at most 25) steps, to ~1e-14, far below 1e-7 and far below any mistake's effect.
         ),

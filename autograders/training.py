@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from dlgrade.suite import WARM_UP_DATA, WARM_UP_OPTIMIZERS, Case, Mistake, Question, Suite, Verdict
+from dlgrade.suite import WARM_UP_DATA, WARM_UP_OPTIMIZERS, Case, Mistake, Question, Suite, Verdict, too_large_to_judge
 from reference import datasets, models
 from reference.training import evaluate, load_numpy_state_dict, state_dict_to_numpy
 from reference.training import train as reference_train
@@ -59,6 +59,21 @@ def _tensor(array):
 
 def _plain_state(model):
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+def _load_weights(net, weights):
+    """Load the named weights into net. A parameter the model also keeps under another name (an nn.Sequential
+    alias of its own layers) is the same tensor, so it fills too; any other name missing on either side is an
+    error that says which."""
+    result = net.load_state_dict({key: _tensor(value) for key, value in weights.items()}, strict=False)
+    if result.unexpected_keys:
+        raise AttributeError(f"your model has no {', '.join(sorted(result.unexpected_keys))}: keep the names of "
+                             f"the task ({', '.join(sorted({key.rsplit('.', 1)[0] for key in weights}))})")
+    state = net.state_dict(keep_vars=True)
+    loaded = {id(state[key]) for key in weights}
+    other = sorted(key for key, value in state.items() if key not in weights and id(value) not in loaded)
+    if other:
+        raise AttributeError(f"your model has parameters the task does not ask for: {', '.join(other)}")
 
 
 def loader_batches(make_loader, X, y, batch_size, shuffle, seed):
@@ -85,26 +100,88 @@ def build_and_run(cls, configs, weights, X):
     weights (loaded by name) applied to X."""
     counts = [int(sum(p.numel() for p in cls(*args).parameters())) for args in configs]
     net = cls(*configs[0]).double()
-    net.load_state_dict({key: _tensor(value) for key, value in weights.items()})
+    _load_weights(net, weights)
     net.eval()
     with torch.no_grad():
         output = net(_tensor(X))
     return {"parameters": np.array(counts, dtype=np.int64), "output": output}
 
 
+DROPOUT_ROWS = 256  # the case's rows repeated to at least this many: enough units to tell the rate from 1 - rate
+DROPOUT_PASSES = 2  # masks must change from one pass to the next
+
+
+def _drop_rate_ok(dropped, positive, rate):
+    """A fraction dropped/positive within 4.5 standard deviations (and half a percent) of `rate`."""
+    if positive == 0:
+        return True
+    return abs(dropped / positive - rate) <= 4.5 * (rate * (1 - rate) / positive) ** 0.5 + 0.005
+
+
 def dropout_outputs(cls, rate, weights, X, seed):
-    """cls(rate) with the given weights: its output in train mode (global seed `seed`), then in eval mode."""
+    """cls(rate) with the given weights: its output in eval mode, and in train mode (global seed `seed`) what
+    DROPOUT_PASSES forward passes of X's rows, repeated to DROPOUT_ROWS, feed into net.hidden and net.output,
+    watched by hooks and checked against the ReLU outputs before them (computed from the weights): every entry
+    is 0 or that output / (1 - rate), about a fraction `rate` of the positive ones is zeroed, the masks change
+    from pass to pass, and the model returns what net.output makes of its input. Any dropout passes:
+    F.dropout, nn.Dropout, or a mask of one's own."""
     net = cls(rate).double()
-    net.load_state_dict({key: _tensor(value) for key, value in weights.items()})
+    _load_weights(net, weights)
+    w = {key: _tensor(value) for key, value in weights.items()}
     x = _tensor(X)
+    many = x.repeat(-(-DROPOUT_ROWS // len(x)), 1)
+    seen = {}
+    hooks = [net.hidden.register_forward_pre_hook(lambda module, inputs: seen.__setitem__("hidden", inputs[0])),
+             net.output.register_forward_pre_hook(lambda module, inputs: seen.__setitem__("output", inputs[0]))]
+    scale = 1.0 / (1.0 - rate)
+    counts = {"input": [0, 0, True], "hidden": [0, 0, True]}  # dropped, positive, every entry 0 or scaled
+    returns_output, masks = True, set()
     net.train()
     torch.manual_seed(seed)
-    with torch.no_grad():
-        train_output = net(x)
+    try:
+        with torch.no_grad():
+            for _ in range(DROPOUT_PASSES):
+                seen.clear()
+                output = net(many)
+                if "hidden" not in seen or "output" not in seen:
+                    raise RuntimeError("the grader watches what goes into self.hidden and self.output: call them "
+                                       "as modules in forward, e.g. self.hidden(x)")
+                before_input = torch.relu(many @ w["input.weight"].T + w["input.bias"])
+                into_hidden = seen["hidden"].detach().double()
+                before_hidden = torch.relu(into_hidden @ w["hidden.weight"].T + w["hidden.bias"])
+                into_output = seen["output"].detach().double()
+                mask = []
+                for layer, before, after in (("input", before_input, into_hidden),
+                                             ("hidden", before_hidden, into_output)):
+                    if after.shape != before.shape:
+                        counts[layer][2] = False
+                        continue
+                    dropped = after == 0
+                    kept = torch.isclose(after, before * scale, rtol=1e-9, atol=1e-12)
+                    counts[layer][0] += int((dropped & (before > 0)).sum())
+                    counts[layer][1] += int((before > 0).sum())
+                    counts[layer][2] = counts[layer][2] and bool((dropped | kept).all())
+                    mask.append(dropped.numpy().tobytes())
+                masks.add(tuple(mask))
+                final = into_output @ w["output.weight"].T + w["output.bias"]
+                returns_output = returns_output and output.shape == final.shape and bool(
+                    torch.allclose(output.detach().double(), final, rtol=1e-9, atol=1e-12))
+    finally:
+        for hook in hooks:
+            hook.remove()
     net.eval()
     with torch.no_grad():
         eval_output = net(x)
-    return {"train": train_output, "eval": eval_output}
+    informative = rate > 0 and counts["input"][1] + counts["hidden"][1] > 0
+    return {
+        "eval": eval_output,
+        "dropout_after_input": counts["input"][2],
+        "dropout_after_hidden": counts["hidden"][2],
+        "rate_after_input": _drop_rate_ok(counts["input"][0], counts["input"][1], rate),
+        "rate_after_hidden": _drop_rate_ok(counts["hidden"][0], counts["hidden"][1], rate),
+        "fresh_masks": len(masks) > 1 or not informative,
+        "output_is_output_layer": returns_output,
+    }
 
 
 class DropoutFFN(nn.Module):
@@ -747,11 +824,26 @@ def _weights(answer: Any) -> dict[str, np.ndarray] | None:
     return arrays
 
 
+def _without_aliases(weights: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The weights without the extra names that only repeat one of ``names`` (a model that also keeps its
+    layers in an nn.Sequential exports each of their tensors under two names)."""
+    wanted = [weights[name] for name in names if name in weights]
+    return {key: value for key, value in weights.items()
+            if key in names or not any(value.shape == w.shape and np.array_equal(value, w, equal_nan=True)
+                                       for w in wanted)}
+
+
 def _load(model: torch.nn.Module, answer: Any, what: str) -> tuple[torch.nn.Module | None, str]:
     weights = _weights(answer)
     if weights is None:
         described = answer.describe() if hasattr(answer, "describe") else type(answer).__name__
         return None, f"expected the trained model's state dict, got {described}"
+    weights = _without_aliases(weights, list(model.state_dict()))
+    diverged = [key for key, value in weights.items() if not np.isfinite(value).all()]
+    if diverged:
+        return None, (f"your training diverged: after it, {', '.join(diverged[:3])} "
+                      f"{'holds' if len(diverged) == 1 else 'hold'} nan or inf (a smaller learning rate? a loss "
+                      "that grows from epoch to epoch?)")
     try:
         return load_numpy_state_dict(model, weights), ""
     except ValueError as error:
@@ -763,6 +855,8 @@ def judge_classifier(case: Case, answer: Any) -> Verdict:
     """Load the weights into unit 8's Net (reference.models.TwoLayerClassifier, sigmoid hidden and output) and
     measure its accuracy on 1,000 fresh points of the same circles."""
     weights = _weights(answer)
+    if weights and (problem := too_large_to_judge([w.shape for w in weights.values()])):
+        return Verdict(False, problem)
     hidden = weights["Dense1.weight"].shape[0] if weights and weights.get("Dense1.weight", np.zeros(0)).ndim == 2 \
         else 1
     model, problem = _load(models.TwoLayerClassifier(2, hidden, 1, activation="sigmoid"), answer,
@@ -781,6 +875,8 @@ def judge_classifier(case: Case, answer: Any) -> Verdict:
 def judge_regressor(case: Case, answer: Any) -> Verdict:
     """Load the weights into lecture 8's FFN(4, 1, hidden) and measure its MSE on 1,000 fresh samples."""
     weights = _weights(answer)
+    if weights and (problem := too_large_to_judge([w.shape for w in weights.values()])):
+        return Verdict(False, problem)
     hidden = weights["layer1.weight"].shape[0] if weights and weights.get("layer1.weight", np.zeros(0)).ndim == 2 \
         else 1
     model, problem = _load(models.FFN(4, 1, hidden), answer,
@@ -914,7 +1010,11 @@ def _dropout_question() -> Question:
     return Question(
         name="dropout_model", cell="dropout_model_solution", entry="Model", reference=dropout_reference,
         public=dropout_public, hidden=dropout_hidden, harness="dropout_outputs", timeout=20.0,
-        hint="F.dropout(x, p=self.dr, training=self.training) after each hidden ReLU",
+        # The eval output is compared; train mode is checked by the harness's watch on self.hidden and
+        # self.output (any dropout passes, whatever its random numbers), which returns booleans.
+        dtype="any", output_names=("eval",),
+        hint="after each hidden ReLU: in train mode zero each unit with probability p and scale the others by "
+             "1/(1 − p) (F.dropout(x, p=self.dr, training=self.training) does both); in eval mode do nothing",
         mistakes=(
             _mistake("dropout_model", "dropout_always_on",
                      "your dropout is active in eval mode too: F.dropout's training argument defaults to True, "

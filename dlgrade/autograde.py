@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from dlgrade import report
 from dlgrade.assignments import Assignment
+from dlgrade.boundary.text import inert_markdown, plain
 from dlgrade.course import Course, check_student_id, gradebook_error, submitted_folders, unsafe_entry, write_atomic
 from dlgrade.errors import UsageError
 from dlgrade.grading import STATUSES, CaseResult, QuestionResult, SubmissionResult
@@ -145,9 +146,11 @@ def result_to_data(result: SubmissionResult) -> dict[str, Any]:
 
 
 def _text(value: Any, what: str) -> str:
+    """Text of a result, plain (dlgrade.boundary.text): a record written before texts were made plain at the
+    sandbox's boundary (a lone surrogate, an escape sequence) is made so as it is read."""
     if not isinstance(value, str):
         raise ValueError(f"{what} is not text")
-    return value[:MAX_TEXT]
+    return plain(value, MAX_TEXT)
 
 
 def _number(value: Any, what: str) -> float:
@@ -187,7 +190,7 @@ def checked_result(data: Any, assignment: Assignment) -> SubmissionResult:
             cases.append(CaseResult(
                 label=_text(case["label"], "a case label"), public=public, passed=bool(case["passed"]),
                 status=_text(case["status"], "a case status"), message=_text(case["message"], "a case message"),
-                mistake=case.get("mistake") if isinstance(case.get("mistake"), str) else None,
+                mistake=_text(case["mistake"], "a mistake") if isinstance(case.get("mistake"), str) else None,
                 **{k: _text(case[k], k) if isinstance(case.get(k), str) else None
                    for k in ("inputs", "yours", "expected")},
                 # values are drawn for public cases only, whatever a result claims
@@ -218,8 +221,8 @@ def write_record(course: Course, submission: Submission, result: SubmissionResul
             "student": submission.student, "graded_at": datetime.now().astimezone().isoformat(timespec="seconds"),
             "result": result_to_data(result)}
     # Compact: json's C encoder only runs without indent (5x faster on a result with a hundred cases).
-    write_atomic(record_path(course, submission.assignment_id, submission.student), json.dumps(data) + "\n",
-                 mode=0o600)
+    write_atomic(record_path(course, submission.assignment_id, submission.student),
+                 json.dumps(data, allow_nan=False) + "\n", mode=0o600)
 
 
 def read_record(course: Course, assignment: Assignment, student: str) -> tuple[str, SubmissionResult] | None:
@@ -272,7 +275,7 @@ def write_feedback(course: Course, submission: Submission, result: SubmissionRes
                             "course_mistakes": named.stamp(result) if named else ""})
     data["score"] = round(max(0.0, shown.score - (entry.penalty if entry else 0.0)), 4)
     write_atomic(folder / f"{submission.assignment_id}.html", report.to_html(shown))
-    write_atomic(folder / "results.json", json.dumps(data) + "\n")  # machine-read (compact: see write_record)
+    write_atomic(folder / "results.json", json.dumps(data, allow_nan=False) + "\n")  # compact: see write_record
     for name in ("timestamp.txt", "submission_secret.txt"):
         source = submission.folder / name
         if source.is_file() and not source.is_symlink():
@@ -295,12 +298,14 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
                      cells: SourceCells | None = None) -> Path | None:
     """autograded/<student>/<id>/<id>.ipynb for formgrader: the submission with outputs cleared, the source's
     kernelspec, and every cell's nbgrader metadata (and every locked cell) from the gradebook's source cells,
-    never the student's (source_cells.RestoreSourceCells); each grade cell shows dlgrade's feedback as its output.
+    never the student's (source_cells.RestoreSourceCells), every student cell inert text (boundary.notebook:
+    formgrader renders markdown unsanitised); each grade cell shows dlgrade's feedback as its output.
     Nothing is executed. ``cells``: the gradebook's source cells, read once for a batch (read now when not given).
     None when the submission is not a notebook nbformat can read."""
     import nbformat
     from nbgrader.preprocessors import ClearOutput
 
+    from dlgrade.boundary.notebook import InertStudentCells
     from dlgrade.source_cells import RestoreSourceCells, SnapshotOverwriteKernelspec, SourceCells
 
     assert submission.notebook is not None
@@ -311,14 +316,14 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     resources: dict[str, Any] = {}
     cells = cells or SourceCells.read(course.db_url, submission.assignment_id, submission.assignment_id)
     for preprocessor in (ClearOutput(config=course.config), SnapshotOverwriteKernelspec(cells, config=course.config),
-                         RestoreSourceCells(cells)):
+                         RestoreSourceCells(cells), InertStudentCells()):
         notebook, resources = preprocessor.preprocess(notebook, resources)
     feedback = {q.name: f"dlgrade: {q.status}, {q.score:g} / {q.max_score:g}\n{q.feedback}\n"
                 for q in result.questions}
     for cell in notebook.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if cell.get("cell_type") == "code" and grade_id in feedback:
-            cell.outputs = [stream_output(feedback[grade_id])]
+            cell.outputs = [stream_output(plain(feedback[grade_id]))]
     folder = course.path("autograded", submission.student, submission.assignment_id)
     folder.mkdir(parents=True, exist_ok=True)
     # Not nbformat.writes: it would validate the whole notebook again (read() already did).
@@ -400,7 +405,8 @@ def _comments(assignment: Assignment, result: SubmissionResult) -> dict[str, str
         cell = assignment.suite.question(question.name).cell
         comments.setdefault(cell, []).append(f"[{question.name}] {question.status}, {question.score:g} / "
                                              f"{question.max_score:g}\n{question.feedback}")
-    return {cell: "\n\n".join(texts)[:MAX_TEXT] for cell, texts in comments.items()}
+    # nbgrader's feedback renders a comment as markdown: inert, so a student's text in it opens no HTML tag
+    return {cell: inert_markdown("\n\n".join(texts)[:MAX_TEXT]) for cell, texts in comments.items()}
 
 
 @dataclass(frozen=True)
@@ -587,6 +593,28 @@ class Recorder:
 
     def record(self, submission: Submission, data: Any) -> Row:
         """Steps 2-5 for a result a worker sent: checked, recorded, then into the gradebook and feedback."""
+        return self._contained(submission, self._record, submission, data)
+
+    def resume(self, submission: Submission, result: SubmissionResult) -> Row:
+        """A submission graded before: write what is missing (nothing, on a clean rerun)."""
+        return self._contained(submission, self._resume, submission, result)
+
+    def _contained(self, submission: Submission, step: Any, *args: Any) -> Row:
+        """step(*args), an error of which fails this one submission, never the run: its record is removed, so
+        that a rerun grades it again rather than replay what failed. A gradebook that cannot be used at all
+        (a UsageError) still stops the run, which loses nothing."""
+        try:
+            return step(*args)
+        except UsageError:
+            raise
+        except Exception as error:
+            record_path(self.course, submission.assignment_id, submission.student).unlink(missing_ok=True)
+            return Row(submission.assignment_id, submission.student, "failed",
+                       max_score=self.assignments[submission.assignment_id].max_score,
+                       detail=f"could not be recorded ({type(error).__name__}: {plain(str(error), 200)}); a rerun "
+                              "grades it again")
+
+    def _record(self, submission: Submission, data: Any) -> Row:
         assignment = self.assignments[submission.assignment_id]
         try:
             result = checked_result(data, assignment)
@@ -617,8 +645,7 @@ class Recorder:
         except Exception:
             pass
 
-    def resume(self, submission: Submission, result: SubmissionResult) -> Row:
-        """A submission graded before: write what is missing (nothing, on a clean rerun)."""
+    def _resume(self, submission: Submission, result: SubmissionResult) -> Row:
         assignment = self.assignments[submission.assignment_id]
         if not gradebook_matches(self.book, assignment, submission, result, self.policy):
             return self.publish(submission, result, "cached")
@@ -732,12 +759,13 @@ def summary_table(rows: Sequence[Row], assignment_id: str) -> str:
     lines = [f"\n{assignment_id}", f"{'student':<{width}}  {'score':>13}  {'late':>5}  {'passed':>6}  "
                                    f"{'state':<7}  diagnosis / problem"]
     for row in rows:
+        student = plain(row.student)  # a folder name of the submitted/ tree: anyone's choice, even escapes
         if row.state in ("refused", "failed"):
-            lines.append(f"{row.student:<{width}}  {'-':>13}  {'':>5}  {'':>6}  {row.state:<7}  {row.detail}")
+            lines.append(f"{student:<{width}}  {'-':>13}  {'':>5}  {'':>6}  {row.state:<7}  {plain(row.detail)}")
             continue
         late = f"-{row.penalty:g}" if row.penalty else ""
-        lines.append(f"{row.student:<{width}}  {row.score:>6g} / {row.max_score:<4g}  {late:>5}  "
-                     f"{row.passed:>3}/{row.questions:<2}  {row.state:<7}  {row.detail[:100]}")
+        lines.append(f"{student:<{width}}  {row.score:>6g} / {row.max_score:<4g}  {late:>5}  "
+                     f"{row.passed:>3}/{row.questions:<2}  {row.state:<7}  {plain(row.detail[:100])}")
     counts = {state: sum(r.state == state for r in rows) for state in ("graded", "cached", "refused", "failed")}
     outcomes = {o: sum(r.outcome == o for r in rows) for o in ("passed", "failed", "errored")}
     lines.append(f"{len(rows)} submissions: {counts['graded']} graded now, {counts['cached']} already graded, "
@@ -803,7 +831,7 @@ def export_gradescope(course: Course, assignment_id: str, destination: Path) -> 
             })
     data = {"assignment": assignment_id, "course_id": course.course_id, "max_score": assignment.max_score,
             "generated_by": "dlgrade", "submissions": students}
-    write_atomic(destination, json.dumps(data, indent=2) + "\n")
+    write_atomic(destination, json.dumps(data, indent=2, allow_nan=False) + "\n")
     return destination
 
 

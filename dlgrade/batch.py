@@ -35,6 +35,10 @@ SUBMISSION_DEADLINE = 900.0  # s without an answer on one submission: the worker
 MAX_ATTEMPTS = 2  # a submission whose grading kills its worker this many times is reported, not retried
 MAX_START_FAILURES = 3
 PR_SET_PDEATHSIG = 1
+# Address space a grading worker may map beyond what it holds once started (suites loaded, sandbox up): grading
+# one submission (references, known mistakes, a judge's evaluation, the answers read) takes far less, so only a
+# fault or an attack that got past the other caps reaches it, and it then fails that submission alone.
+TRUSTED_MEMORY_BYTES = 3 << 30
 
 
 # ---- the worker process ----------------------------------------------------------------------------------
@@ -98,6 +102,46 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
+def _mapped_bytes() -> int:
+    """This process's address space now (VmSize), 0 where /proc does not say."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def limit_memory(extra: int) -> int | None:
+    """Cap this process's address space at what it maps now plus ``extra`` (RLIMIT_AS, the soft limit only, so
+    what it starts later, a sandbox restarted from here, may raise its own). An allocation beyond it raises
+    MemoryError (numpy, Python) or a RuntimeError (torch's allocator) here, never an OOM kill of the machine's
+    other processes. Returns the cap, or None where there is none to set."""
+    import resource
+
+    mapped = _mapped_bytes()
+    if not mapped:
+        return None
+    cap = mapped + extra
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY and hard < cap:
+        return None
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ValueError, OSError):
+        return None
+    return cap
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """numpy's and Python's MemoryError, or torch's allocator failing (a RuntimeError that says so)."""
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and "allocate" in text
+                                              and "memory" in text)
+
+
 def one_thread() -> None:
     """Trusted computations (references, known-mistake variants) on one thread: the pool already runs one worker
     per core beside a sandbox child each, and torch's default of one thread per core would make them all
@@ -120,6 +164,7 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
             other.control.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it ends us
     from dlgrade.autograde import result_to_data
+    from dlgrade.boundary.text import plain
     from dlgrade.course import load_assignment
     from dlgrade.grading import Grader
     from dlgrade.sandbox.launcher import Sandbox, SandboxUnavailable
@@ -141,6 +186,7 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
     graders = {name: Grader(assignment, sandbox, secret, probe_seed=probe_seed(secret, name))
                for name, assignment in loaded.items()}
     scratch = Path(tempfile.mkdtemp(prefix="dlgrade-batch-"))
+    capped = limit_memory(TRUSTED_MEMORY_BYTES) is not None
     conn.send(("ready",))
     try:
         while True:
@@ -166,7 +212,12 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
             except UsageError as error:
                 message = ("refused", index, str(error).replace(str(private), path) if private else str(error))
             except Exception as error:  # a grading failure of ours: reported for this submission, the batch goes on
-                message = ("failed", index, f"grading failed: {type(error).__name__}: {str(error)[:300]}")
+                if capped and out_of_memory(error):
+                    why = (f"grading it needed more memory than a grading worker may take ("
+                           f"{TRUSTED_MEMORY_BYTES / (1 << 30):g} GiB beyond its start)")
+                else:
+                    why = f"grading failed: {type(error).__name__}: {plain(str(error), 300)}"
+                message = ("failed", index, why)
             try:
                 conn.send(message)
             except (BrokenPipeError, OSError):

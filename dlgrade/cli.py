@@ -1,4 +1,4 @@
-"""The dlgrade command line: grade, release, validate, autograde, export, demo, report, mistakes.
+"""The dlgrade command line: grade, release, validate, autograde, export, demo, serve, report, mistakes.
 
 Exit status: 0 when the command did its job (a graded submission, whatever its score), 2 with one line on
 stderr for unusable input, 1 for a failed validation, or when a batch (autograde, collect) refused some
@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from dlgrade.boundary.text import plain
 from dlgrade.errors import UsageError
 
 
@@ -48,13 +49,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
         report.write_json(result, Path(args.json))
     if args.html:
         report.write_html(result, Path(args.html))
-    print(report.table(result))
+    print(plain(report.table(result)))  # student text reaches the terminal only plain: no escape sequences
     for note in result.notes:
-        print(f"note: {note}")
+        print(plain(f"note: {note}"))
     if args.verbose:
         for question in result.questions:
             if question.status != "passed":
-                print(f"\n[{question.name}] {question.feedback}")
+                print(plain(f"\n[{question.name}] {question.feedback}"))
     return 0
 
 
@@ -131,9 +132,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
         done = zip_collect(course, args.id, [Path(p) for p in args.zip], force=args.force)
     else:
         done = collect(course, args.id, update=not args.no_update)
-    print(f"collected {len(done.students)} submission(s) of {args.id}: {', '.join(done.students) or 'none new'}")
+    print(plain(f"collected {len(done.students)} submission(s) of {args.id}: {', '.join(done.students) or 'none new'}"))
     for line in done.refused:
-        print(f"dlgrade: refused {line}", file=sys.stderr)
+        print(plain(f"dlgrade: refused {line}"), file=sys.stderr)
     return 1 if done.refused else 0
 
 
@@ -152,7 +153,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
                          sandboxed=not args.no_sandbox, early=early, scheduler=scheduler)
     bad = [row for row in rows if row.state in ("refused", "failed")]
     for row in bad:
-        print(f"dlgrade: {row.student}: {row.state}: {row.detail}", file=sys.stderr)
+        print(plain(f"dlgrade: {row.student}: {row.state}: {row.detail}"), file=sys.stderr)
     print(f"gradebook {course.gradebook_label}; feedback in {course.root / 'feedback'}")
     return 1 if bad else 0
 
@@ -169,8 +170,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         print(f"released to the exchange for {len(students) - len(left_out)} student(s) (they get it with "
               "`nbgrader fetch_feedback`)")
         if left_out:
-            print(f"not in the exchange (collected from a zip): {', '.join(left_out)}; hand them "
-                  f"feedback/<student>/{args.id}/{args.id}.html through your LMS")
+            print(plain(f"not in the exchange (collected from a zip): {', '.join(left_out)}; hand them "
+                        f"feedback/<student>/{args.id}/{args.id}.html through your LMS"))
     return 0
 
 
@@ -343,6 +344,15 @@ def _add_sandbox_flag(parser: argparse.ArgumentParser) -> None:
                         help="run student code without bubblewrap (only on a machine you can afford to lose)")
 
 
+# ---- grading on submit (dlgrade.service): serve, tokens, submit, queue ------------------------------------------
+
+
+def _add_service_parsers(commands: argparse._SubParsersAction) -> None:
+    from dlgrade.service.commands import add_parsers
+
+    add_parsers(commands)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlgrade", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -371,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
     _add_export_parser(commands)
     _add_course_parsers(commands)
+    _add_service_parsers(commands)
     _add_worker_parser(commands)
     _add_insight_parsers(commands)
     return parser
@@ -383,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except UsageError as error:
-        print(f"dlgrade: {error}", file=sys.stderr)
+        print(plain(f"dlgrade: {error}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dlgrade: interrupted", file=sys.stderr)

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,15 +20,22 @@ import numpy as np
 
 from dlgrade.assignments import Assignment
 from dlgrade.banned import find_banned
-from dlgrade.checking.answers import Answer, Entries, Items, Leaf, MalformedAnswer, Nothing, from_tree
-from dlgrade.checking.compare import Outcome, compare
+from dlgrade.boundary import messages
+from dlgrade.boundary.text import plain
+from dlgrade.checking.answers import Answer, Entries, Items, Leaf, Nothing, from_value
+from dlgrade.checking.compare import Outcome, compare, precision_for
 from dlgrade.insight.figures import Figure, case_figure
 from dlgrade.insight.probes import PROBED_STATUSES, ProbeAnswers, ProbeSet, behaviour, probe_set
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
-from dlgrade.sandbox.launcher import Job, Message, Sandbox, WorkerGone
+from dlgrade.sandbox.launcher import Job, Sandbox, WorkerGone
 from dlgrade.suite import Case, Mistake, Question, Suite, unwrap_tensors
 
+ANSWER_SLACK_BYTES = protocol.KEPT_UNASKED  # read of any answer, whatever its case expects (answer_budget)
+ANSWER_FACTOR = 8  # times the expected answer's bytes
+JUDGED_ANSWER_BYTES = 16 << 20  # a judged answer (a trained model's state dict) is read up to this
+NPY_HEADER_BYTES = 128  # a plain .npy header, as protocol.encode_array writes it (64 or 128 bytes)
+MAX_NOTE_CHARS = 2000
 EXEC_TIMEOUT = 60.0  # seconds for the student's top-level code (all cells), per attempt
 MAX_SKIPPED_CELLS = 5  # cells that hang or kill the worker are skipped, then the rest is re-run
 STATUSES = ("passed", "failed", "error", "timeout", "banned", "not_implemented")
@@ -130,31 +137,32 @@ class Session:
         job = self.sandbox.open_job()
         if self.harness:
             job.send({"op": "harness", "source": self.harness})
-            job.receive(time.monotonic() + 30.0)
+            _checked(job, messages.harnessed, job.receive(time.monotonic() + 30.0, _no_arrays).header)
         cells = [c for c in self.cells if c.id not in self.skipped]
+        ids = [c.id for c in cells]
         job.send({"op": "exec", "cells": [{"id": c.id, "source": c.source} for c in cells]})
-        deadline, current = time.monotonic() + EXEC_TIMEOUT, None
+        deadline, current, started = time.monotonic() + EXEC_TIMEOUT, None, 0
         try:
             while True:
-                message = job.receive(deadline)
-                if message.header.get("op") == "cell":
-                    current = str(message.header.get("id"))
-                    continue
-                if message.header.get("op") == "executed":
+                header = job.receive(deadline, _no_arrays).header
+                cell = _checked(job, messages.progress, header, ids, started)
+                if cell is None:
+                    current = None  # every cell has run: a broken end of the run is no one cell's to skip
+                    done = _checked(job, messages.executed, header, ids)
                     break
+                current, started = cell, started + 1
         except WorkerGone as gone:
             if current is None or len(self.skipped) >= MAX_SKIPPED_CELLS:
                 raise
-            why = "ran too long" if gone.timed_out else "ended the worker process"
+            why = "ran too long" if gone.timed_out else "broke the grader's protocol" if gone.broke_protocol \
+                else "ended the worker process"
             self.skipped[current] = f"cell {current} {why} when run, and was skipped"
             return job  # dead: ready() loads again without that cell
         if self.first_load:
             self.first_load = False
-            self.output = str(message.header.get("output", ""))
-            self.student_time += float(message.header.get("seconds", 0.0))
-            for cell in message.header.get("cells", []):
-                if cell.get("error"):
-                    self.cell_errors[str(cell["id"])] = str(cell["error"])
+            self.output = done.output
+            self.student_time += done.seconds
+            self.cell_errors.update(done.errors)
         return job
 
     def close(self) -> None:
@@ -172,49 +180,68 @@ class Reply:
     args_after: Answer | None = None
 
 
-def ask_all(session: Session, question: Question, cases: list[Case], deadline: float, seed: int) -> list[Reply]:
-    """Run a question's cases in the worker: one request, answers streamed back one per case. Stops early (fewer
-    replies than cases, the last one saying why) when the worker hangs past the deadline or dies."""
+def _no_arrays(header: dict[str, Any]) -> int:
+    """The budget of a message that carries no arrays (all but answers): none is held beyond what a reader keeps
+    unasked, and the schema then refuses the message."""
+    return 0
+
+
+def _checked(job: Job, check: Callable[..., Any], *args: Any) -> Any:
+    """check(*args) on a message (dlgrade.boundary.messages); a message that breaks the schema kills the job, as
+    any other protocol violation does."""
+    try:
+        return check(*args)
+    except protocol.ProtocolError as error:
+        job.kill()
+        raise WorkerGone(f"the worker broke protocol: {error}", broke_protocol=True) from None
+
+
+def ask(session: Session, question: Question, cases: list[Case], timeout: float, seed: int,
+        budget: Callable[[int], int]) -> Iterator[Reply]:
+    """Run a question's cases in the worker: one request, then one answer per case, each read only when the
+    caller asks for it (so each is compared before the next is read, and none is held longer) and kept only up
+    to ``budget(number)`` bytes of arrays, the case's allowance (see answer_budget). Stops early (fewer replies
+    than cases, the last one saying why) when the worker hangs past ``timeout`` seconds, dies or breaks protocol.
+    The clock starts once the child is ready: neither the sweep of the previous child nor a reload of the student's
+    cells (which has a budget of its own) is charged to the question."""
     try:
         job = session.ready()
     except WorkerGone as gone:
-        return [Reply("timeout" if gone.timed_out else "crashed", f"your code could not be loaded: {gone}")]
+        yield Reply("timeout" if gone.timed_out else "crashed", f"your code could not be loaded: {gone}")
+        return
+    deadline = time.monotonic() + timeout
     blobs: list[bytes] = []
     calls = [{
-        "op": "call", "nonce": job.nonce, "entry": question.entry, "kind": question.kind,
+        "op": "call", "nonce": job.nonce, "entry": question.entry, "kind": question.kind, "seq": number,
         "harness": question.harness, "args": protocol.encode_value(list(case.args), blobs),
         "kwargs": protocol.encode_value(dict(case.kwargs), blobs), "autograd": question.autograd,
         "return_args": question.check_mutation and question.kind == "function", "seed": seed + number,
     } for number, case in enumerate(cases, 1)]
-    replies: list[Reply] = []
     try:
         job.send({"op": "calls", "calls": calls}, blobs)
-        for _ in cases:
-            replies.append(_decode_reply(session, job.receive(deadline)))
+        del blobs, calls
+        for number in range(1, len(cases) + 1):
+            yield _read_reply(session, job, number, deadline, budget)
     except WorkerGone as gone:
         if gone.timed_out:
-            replies.append(Reply("timeout", f"did not finish within the question's {question.timeout:g} s budget"))
+            yield Reply("timeout", f"did not finish within the question's {question.timeout:g} s budget")
+        elif gone.broke_protocol:
+            why = plain(str(gone).removeprefix("the worker broke protocol: "), 300)
+            yield Reply("crashed", f"your code broke the grader's protocol ({why}); the question's remaining cases "
+                                   "were not run")
         else:
-            replies.append(Reply("crashed", "your code ended the worker process (exit, crash, or a memory/CPU limit)"))
-    return replies
+            yield Reply("crashed", "your code ended the worker process (exit, crash, or a memory/CPU limit)")
 
 
-def _decode_reply(session: Session, message: Message) -> Reply:
-    """One answer message, decoded and checked: only plain arrays come out."""
-    header = message.header
-    seconds = header.get("seconds")
-    session.student_time += seconds if isinstance(seconds, float) else 0.0
-    status = header.get("status")
-    if status != "ok":
-        error = str(header.get("error") or "")[:3000]
-        return Reply(status if status in ("error", "not_implemented", "missing") else "error", error)
-    try:
-        arrays = [protocol.decode_array(blob) for blob in message.blobs]
-        answer = from_tree(header.get("value"), arrays)
-        after = from_tree(header["args_after"], arrays) if "args_after" in header else None
-    except (protocol.ProtocolError, MalformedAnswer, KeyError, TypeError, ValueError) as error:
-        return Reply("error", f"the returned value could not be read: {error}")
-    return Reply("ok", answer=answer, args_after=after)
+def _read_reply(session: Session, job: Job, number: int, deadline: float, budget: Callable[[int], int]) -> Reply:
+    """The answer to call ``number``, checked against the schema (dlgrade.boundary.messages); its arrays read up
+    to the case's budget, asked for only by an answer with a value too large to keep unasked."""
+    message = job.receive(deadline, lambda header: budget(number) if header.get("status") == "ok" else 0)
+    answered = _checked(job, messages.answered, message.header, message.blobs, number)
+    session.student_time += answered.seconds
+    if answered.status != "ok":
+        return Reply(answered.status, answered.error)
+    return Reply("ok", answer=answered.value, args_after=answered.args_after)
 
 
 # ---- comparing and diagnosing ----------------------------------------------------------------------------
@@ -266,6 +293,28 @@ class CaseValues:
     def expected(self) -> Any:
         return self.trusted("reference", self.question.reference)
 
+    def wrong(self, name: str, variant: Any) -> bool:
+        """Whether a known mistake's output on this case is itself a wrong answer (judged as a student's would
+        be): only then can it explain a failure here. Remembered under ``name`` like the values."""
+        store = self.memo if self.memo is not None else self.own
+        key = (self.question.name, self.number, f"wrong:{name}")
+        if key not in store:
+            store[key] = _graded_wrong(self, variant)
+        return bool(store[key])
+
+
+def _graded_wrong(values: CaseValues, variant: Any) -> bool:
+    question = values.question
+    try:
+        answer = from_value(variant)
+        with np.errstate(all="ignore"):
+            if question.judge is not None:
+                return not question.judge(values.case, answer).passed
+            return not compare(answer, values.expected(), rtol=question.rtol, atol=question.atol,
+                               dtype=question.dtype, names=question.output_names).passed
+    except Exception:  # a variant the grader cannot read or judge is no right answer either
+        return True
+
 
 def _outcome(question: Question, values: CaseValues, answer: Answer, expected: Any) -> Outcome:
     case = values.case
@@ -296,7 +345,7 @@ def _mutation(case: Case, after: Answer | None) -> str | None:
 
 
 def matching_mistake(question: Question, failures: list[tuple[CaseValues, Answer]]) -> Mistake | None:
-    """The first known mistake whose variant reproduces every failed answer (computed on the trusted side).
+    """The first known mistake that explains every failed answer (see _matches; computed on the trusted side).
     Public failures come first: their variants are remembered across submissions, so a mistake that does not
     match is mostly ruled out without computing anything."""
     if not failures:
@@ -309,11 +358,16 @@ def matching_mistake(question: Question, failures: list[tuple[CaseValues, Answer
 
 
 def _matches(question: Question, mistake: Mistake, values: CaseValues, answer: Answer) -> bool:
+    """Whether the mistake explains this failed answer: its variant reproduces the answer as the grader compared
+    it (tolerance and dtype family: booleans are not the floats a variant returns), and the variant is itself
+    wrong on this case (a variant that agrees with the reference here explains nothing)."""
     variant = values.of(f"mistake:{mistake.name}", mistake.compute)
     if isinstance(variant, _Failed):
         return False
-    return compare(answer, variant, rtol=question.rtol, atol=question.atol, dtype="any",
-                   names=question.output_names).passed
+    if not compare(answer, variant, rtol=question.rtol, atol=question.atol, dtype=question.dtype,
+                   names=question.output_names, variant=True).passed:
+        return False
+    return values.wrong(f"mistake:{mistake.name}", variant)
 
 
 def _untouched(answer: Answer) -> bool:
@@ -332,25 +386,30 @@ def _brief(outcome: Outcome, public: bool) -> str:
         if outcome.max_error is not None else f"{where}{outcome.message.split(';')[0]}"
 
 
-def _show(answer: Answer) -> str:
-    """The student's answer as printed in feedback (public cases only)."""
+def _show(answer: Answer, precision: int = 6) -> str:
+    """The student's answer as printed in feedback (public cases only), with ``precision`` digits after the
+    point (enough to show the difference reported: compare.precision_for)."""
     if isinstance(answer, Items):
-        return ("(" + ", ".join(_show(item) for item in answer.items) + ")")[:400]
+        return ("(" + ", ".join(_show(item, precision) for item in answer.items) + ")")[:400]
     if isinstance(answer, Entries):
-        return ("{" + ", ".join(f"{k!r}: {_show(v)}" for k, v in answer.entries) + "}")[:400]
+        return ("{" + ", ".join(f"{k!r}: {_show(v, precision)}" for k, v in answer.entries) + "}")[:400]
     if isinstance(answer, Leaf):
-        return np.array2string(answer.array, precision=6, threshold=20)[:400]
+        return np.array2string(answer.array, precision=precision, threshold=20)[:400]
     return answer.describe()[:400]
 
 
-def _show_expected(value: Any) -> str:
-    """The expected value as a student reads it: arrays printed, tuples and dicts item by item."""
+def _show_expected(value: Any, precision: int = 6) -> str:
+    """The expected value as a student reads it: arrays printed (integers as integers), tuples and dicts item
+    by item."""
     if isinstance(value, tuple | list):
-        return ("(" + ", ".join(_show_expected(v) for v in value) + ")")[:400]
+        return ("(" + ", ".join(_show_expected(v, precision) for v in value) + ")")[:400]
     if isinstance(value, dict):
-        return ("{" + ", ".join(f"{k!r}: {_show_expected(v)}" for k, v in value.items()) + "}")[:400]
+        return ("{" + ", ".join(f"{k!r}: {_show_expected(v, precision)}" for k, v in value.items()) + "}")[:400]
     try:
-        return np.array2string(np.asarray(value, dtype=float), precision=6, threshold=20)[:400]
+        array = np.asarray(value)
+        if array.dtype.kind not in "biu":
+            array = array.astype(float)
+        return np.array2string(array, precision=precision, threshold=20)[:400]
     except (TypeError, ValueError):
         return repr(value)[:400]
 
@@ -360,6 +419,37 @@ def _show_inputs(case: Case) -> str:
     parts = [np.array2string(a, precision=4, threshold=12) if isinstance(a, np.ndarray) else repr(a) for a in args]
     parts += [f"{k}={v!r}" for k, v in case.kwargs.items()]
     return ", ".join(parts)[:600]
+
+
+# ---- how much of an answer is read ----------------------------------------------------------------------
+
+
+def _wire_bytes(value: Any) -> int:
+    """The bytes a plain value takes as the worker sends it: 8 per number, a .npy header per array."""
+    if isinstance(value, protocol.TensorArg):
+        value = value.array
+    if isinstance(value, np.ndarray):
+        return 8 * value.size + NPY_HEADER_BYTES
+    if isinstance(value, tuple | list):
+        return sum(_wire_bytes(item) for item in value)
+    if isinstance(value, dict):
+        return sum(_wire_bytes(item) for item in value.values())
+    return 8 + NPY_HEADER_BYTES
+
+
+def answer_budget(question: Question, values: CaseValues) -> int:
+    """The bytes of arrays the trusted side reads of an answer to this case, known before the answer is read:
+    ANSWER_FACTOR times the expected answer's plus ANSWER_SLACK_BYTES (so a wrong shape or a known mistake's
+    variant is still read and named), JUDGED_ANSWER_BYTES for a judged answer (a trained model's weights), plus
+    the arguments when they come back for the in-place check. Arrays beyond it are never held: such an answer
+    fails its case as too large to read."""
+    if question.judge is not None:
+        allowed = JUDGED_ANSWER_BYTES
+    else:
+        allowed = ANSWER_SLACK_BYTES + ANSWER_FACTOR * _wire_bytes(values.expected())
+    if question.check_mutation and question.kind == "function":
+        allowed += _wire_bytes(values.case.args)
+    return allowed
 
 
 # ---- one question, one submission ------------------------------------------------------------------------
@@ -379,20 +469,27 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
     results: list[CaseResult] = []
     failures: list[tuple[CaseValues, Answer]] = []
     explained: list[int] = []  # where in results the failures are: a matching mistake is named on those cases
-    replies = ask_all(session, question, [case for case, _ in cases], time.monotonic() + question.timeout, seed)
+    values_of = [CaseValues(question, case, number, memo if public else None)
+                 for number, (case, public) in enumerate(cases, 1)]
+    replies = ask(session, question, [case for case, _ in cases], question.timeout, seed,
+                  lambda number: answer_budget(question, values_of[number - 1]))
+    own_failure = cell_failure(session, question.cell)
     stop: CaseResult | None = None
     for number, (case, public) in enumerate(cases, 1):
         label = f"public case {number}: {case.describe()}" if public else f"hidden case {number}"
-        if stop is not None or number > len(replies):
+        reply = next(replies, None)  # read even after a stop: the worker answers every call, and none is left
+        if stop is not None or reply is None:
             reason = stop or results[-1]
             results.append(CaseResult(label, public, False, reason.status, "not run: " + reason.message))
             continue
-        reply = replies[number - 1]
         if reply.status != "ok" or reply.answer is None:
             status = {"missing": "not_implemented", "crashed": "error"}.get(reply.status, reply.status)
             message = reply.error or reply.status
             if reply.status == "missing":
                 message = f"{question.entry} is not defined: write it in the solution cell"
+                if own_failure:
+                    message = f"{question.entry} is not defined: your cell {question.cell} {own_failure} before it " \
+                              f"got there"
             elif reply.status == "not_implemented":
                 message = f"{question.entry} is not implemented yet"
             result = CaseResult(label, public, False, status, message)
@@ -404,7 +501,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             results.append(CaseResult(label, public, False, "not_implemented",
                                       f"{question.entry} is still None: put your number in it"))
             continue
-        values = CaseValues(question, case, number, memo if public else None)
+        values = values_of[number - 1]
         expected = values.expected() if question.judge is None else None
         outcome = _outcome(question, values, reply.answer, expected)
         mutated = _mutation(case, reply.args_after) if outcome.passed and question.check_mutation else None
@@ -414,6 +511,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
             failures.append((values, reply.answer))
             explained.append(len(results))
         shown = public and not outcome.passed  # values are printed only where a student needs them
+        precision = precision_for(outcome.max_error, outcome.expected)
         figure = case_figure(reply.answer, expected, question.output_names, question.rtol, question.atol,
                              outcome.passed) if public and expected is not None else None
         if figure is not None and figure.kind != "curve" and any(r.figure for r in results if not r.passed):
@@ -421,30 +519,74 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
         results.append(CaseResult(
             label, public, outcome.passed, "passed" if outcome.passed else "failed", _brief(outcome, public),
             inputs=_show_inputs(case) if shown else None,
-            yours=_show(reply.answer) if shown else None,
-            expected=_show_expected(expected) if shown and expected is not None else None,
+            yours=_show(reply.answer, precision) if shown else None,
+            expected=_show_expected(expected, precision) if shown and expected is not None else None,
             figure=figure,
         ))
+        del reply  # compared: its arrays go now, unless a failure keeps them for the diagnosis
     mistake = matching_mistake(question, failures)
     if mistake is not None:
         for index in explained:
             results[index] = replace(results[index], mistake=mistake.name)
-    graded = _summarise(question, points, results, mistake)
+    graded = _summarise(question, points, results, mistake, _broken_cells_note(question, session, results))
     probes = probe_set(question, probe_seed) if probe_seed is not None else None
     if probes is not None and mistake is None and graded.status in PROBED_STATUSES:
         graded = replace(graded, probe=probe_question(question, session, probes, probe_seed))
     return graded
 
 
+_PROBE_VALUES: dict[str, dict[tuple[str, int, str], Any]] = {}  # per probe set (its key): the same for everyone
+
+
 def probe_question(question: Question, session: Session, probes: ProbeSet, seed: int) -> ProbeAnswers:
     """The submission's behaviour on the question's probe set, asked of the child that has its code loaded (one
-    request, like grading's; the same calls' seeds for every student, so their own randomness agrees too)."""
-    replies = ask_all(session, question, list(probes.cases), time.monotonic() + question.timeout, seed)
+    request, like grading's, each answer read within the same budget; the same calls' seeds for every student, so
+    their own randomness agrees too)."""
+    memo = _PROBE_VALUES.setdefault(probes.key, {})
+    values = [CaseValues(question, case, number, memo) for number, case in enumerate(probes.cases, 1)]
+
+    def budget(number: int) -> int:
+        try:
+            return answer_budget(question, values[number - 1])
+        except Exception:  # the reference fails on this probe: read what any answer may be read to
+            return ANSWER_SLACK_BYTES
+
+    replies = list(ask(session, question, list(probes.cases), question.timeout, seed, budget))
     return behaviour(question, probes, replies, _show)
 
 
+def cell_failure(session: Session, cell: str) -> str:
+    """How the cell failed when the student's notebook ran ("raised ModuleNotFoundError: ..."), or ''."""
+    if cell in session.cell_errors:
+        lines = session.cell_errors[cell].strip().splitlines() or ["an exception"]
+        return f"raised {lines[-1][:300]}"
+    if cell in session.skipped:
+        return "ran too long or ended the worker when run, and was skipped"
+    return ""
+
+
+def _broken_cells_note(question: Question, session: Session, results: list[CaseResult]) -> str:
+    """The cells that failed when the notebook ran, named on a question they may have broken: its own solution
+    cell, or any cell when the question's code raised or its entry point is missing (an import that failed in
+    another cell leaves a name undefined here)."""
+    if all(result.passed for result in results):
+        return ""
+    own = cell_failure(session, question.cell)
+    if own:
+        return (f"Your cell {question.cell} {own} when the notebook ran: the lines after that point never ran. "
+                "Fix that first.")
+    if not any(result.status == "error" or "is not defined" in result.message for result in results):
+        return ""  # plain wrong answers, or a stub still raising NotImplementedError: no cell to blame
+    others = [f"{cell} {failure}" for cell in [*session.cell_errors, *session.skipped]
+              if (failure := cell_failure(session, cell))]
+    if not others:
+        return ""
+    shown = "; ".join(others[:3]) + (f"; and {len(others) - 3} more" if len(others) > 3 else "")
+    return f"When your notebook ran, cell {shown}: a name this question needs may never have been defined."
+
+
 def _summarise(question: Question, points: float, results: list[CaseResult],
-               mistake: Mistake | None) -> QuestionResult:
+               mistake: Mistake | None, note: str = "") -> QuestionResult:
     passed = sum(r.passed for r in results)
     total = len(results) or 1
     statuses = {r.status for r in results}
@@ -460,6 +602,8 @@ def _summarise(question: Question, points: float, results: list[CaseResult],
         status = "failed"
     score = round(points * passed / total, 2)
     lines = [f"{passed}/{len(results)} cases passed."]
+    if note:
+        lines.append(note)
     if mistake is not None:
         lines.append(f"Known mistake ({mistake.name}): {mistake.feedback}")
     first = next((r for r in results if not r.passed), None)
@@ -539,6 +683,7 @@ class Grader:
             session.close()
         notes = list(extraction.notes) + list(session.skipped.values())
         notes += [f"cell {cell} raised: {error.splitlines()[-1]}" for cell, error in session.cell_errors.items()]
+        notes = [plain(note, MAX_NOTE_CHARS) for note in notes]  # they quote the student's notebook
         return SubmissionResult(
             assignment=self.assignment.id, submission=str(path), questions=tuple(questions), notes=tuple(notes),
             output=session.output, sandbox=tuple(self.sandbox.isolation),

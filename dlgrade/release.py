@@ -265,6 +265,39 @@ def revealed_mistakes(question: Question, case: Case, expected: Any, digits: int
     return revealed
 
 
+def bake_judged(question: Question, reason: str) -> dict[str, Any]:
+    """A judged question's public cases, for check() to run the student's entry point on them as the grader
+    does: with the judge's in-kernel twin and its data for the case (e.g. the public case's test set) where
+    that gives nothing away, else with the answer's form (an array's shape and kind) where the reference is a
+    plain call. The twin's data for lr_regimes would be the codes themselves: not baked."""
+    from dlgrade.interop.judges import twin_for  # the in-kernel twins of the suites' judges
+
+    twin = twin_for(question)
+    if twin is not None and twin.reveals_answer:
+        twin = None
+    cases, calls = [], []
+    for case in question.public():
+        baked: dict[str, Any] = {"label": case.describe()}
+        try:
+            baked |= {"args": encode(list(case.args)), "kwargs": encode(dict(case.kwargs))}
+            if twin is not None:
+                baked["judge_data"] = encode(twin.data(question, case), EXPECTED_DIGITS)
+            elif (baked["args"], baked["kwargs"]) in calls:
+                continue  # the same call again (digits: one training run, judged against three thresholds)
+            calls.append((baked["args"], baked["kwargs"]))
+            if twin is None and question.harness is None:
+                expected = np.asarray(case.call(question.reference))
+                baked["form"] = {"shape": [int(n) for n in expected.shape], "kind": expected.dtype.kind}
+        except Unbakeable as why:
+            baked = {"label": baked["label"], "grader_only": f"its inputs are not plain data ({why})"}
+        cases.append(baked)
+    spec: dict[str, Any] = {
+        "grader_only": reason, "judged": True, "harness": question.harness, "autograd": bool(question.autograd),
+        "hint": question.hint, "cases": cases,
+    }
+    return spec | ({"judge_source": twin.source} if twin is not None else {})
+
+
 def bake_question(question: Question) -> dict[str, Any]:
     """What check() needs for one question; never the reference's code, hidden cases or mistake sources."""
     baked: dict[str, Any] = {"entry": question.entry, "kind": question.kind}
@@ -273,6 +306,8 @@ def bake_question(question: Question) -> dict[str, Any]:
         # Only the answer's form (how many numbers, which keys): the values and the mistakes' outputs would leak.
         expected = question.public()[0].call(question.reference)
         return baked | {"grader_only": reason, "form": form_of(expected), "output_names": list(question.output_names)}
+    if reason is not None and question.judge is not None:
+        return baked | bake_judged(question, reason)
     if reason is not None:
         return baked | {"grader_only": reason}
     baked |= {

@@ -1,6 +1,9 @@
 """Write a graded submission out: Gradescope-compatible JSON, an HTML feedback page, a terminal table.
 
-Everything here comes from the trusted side's SubmissionResult. Hidden cases appear only as their message.
+Everything here comes from the trusted side's SubmissionResult. Hidden cases appear only as their message. Its
+texts quote students (their errors, their output, their type names): the sandbox's boundary made them plain, and
+every writer here makes them plain again (dlgrade.boundary.text) before escaping them for its format, so a
+result built any other way cannot put a lone surrogate, an escape sequence or a tag into a file either.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from dlgrade.boundary.text import plain
 from dlgrade.grading import SubmissionResult
 from dlgrade.insight.catalog import origin
 
@@ -23,15 +27,15 @@ def to_json(result: SubmissionResult) -> dict[str, Any]:
     for question in result.questions:
         test: dict[str, Any] = {
             "name": question.name, "score": question.score, "max_score": question.max_score,
-            "status": question.status, "output": question.feedback, "visibility": VISIBILITY,
+            "status": question.status, "output": plain(question.feedback), "visibility": VISIBILITY,
         }
         if question.diagnosis is not None:
             test["diagnosis"] = {"mistake": question.diagnosis.name, "feedback": question.diagnosis.feedback,
-                                 "cases": [case.label for case in question.cases if case.mistake],
+                                 "cases": [plain(case.label) for case in question.cases if case.mistake],
                                  "origin": origin(question.diagnosis)}
         tests.append(test)
     output = [f"Graded by dlgrade; sandbox: {', '.join(result.sandbox)}."]
-    output += result.notes
+    output += [plain(note) for note in result.notes]
     return {
         "score": result.score, "max_score": result.max_score,
         "execution_time": round(result.execution_time, 3), "output": "\n".join(output),
@@ -55,12 +59,13 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_json(result: SubmissionResult, path: Path) -> None:
-    write_atomic(path, json.dumps(to_json(result), indent=2) + "\n")
+    write_atomic(path, json.dumps(to_json(result), indent=2, allow_nan=False) + "\n")
 
 
 def to_html(result: SubmissionResult) -> str:
     """A self-contained feedback page for the student (dlgrade.insight.pages: questions table first, passed
-    questions folded, plots of public cases; every student-written string escaped by the template engine)."""
+    questions folded, plots of public cases; every student-written string made plain, then escaped by the
+    template engine)."""
     from dlgrade.insight.pages import feedback_page
 
     return feedback_page(result)
@@ -71,7 +76,7 @@ def write_html(result: SubmissionResult, path: Path) -> None:
 
 
 def table(result: SubmissionResult) -> str:
-    """A plain-text summary for the terminal."""
+    """A plain-text summary for the terminal (the caller makes it plain: dlgrade.boundary.text)."""
     width = max([len(q.name) for q in result.questions] + [8])
     lines = [f"{'question':<{width}}  {'status':<15} {'score':>11}  diagnosis"]
     for q in result.questions:

@@ -38,7 +38,13 @@ torch.distributions.Weibull(torch.ones(1), torch.ones(1)).log_prob(torch.ones(1)
 torch.distributions.Exponential(torch.ones(1)).log_prob(torch.ones(1))
 """
 
-__all__ = ["Case", "Mistake", "Question", "Suite", "TensorArg", "Verdict", "no_cases"]
+__all__ = ["Case", "Mistake", "Question", "Suite", "TensorArg", "Verdict", "no_cases", "too_large_to_judge"]
+
+# A judge evaluates the model a student returned (its weights) on the trusted side, on a test set of about a
+# thousand points: the model's size is the student's choice, so the judge evaluates none beyond these (a layer of
+# 100k units alone took 1.9 GB there). The course's models have tens of units and a few thousand parameters.
+MAX_JUDGED_PARAMETERS = 1 << 20
+MAX_JUDGED_WIDTH = 4096
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,19 @@ class Mistake:
     feedback: str
     compute: Callable[..., Any]
     solution: str
+
+
+def too_large_to_judge(shapes: Sequence[tuple[int, ...]]) -> str | None:
+    """Why a model whose weights have these shapes is too large for a judge to evaluate, or None: at most
+    MAX_JUDGED_PARAMETERS numbers in all, no layer wider than MAX_JUDGED_WIDTH (a test set's activations
+    through a layer take its width times the set's size)."""
+    parameters = sum(int(np.prod(shape, dtype=object)) for shape in shapes)
+    width = max((max(shape) for shape in shapes if shape), default=0)
+    if parameters <= MAX_JUDGED_PARAMETERS and width <= MAX_JUDGED_WIDTH:
+        return None
+    return (f"the model is too large to evaluate ({parameters:,} parameters, a layer of {width:,} units): the judge "
+            f"evaluates models of at most {MAX_JUDGED_PARAMETERS:,} parameters and {MAX_JUDGED_WIDTH:,} units a "
+            "layer, far more than this exercise needs")
 
 
 @dataclass(frozen=True)

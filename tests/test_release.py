@@ -180,9 +180,14 @@ def test_baking_marks_what_only_the_grader_can_check() -> None:
     assert odd["cases"][2]["grader_only"].startswith("its inputs are not plain data (a dict with non-string")
     unplain = bake_question(question(reference=lambda x: range(x), public=lambda: [Case((3,))]))
     assert unplain["cases"][0]["grader_only"] == "its expected answer is a builtins.range"
+    # a judged question without an in-kernel twin: its public cases are baked for check() to run, each with the
+    # form of the answer (an array's shape and kind), never a value
     judged = bake_question(question(public=lambda: [Case((1,))], judge=lambda case, answer: None))
     assert judged == {"entry": "f", "kind": "function",
-                      "grader_only": "its answer is judged by the grader, not compared with one expected value"}
+                      "grader_only": "its answer is judged by the grader, not compared with one expected value",
+                      "judged": True, "harness": None, "autograd": True, "hint": "",
+                      "cases": [{"label": "1", "args": [1], "kwargs": {"dict": {}},
+                                 "form": {"shape": [], "kind": "i"}}]}
     with pytest.raises(ReleaseError, match="the reference fails on public case"):
         bake_question(question(reference=lambda x: 1 / x, public=lambda: [Case((0,))]))
 

@@ -17,16 +17,24 @@ from urllib.parse import quote
 
 import jinja2
 
+from dlgrade.boundary.text import plain
 from dlgrade.grading import STATUSES, CaseResult, QuestionResult, SubmissionResult
 from dlgrade.insight import figures
 from dlgrade.insight.catalog import origin
 from dlgrade.insight.cohort import Cohort, anchor, histogram
 
 
+def _plain(value: Any) -> Any:
+    """Every text a template outputs, plain first (dlgrade.boundary.text: no control character, no bidi override,
+    no lone surrogate), then escaped by autoescape; our own markup (a chart, a Markup) passes as it is."""
+    return plain(value) if type(value) is str else value
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.PackageLoader("dlgrade.insight", "templates"), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                              finalize=_plain, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True)
 
 
 def words(status: str) -> str:

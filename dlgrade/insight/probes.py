@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from dlgrade.boundary.text import plain
 from dlgrade.checking.answers import Answer, Entries, Items, Leaf, Nothing, Opaque, Text
 from dlgrade.sandbox import protocol
 from dlgrade.suite import Case, Question
@@ -125,7 +126,7 @@ class ProbeAnswers:
             raise ValueError("probe answers without a valid key and signature")
         if not isinstance(answers, list) or len(answers) > 1000 or not all(isinstance(a, str) for a in answers):
             raise ValueError("probe answers are not a list of texts")
-        return cls(key, signature, tuple(a[:MAX_ANSWER_TEXT] for a in answers))
+        return cls(key, signature, tuple(plain(a, MAX_ANSWER_TEXT) for a in answers))
 
 
 class ReplyLike(Protocol):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dlgrade.boundary.text import plain
 from dlgrade.grading import STATUSES
 from dlgrade.insight.clusters import Cluster
 from dlgrade.insight.cohort import Cohort
@@ -70,10 +71,11 @@ def tables(cohort: Cohort, clusters: dict[str, Sequence[Cluster]]) -> list[Table
 
 
 def safe_cell(value: Any) -> Any:
-    """A CSV field a spreadsheet shows as written: text that would start a formula gets a leading apostrophe."""
+    """A CSV field a spreadsheet shows as written: text plain (dlgrade.boundary.text), and text that would start a
+    formula with a leading apostrophe."""
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+        value = "'" + value
+    return plain(value) if isinstance(value, str) else value
 
 
 def csv_text(found: Sequence[Table]) -> str:
@@ -90,9 +92,9 @@ def csv_text(found: Sequence[Table]) -> str:
 
 
 def _plain(value: Any) -> str:
-    """A value on one terminal line: control characters (a student's ANSI escapes included) shown, not run."""
+    """A value on one terminal line: plain (a student's ANSI escapes shown, not run), newlines and tabs shown."""
     text = f"{value:g}" if isinstance(value, float) else str(value)
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return plain(text).replace("\n", "\\n").replace("\t", "\\t")
 
 
 def text(found: Sequence[Table], width: int = 60) -> str:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from dlgrade.assignments import PROJECT_ROOT, Assignment
+from dlgrade.boundary.text import plain
 from dlgrade.errors import UsageError
 
 __all__ = ["CONFIG_FILE", "build_autograder_zip", "gradescope_results", "main", "run_autograder"]
@@ -140,10 +141,12 @@ def gradescope_results(data: dict[str, Any]) -> dict[str, Any]:
             "name": test["name"], "score": test["score"], "max_score": test["max_score"],
             "status": "passed" if status == "passed" else "failed",
             "output": output if status in ("passed", "failed") else f"[{status}] {output}",
-            "visibility": test.get("visibility", "visible"), "extra_data": extra,
+            "visibility": test.get("visibility", "visible"), "output_format": "text", "extra_data": extra,
         })
+    # Gradescope shows "text" as it is; its default (simple_format) and "html" would render a student's tags.
     return {"score": data["score"], "execution_time": data.get("execution_time", 0.0),
-            "output": data.get("output", ""), "stdout_visibility": "hidden", "tests": tests,
+            "output": data.get("output", ""), "output_format": "text", "test_output_format": "text",
+            "test_name_format": "text", "stdout_visibility": "hidden", "tests": tests,
             "extra_data": data.get("dlgrade", {})}
 
 
@@ -151,7 +154,7 @@ def _write_results(root: Path, results: dict[str, Any]) -> Path:
     from dlgrade.report import write_atomic
 
     path = root / "results" / "results.json"
-    write_atomic(path, json.dumps(results, indent=2) + "\n")
+    write_atomic(path, json.dumps(results, indent=2, allow_nan=False) + "\n")
     return path
 
 
@@ -203,7 +206,7 @@ def run_autograder(root: Path) -> int:
     if note:
         results["output"] = f"{note}\n{results['output']}"
     _write_results(root, results)
-    print(report.table(result))
+    print(plain(report.table(result)))
     return 0
 
 

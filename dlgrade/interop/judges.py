@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dlgrade.suite import Case, Question
+from dlgrade.suite import MAX_JUDGED_PARAMETERS, MAX_JUDGED_WIDTH, Case, Question
 
 __all__ = ["KernelJudge", "TWINS", "judge_key", "twin_for"]
 
@@ -27,23 +27,40 @@ class KernelJudge:
 
     source: str
     data: Callable[[Question, Case], dict[str, Any]]
+    # The data is the answer itself (lr_regimes' codes): fine for an export's hidden tests, not for the public
+    # check() a released notebook runs.
+    reveals_answer: bool = False
 
 
-_STATE_HELPERS = '''
+# The same caps as the trusted judges' (dlgrade.suite.too_large_to_judge), checked before anything is converted.
+_STATE_HELPERS = f"_MAX_PARAMETERS, _MAX_WIDTH = {MAX_JUDGED_PARAMETERS}, {MAX_JUDGED_WIDTH}\n" + '''
 def _weights(value, shapes):
     """{name: float64 array} of a returned state dict, checked against the expected names and shapes."""
     if not isinstance(value, dict):
         raise TypeError(f"expected the trained model's state dict, got a {type(value).__name__}")
+    sizes = [tuple(int(n) for n in np.shape(item)) for item in value.values()]
+    parameters = sum(int(np.prod(size, dtype=object)) for size in sizes)
+    width = max((max(size) for size in sizes if size), default=0)
+    if parameters > _MAX_PARAMETERS or width > _MAX_WIDTH:
+        raise ValueError(f"the model is too large to evaluate ({parameters:,} parameters, a layer of {width:,} "
+                         f"units): the judge evaluates models of at most {_MAX_PARAMETERS:,} parameters and "
+                         f"{_MAX_WIDTH:,} units a layer, far more than this exercise needs")
     arrays = {}
     for key, item in value.items():
         item = item.detach().cpu().numpy() if hasattr(item, "detach") else item
         arrays[key] = np.asarray(item, dtype=np.float64)
+    wanted = [arrays[key] for key in shapes if key in arrays]  # an nn.Sequential alias repeats these: dropped
+    arrays = {key: item for key, item in arrays.items() if key in shapes or not any(
+        item.shape == w.shape and np.array_equal(item, w, equal_nan=True) for w in wanted)}
     if set(arrays) != set(shapes):
         raise ValueError(f"these weights are not those of the expected model: keys {sorted(arrays)}, "
                          f"expected {sorted(shapes)}")
+    diverged = [key for key in shapes if not np.all(np.isfinite(arrays[key]))]
+    if diverged:
+        raise ValueError(f"your training diverged: after it, {', '.join(diverged[:3])} hold nan or inf")
     for key, ndim in shapes.items():
-        if arrays[key].ndim != ndim or not np.all(np.isfinite(arrays[key])):
-            raise ValueError(f"{key}: shape {arrays[key].shape} or non-finite values")
+        if arrays[key].ndim != ndim:
+            raise ValueError(f"{key}: shape {arrays[key].shape}, expected {ndim} dimensions")
     return arrays
 '''
 
@@ -166,7 +183,7 @@ TWINS: dict[str, KernelJudge] = {
     "training.judge_classifier": KernelJudge(CLASSIFIER_SOURCE, _classifier_data),
     "training.judge_regressor": KernelJudge(REGRESSOR_SOURCE, _regressor_data),
     "backprop._checker_verdict": KernelJudge(GRADCHECK_SOURCE, _gradcheck_data),
-    "sgd.judge_lr_regimes": KernelJudge(LR_REGIMES_SOURCE, _lr_regimes_data),
+    "sgd.judge_lr_regimes": KernelJudge(LR_REGIMES_SOURCE, _lr_regimes_data, reveals_answer=True),
 }
 
 

@@ -33,11 +33,11 @@ import numpy as np
 try:  # shipped inside dlcheck/: the checking package's modules sit beside us
     from .answers import from_value
     from .compare import compare
-    from .local import decode
+    from .local import as_in_the_worker, decode
 except ImportError:  # imported from dlgrade itself (tests, the trusted side)
     from dlgrade.checking.answers import from_value
     from dlgrade.checking.compare import compare
-    from dlgrade.checking.local import decode
+    from dlgrade.checking.local import as_in_the_worker, decode
 
 __all__ = ["CaseOutcome", "SPEC_FORMAT", "assert_question", "check_question", "load_spec", "outcome", "run_case"]
 
@@ -101,16 +101,8 @@ def _as_in_the_grader(autograd: bool, seed: int | None) -> Iterator[None]:
         np.random.seed(seed % 2**32)
         if torch is not None:
             torch.manual_seed(seed)
-    if torch is None:
+    with as_in_the_worker(autograd):
         yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with contextlib.nullcontext() if autograd else torch.no_grad():
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _harness(spec: dict[str, Any]) -> dict[str, Any]:
@@ -143,8 +135,9 @@ def _diagnosis(spec: dict[str, Any], case: dict[str, Any], answer: Any) -> str:
     feedback = {m["name"]: m["feedback"] for m in spec.get("mistakes", [])}
     for mistake in case.get("mistakes", []):
         variant = decode(mistake["output"], tensors=False)
-        if compare(answer, variant, rtol=float(spec["rtol"]), atol=float(spec["atol"]), dtype="any",
-                   names=tuple(spec.get("output_names", ()))).passed:
+        if compare(answer, variant, rtol=float(spec["rtol"]), atol=float(spec["atol"]),
+                   dtype=str(spec.get("dtype", "float")), names=tuple(spec.get("output_names", ())),
+                   variant=True).passed:
             return f"\nKnown mistake ({mistake['name']}): {feedback.get(mistake['name'], '')}"
     return ""
 

@@ -1,9 +1,14 @@
 """Starts the worker's fork server inside bubblewrap and opens one job (one submission's child) at a time.
 
-The sandbox sees a read-only view of the Python installation and the system libraries, its own /tmp, no
-network, its own pid/ipc/uts/user namespaces (uid 65534), and dies with us. Our own packages (the engine, the
-references and the suites) are hidden even where they sit inside the bound Python tree. A pids cgroup caps the
-process count where the kernel offers one (RLIMIT_NPROC does not bind a uid that maps to root).
+The sandbox sees a read-only view of the Python installation and the system libraries (its root, /dev and
+everything else read-only too), its own size-capped /tmp and /dev/shm, no network, its own pid/ipc/uts/user
+namespaces (uid 65534), and dies with us. Our own packages (the engine, the references and the suites) are
+hidden even where they sit inside the bound Python tree. A pids cgroup caps the process count where the kernel
+offers one (RLIMIT_NPROC does not bind a uid that maps to root).
+
+Each submission's child then shuts itself in further (worker.py, confine.py): a private capped /tmp and /dev/shm
+in namespaces of its own, and a seccomp filter; the fork server is undumpable. The control channel's answers
+carry the id of their request: one out of step (stale, or forged) gets the fork server replaced.
 """
 
 from __future__ import annotations
@@ -15,19 +20,21 @@ import os
 import secrets
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dlgrade.sandbox import protocol
 
-# Copied flat into the directory the sandbox sees: the worker, its wire format, and the value converter.
-WORKER_FILES = ("sandbox/worker.py", "sandbox/protocol.py", "checking/plain.py")
+# Copied flat into the directory the sandbox sees: the worker, its wire format, its confinement, the value converter.
+WORKER_FILES = ("sandbox/worker.py", "sandbox/protocol.py", "sandbox/confine.py", "checking/plain.py")
 INSIDE_WORKER_DIR = "/opt/dlgrade"
 SANDBOX_UID = 65534
 # Packages of ours that must never be readable from inside, wherever they are installed.
@@ -40,12 +47,18 @@ class SandboxUnavailable(Exception):
     """bubblewrap is missing or does not work here, and the caller did not allow grading without it."""
 
 
-class WorkerGone(Exception):
-    """The job's child died, hung past its deadline, or spoke out of protocol."""
+class ControlOutOfStep(SandboxUnavailable):
+    """The fork server answered something other than the answer to our oldest request: stale, or forged."""
 
-    def __init__(self, reason: str, timed_out: bool = False) -> None:
+
+class WorkerGone(Exception):
+    """The job's child died, hung past its deadline, or spoke out of protocol (``broke_protocol``: a message that
+    is no message of the worker's, which student code sent from inside the child)."""
+
+    def __init__(self, reason: str, timed_out: bool = False, broke_protocol: bool = False) -> None:
         super().__init__(reason)
         self.timed_out = timed_out
+        self.broke_protocol = broke_protocol
 
 
 @dataclass(frozen=True)
@@ -56,10 +69,16 @@ class Limits:
     memory_bytes: int = 3 << 30
     file_bytes: int = 16 << 20
     processes: int = 64
+    # A child's /tmp and /dev/shm (tmpfs: host memory, beside memory_bytes), and the files in each; the
+    # sandbox's own /tmp and /dev/shm, shared by its children where they cannot have their own, get the same caps.
+    tmp_bytes: int = 256 << 20
+    shm_bytes: int = 64 << 20
+    tmp_inodes: int = 16384
 
     def for_child(self) -> dict[str, int]:
         return {"cpu_seconds": self.cpu_seconds, "memory_bytes": self.memory_bytes,
-                "file_bytes": self.file_bytes, "processes": self.processes}
+                "file_bytes": self.file_bytes, "processes": self.processes, "tmp_bytes": self.tmp_bytes,
+                "shm_bytes": self.shm_bytes, "tmp_inodes": self.tmp_inodes}
 
 
 def bwrap_path() -> str | None:
@@ -85,13 +104,18 @@ def _private_package_dirs(trees: list[str]) -> list[str]:
     return hidden
 
 
-def bwrap_command(worker_dir: str) -> list[str]:
-    """The bubblewrap invocation that runs the worker as PID 1 of a fresh set of namespaces."""
+def bwrap_command(worker_dir: str, limits: Limits | None = None, nested_namespaces: bool = True) -> list[str]:
+    """The bubblewrap invocation that runs the worker as PID 1 of a fresh set of namespaces. Without
+    ``nested_namespaces`` the sandbox may not create user namespaces of its own (as on hosts that forbid them):
+    its children then share its /tmp, which the fork server wipes between them."""
+    limits = limits or Limits()
     command = [
         bwrap_path() or "bwrap", "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session",
         "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-        "--ro-bind", "/usr", "/usr",
     ]
+    if not nested_namespaces:
+        command += ["--unshare-user", "--disable-userns"]
+    command += ["--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32"):
         if os.path.islink(top):
             command += ["--symlink", os.readlink(top), top]
@@ -99,20 +123,43 @@ def bwrap_command(worker_dir: str) -> list[str]:
             command += ["--ro-bind", top, top]
     for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf"):
         command += ["--ro-bind-try", etc, etc]
-    # The private /tmp comes before the Python trees: a checkout (and its venv) may itself live under /tmp.
-    command += ["--tmpfs", "/tmp"]
+    # The private /tmp comes before the Python trees: a checkout (and its venv) may itself live under /tmp. Such a
+    # tree then sits in a read-only mount of its own right inside /tmp, which no child can rename, fill or wipe.
+    command += ["--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     trees = _bound_python_trees()
+    tops = {_first_below("/tmp", tree) for tree in trees}
+    sealed = sorted(top for top in tops if top is not None and top not in trees)  # a tree itself is a mount
+    for top in sealed:
+        command += ["--tmpfs", top]
     for tree in trees:
         command += ["--ro-bind", tree, tree]
     for hidden in _private_package_dirs(trees):
         command += ["--tmpfs", hidden, "--remount-ro", hidden]
+    for top in sealed:
+        command += ["--remount-ro", top]
     command += [
         "--ro-bind", worker_dir, INSIDE_WORKER_DIR,
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm",
-        "--chdir", "/tmp",
+        # bubblewrap leaves /proc/sys writable where it judges it read-only already (the directory's mode): but
+        # where bubblewrap runs as root the sandbox's uid is the host's root to the sysctl check, and fs.*,
+        # vm.* and more would take a student's write, for the whole host.
+        "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys",
+        "--dev", "/dev", "--size", str(limits.shm_bytes), "--tmpfs", "/dev/shm",
+        # Nothing else is writable: bubblewrap's root (/, /etc, /opt...) and /dev would otherwise be, for every
+        # child in turn. (Its device nodes are the host's own, bound in: bubblewrap's --remount-ro would make
+        # them unusable (nodev); each child deals with them, see confine.METADATA_CALLS.)
+        "--remount-ro", "/dev", "--remount-ro", "/",
+        "--chdir", "/",
         sys.executable, "-I", "-B", f"{INSIDE_WORKER_DIR}/worker.py",
     ]
     return command
+
+
+def _first_below(root: str, path: str) -> str | None:
+    """The directory right inside ``root`` that holds ``path`` (/tmp/ci for /tmp/ci/repo/.venv), if any."""
+    relative = os.path.relpath(path, root)
+    if relative == "." or relative.startswith(".."):
+        return None
+    return os.path.join(root, relative.split(os.sep)[0])
 
 
 def _minimal_env() -> dict[str, str]:
@@ -159,12 +206,15 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
     sandboxed: bool = True
     startup_timeout: float = 60.0
+    # False: the sandbox may not nest user namespaces, so its children share a /tmp it wipes between them (what
+    # hosts that forbid nested user namespaces get anyway; the tests use it to check that path).
+    nested_namespaces: bool = True
 
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     control: socket.socket | None = field(default=None, init=False, repr=False)
     isolation: list[str] = field(default_factory=list, init=False)
     warm_ups: list[str] = field(default_factory=list, init=False, repr=False)  # sent again after a restart
-    _reaps_unread: int = field(default=0, init=False, repr=False)
+    _pending: list[tuple[str, str]] = field(default_factory=list, init=False, repr=False)  # (request id, answer)
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -191,10 +241,11 @@ class Sandbox:
         self._stderr = tempfile.TemporaryFile()
         self._cgroup = _PidsCgroup(self.limits.processes) if self.sandboxed else None
         if self.sandboxed:
-            command = bwrap_command(self._worker_dir)
-            self.isolation = ["bubblewrap", "no network", f"uid {SANDBOX_UID}", "pid namespace"]
+            command = bwrap_command(self._worker_dir, self.limits, self.nested_namespaces)
+            self.isolation = ["bubblewrap", "no network", f"uid {SANDBOX_UID}", "pid namespace", "read-only root"]
             if self._cgroup and self._cgroup.path:
                 self.isolation.append(f"pids cgroup ({self.limits.processes})")
+            self._launched_isolation = list(self.isolation)  # wait_ready adds what the children get
         else:
             command = [sys.executable, "-I", "-B", str(Path(self._worker_dir) / "worker.py")]
             self.isolation = [UNSANDBOXED]
@@ -206,7 +257,7 @@ class Sandbox:
         theirs.close()
         self.control = ours
         self._owner = os.getpid()
-        self._reaps_unread = 0
+        self._pending = []
         for source in self.warm_ups:  # queued: the fork server runs them once torch is imported
             self._send_warm_up(source)
 
@@ -224,10 +275,22 @@ class Sandbox:
             self.control.send(json.dumps({"op": "warm", "source": source}).encode())
 
     def wait_ready(self) -> None:
-        """Wait until the launched fork server says it is ready."""
+        """Wait until the launched fork server says it is ready, and what confinement its children get."""
         ready = self._control_receive(self.startup_timeout)
         if ready.get("op") != "ready":
             raise SandboxUnavailable(f"the worker did not start: {self.stderr_tail()}")
+        if self.sandboxed and not ready.get("seccomp"):
+            raise SandboxUnavailable(f"no seccomp filter for this machine ({ready.get('machine')}): "
+                                     "grading in the sandbox needs x86_64 or aarch64; or pass --no-sandbox")
+        if not self.sandboxed:
+            return  # the children confine themselves as they can, but nothing here is a sandbox
+        children = ["seccomp filter per child"]
+        if ready.get("private_tmp"):
+            children.append(f"private /tmp ({self.limits.tmp_bytes >> 20} MiB) and /dev/shm per child")
+        else:
+            children += [f"/tmp ({self.limits.tmp_bytes >> 20} MiB) and /dev/shm wiped between children",
+                         "chmod, utime and xattrs refused"]
+        self.isolation = self._launched_isolation + children
 
     # A batch launches its sandboxes before its own imports, then forks one grading process per sandbox: that
     # process uses it (adopted), while the launching process, its parent, reaps it at the end (finish_handed_over).
@@ -276,7 +339,36 @@ class Sandbox:
             raise SandboxUnavailable(f"the worker stopped answering ({error}): {self.stderr_tail()}") from None
         if not data:
             raise SandboxUnavailable(f"the worker exited: {self.stderr_tail()}")
-        return json.loads(data)
+        try:
+            message = json.loads(data)
+        except ValueError:
+            raise ControlOutOfStep("the worker sent a malformed control message") from None
+        if not isinstance(message, dict):
+            raise ControlOutOfStep("the worker sent a malformed control message")
+        return message
+
+    def _request(self, message: dict[str, Any], answer: str, fds: Sequence[int] = ()) -> None:
+        """Send a request that the fork server answers with op ``answer`` and the request's id."""
+        assert self.control is not None
+        request = secrets.token_hex(8)
+        socket.send_fds(self.control, [json.dumps({**message, "id": request}).encode()], list(fds))
+        self._pending.append((request, answer))
+
+    def _answer(self, timeout: float) -> dict[str, Any]:
+        """The answer to the oldest request still unanswered; ControlOutOfStep if what comes is anything else."""
+        request, op = self._pending.pop(0)
+        answer = self._control_receive(timeout)
+        if answer.get("id") != request or answer.get("op") != op:
+            raise ControlOutOfStep(f"the worker answered out of step: {str(answer)[:200]}")
+        return answer
+
+    def _replace(self) -> None:
+        """Kill a fork server that cannot be trusted to be in step (a forged or stale answer): the next job is
+        opened on a fresh one."""
+        if self.process is not None:
+            with contextlib.suppress(OSError):  # ours, or adopted: its launcher has not reaped it, the pid is its
+                os.kill(self.process.pid, signal.SIGKILL)
+        self.close()
 
     def alive(self) -> bool:
         """The fork server is running: its end of the control channel is open (it hangs up as it dies, before its
@@ -291,21 +383,24 @@ class Sandbox:
 
     def open_job(self) -> Job:
         """Fork a fresh child for one submission and connect to it. A fork server that dies before the child has
-        greeted us (killed, out of memory: the moment can fall anywhere) is restarted and asked once more, since
-        nothing of the submission has run yet; a fresh one that fails too is reported."""
+        greeted us (killed, out of memory: the moment can fall anywhere), or whose answers are out of step, is
+        replaced and asked once more, since nothing of the submission has run yet; a fresh one that fails too is
+        reported."""
         try:
             return self._open_job()
+        except ControlOutOfStep:
+            self._replace()
         except (SandboxUnavailable, WorkerGone, OSError):
             if self.alive():
                 raise  # the fork server is fine: the child itself failed to start
-        self.close()
+            self.close()
         return self._open_job()
 
     def _open_job(self) -> Job:
         try:
             self._read_reaps()  # the last child is gone first
-        except SandboxUnavailable:
-            self.close()
+        except SandboxUnavailable:  # out of step, or too slow: replaced, never waited for again
+            self._replace()
         if not self.alive():
             self.close()
             self.start()
@@ -313,15 +408,16 @@ class Sandbox:
         nonce = secrets.token_hex(16)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            message = {"op": "spawn", "nonce": nonce, "limits": self.limits.for_child()}
-            socket.send_fds(self.control, [json.dumps(message).encode()], [theirs.fileno()])
+            self._request({"op": "spawn", "nonce": nonce, "limits": self.limits.for_child()}, "spawned",
+                          [theirs.fileno()])
         finally:
             theirs.close()
-        spawned = self._control_receive(30.0)
-        if spawned.get("op") != "spawned":
-            raise SandboxUnavailable(f"the worker could not fork: {spawned}")
+        self._answer(30.0)
         job = Job(self, ours, nonce)
         hello = job.receive(time.monotonic() + 30.0)
+        if hello.header.get("op") == "refused":  # the child could not confine itself: the sandbox's fault
+            job.kill()
+            raise SandboxUnavailable(str(hello.header.get("error"))[:500])
         if hello.header.get("op") != "hello":
             raise WorkerGone("the child did not greet")
         return job
@@ -333,17 +429,14 @@ class Sandbox:
         if not self.alive() or self.control is None:
             return
         try:
-            self.control.send(json.dumps({"op": "reap"}).encode())
-            self._reaps_unread += 1
+            self._request({"op": "reap"}, "reaped")
         except OSError:
             self.close()
 
     def _read_reaps(self) -> None:
         """The answers to the reaps sent so far: each child is gone before anything else happens here."""
-        while self._reaps_unread and self.alive():
-            self._reaps_unread -= 1
-            if self._control_receive(30.0).get("op") != "reaped":
-                raise SandboxUnavailable("the worker answered a reap out of order")
+        while self._pending and self.alive():
+            self._answer(30.0)
 
     def close(self) -> None:
         if self.control is not None:
@@ -351,6 +444,7 @@ class Sandbox:
                 self.control.send(json.dumps({"op": "quit"}).encode())
             self.control.close()
             self.control = None
+        self._pending = []
         if self._adopted():  # the launching process reaps it and removes its files
             self.process = None
             return
@@ -370,7 +464,7 @@ class Sandbox:
 @dataclass(frozen=True)
 class Message:
     header: dict[str, Any]
-    blobs: list[bytes]
+    blobs: list[bytes | None]  # None: a blob beyond the receiver's budget, read past (protocol.Reader.receive)
 
 
 class Job:
@@ -388,10 +482,11 @@ class Job:
             self.kill()
             raise WorkerGone(f"the worker process ended ({error})") from None
 
-    def receive(self, deadline: float) -> Message:
-        """The next message for this job; WorkerGone if the child dies, lies about the nonce, or is too slow."""
+    def receive(self, deadline: float, budget: Callable[[dict[str, Any]], int] | None = None) -> Message:
+        """The next message for this job; WorkerGone if the child dies, lies about the nonce, or is too slow.
+        ``budget``: see protocol.Reader.receive (it may refuse the header with a ProtocolError)."""
         try:
-            header, blobs = self.reader.receive(deadline)
+            header, blobs = self.reader.receive(deadline, budget)
         except protocol.Deadline:
             self.kill()
             raise WorkerGone("timed out", timed_out=True) from None
@@ -400,10 +495,10 @@ class Job:
             raise WorkerGone("the worker process ended (exit, crash or resource limit)") from None
         except protocol.ProtocolError as error:
             self.kill()
-            raise WorkerGone(f"the worker broke protocol: {error}") from None
+            raise WorkerGone(f"the worker broke protocol: {error}", broke_protocol=True) from None
         if header.get("nonce") != self.nonce:
             self.kill()
-            raise WorkerGone("the worker answered with the wrong nonce")
+            raise WorkerGone("the worker answered with the wrong nonce", broke_protocol=True)
         return Message(header, blobs)
 
     def kill(self) -> None:

@@ -3,19 +3,26 @@
 Runs inside bubblewrap as PID 1 of its own pid namespace (so a student's SIGKILL cannot reach it and
 ``kill(-1)`` sweeps every leftover process), with only the standard library, numpy, torch and protocol.py.
 
-Control channel (fd 0, a SOCK_SEQPACKET socket from the grader), one JSON message per packet:
-  {"op": "spawn", "nonce", "limits"} + one passed fd  -> fork a child serving that fd  -> {"op": "spawned"}
-  {"op": "reap"}                                      -> kill the child and all leftovers -> {"op": "reaped"}
-  {"op": "warm", "source"}                            -> run the suite's warm-up code here, once (no answer)
+Control channel (fd 0, a SOCK_SEQPACKET socket from the grader), one JSON message per packet; an answer carries
+the id of its request, so the grader can tell a stale or forged one:
+  {"op": "spawn", "id", "nonce", "limits"} + one passed fd -> fork a child serving that fd -> {"op": "spawned", "id"}
+  {"op": "reap", "id"}                     -> kill the child and all leftovers, wipe    -> {"op": "reaped", "id"}
+  {"op": "warm", "source"}                 -> run the suite's warm-up code here, once (no answer)
   {"op": "quit"}
-The child never sees the control channel: it swaps fds 0-2 for /dev/null and a capped capture file first.
+The fork server is not dumpable, so no child reaches its memory or descriptors through ptrace or /proc/1.
+
+A child confines itself before any student code runs (confine.py): its own user, mount and IPC namespaces with a
+fresh capped /tmp and /dev/shm where the host allows nested user namespaces (otherwise the fork server wipes the
+shared ones after each child), a job directory of a random name, only the job's socket and fds 0-2 (the control
+channel swapped for /dev/null, output for a capped capture file), no capabilities, and a seccomp filter.
 
 Data channel (the passed stream socket), protocol.py messages, every header carrying the job's nonce:
   exec {cells}                 run the student's cells in order, one "cell" progress message before each
   harness {source}             define trusted (public) helper functions in a namespace of their own
-  call {entry, kind, args...}  look up the student's entry point, call it, convert what it returns
+  call {seq, entry, kind, args...}  look up the student's entry point, call it, convert what it returns
   bye
-Nothing the child sends is believed: the grader compares only the plain arrays it decodes.
+Nothing the child sends is believed: the grader checks every message (dlgrade.boundary.messages; an answer must
+carry its call's seq) and compares only the plain arrays it decodes.
 """
 
 from __future__ import annotations
@@ -25,12 +32,13 @@ import contextlib
 import json
 import os
 import resource
-import shutil
+import secrets
 import signal
 import socket
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,7 +52,8 @@ except ImportError:  # pragma: no cover - the grading environment pins torch
     torch = None
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import plain  # noqa: E402  (these two sit beside this file inside the sandbox; never the grader's package)
+import confine  # noqa: E402  (these sit beside this file inside the sandbox; never the grader's package)
+import plain  # noqa: E402
 import protocol  # noqa: E402
 
 JOBS_ROOT = os.environ.get("DLGRADE_JOBS", "/tmp")
@@ -68,7 +77,7 @@ class Child:
         self.reader = protocol.Reader(sock)
         self.capture_path, self.capture_offset = capture_path, 0
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-        # The released notebook imports its public checker; inside the grader check() does nothing.
+        # The released notebook imports its public checker; inside the grader check() and submit() do nothing.
         sys.modules["dlcheck"] = _silent_checker()
         self.harness: dict[str, Any] = {"np": np, "torch": torch}
 
@@ -127,8 +136,8 @@ class Child:
     def call(self, header: dict[str, Any], blobs: list[bytes]) -> None:
         entry, kind = header["entry"], header.get("kind", "function")
         if entry not in self.namespace:
-            self.reply({"op": "answer", "status": "missing", "error": f"{entry} is not defined",
-                        "seconds": 0.0, "output": self.new_output()})
+            self.reply({"op": "answer", "seq": header.get("seq"), "status": "missing",
+                        "error": f"{entry} is not defined", "seconds": 0.0, "output": self.new_output()})
             return
         target = self.namespace[entry]
         args = protocol.decode_value(header.get("args", {"t": "list", "v": []}), blobs, _to_tensor)
@@ -150,7 +159,8 @@ class Child:
         except BaseException as exc:
             status, error = "error", _short_traceback(exc)
         seconds = time.perf_counter() - started
-        reply: dict[str, Any] = {"op": "answer", "status": status, "error": error, "seconds": seconds}
+        reply: dict[str, Any] = {"op": "answer", "seq": header.get("seq"), "status": status, "error": error,
+                                 "seconds": seconds}
         if status == "ok":
             try:
                 reply["value"] = plain.describe(value, arrays)
@@ -166,6 +176,7 @@ class Child:
 def _silent_checker() -> Any:
     module = type(sys)("dlcheck")
     module.check = lambda *args, **kwargs: None
+    module.submit = lambda *args, **kwargs: None
     return module
 
 
@@ -216,36 +227,97 @@ def _vm_size() -> int:
     return 0
 
 
-def run_child(fd: int, nonce: str, limits: dict[str, int], control_fd: int) -> None:
-    """In the forked child: leave the control channel behind, confine ourselves, then serve."""
+@dataclass(frozen=True)
+class World:
+    """What the fork server found it can give each child (probed once, at its start)."""
+
+    private: bool  # a private, capped /tmp and /dev/shm per child (nested user namespaces work here)
+    filtered: bool  # a seccomp filter for this machine
+    sandboxed: bool  # inside bubblewrap, as PID 1 of its pid namespace
+
+    def jobs_root(self) -> str:
+        return "/tmp" if self.private or self.sandboxed else JOBS_ROOT
+
+    @property
+    def metadata_calls(self) -> bool:
+        """chmod, utime, xattrs allowed: a private world has the sandbox's device nodes (the host's own) on
+        read-only mounts; a sandbox without one refuses the calls instead (confine.METADATA_CALLS). Without the
+        sandbox a child is the host's user anyway."""
+        return self.private or not self.sandboxed
+
+
+def run_child(fd: int, nonce: str, limits: dict[str, int], job_name: str, world: World) -> None:
+    """In the forked child: leave the control channel behind, shut ourselves in, then serve."""
     os.setsid()
-    job_dir = os.path.join(JOBS_ROOT, f"job-{os.getpid()}")
-    os.makedirs(job_dir, mode=0o700, exist_ok=True)
-    capture = os.path.join(job_dir, ".output")
-    null = os.open(os.devnull, os.O_RDONLY)
-    out = os.open(capture, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(null, 0)
-    os.dup2(out, 1)
-    os.dup2(out, 2)
-    os.closerange(3, fd)
-    os.closerange(fd + 1, 1 << 16)
-    del control_fd  # fd 0 was the control channel; it is /dev/null now
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the child
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    try:
+        job_dir = _enter_own_world(job_name, limits, world)
+        capture = _only_the_jobs_descriptors(fd, job_dir)
+    except Exception as error:
+        _refuse(fd, nonce, error)
+        return
     os.chdir(job_dir)
-    os.environ.update(HOME=job_dir, TMPDIR=job_dir)
+    # matplotlib (a question may invite a plot): no display, and its config/font cache in our writable dir.
+    os.environ.update(HOME=job_dir, TMPDIR=job_dir, MPLCONFIGDIR=job_dir, MPLBACKEND="Agg")
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized output raises OSError in print, not a kill
     _limit(resource.RLIMIT_CPU, limits.get("cpu_seconds"))
     _limit(resource.RLIMIT_FSIZE, limits.get("file_bytes"))
     _limit(resource.RLIMIT_NPROC, limits.get("processes"))
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a core dump of a big child would stall its sweep
     if limits.get("memory_bytes"):
         _limit(resource.RLIMIT_AS, _vm_size() + limits["memory_bytes"])
+    try:
+        _shut_in(world)
+    except Exception as error:
+        _refuse(fd, nonce, error)
+        return
     sock = socket.socket(fileno=fd)
     try:
         Child(sock, nonce, capture).serve()
     except protocol.ProtocolError:
         pass
+
+
+def _enter_own_world(job_name: str, limits: dict[str, int], world: World) -> str:
+    """A fresh /tmp and /dev/shm of our own where we can have them, and a new job directory of an unpredictable
+    name (mkdir, not makedirs: one that somehow exists already is refused, never entered)."""
+    if world.private:
+        confine.private_world(int(limits.get("tmp_bytes", 1 << 28)), int(limits.get("shm_bytes", 1 << 26)),
+                              int(limits.get("tmp_inodes", 1 << 14)), keep=_mounts_in("/tmp"))
+    job_dir = os.path.join(world.jobs_root(), f"job-{job_name}")
+    os.mkdir(job_dir, 0o700)
+    return job_dir
+
+
+def _only_the_jobs_descriptors(fd: int, job_dir: str) -> str:
+    """fds 0-2 become /dev/null and the capped capture file (fd 0 was the control channel); every descriptor
+    but those and the job's socket is closed. Returns the capture file's path."""
+    capture = os.path.join(job_dir, ".output")
+    null = os.open(os.devnull, os.O_RDONLY)
+    out = os.open(capture, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.closerange(3, fd)
+    os.closerange(fd + 1, max(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 16))
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the child
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    return capture
+
+
+def _shut_in(world: World) -> None:
+    """The last step before student code: no capabilities (a private world's user namespace granted them all; an
+    unsandboxed root has them too), then the seccomp filter (refused calls get EPERM)."""
+    confine.drop_capabilities()
+    if world.filtered:
+        confine.install_filter(metadata=world.metadata_calls)
+
+
+def _refuse(fd: int, nonce: str, error: Exception) -> None:
+    """Tell the grader this child could not be confined (the sandbox's fault, not the student's) and end."""
+    with contextlib.suppress(OSError), socket.socket(fileno=fd) as sock:
+        protocol.send(sock, {"op": "refused", "nonce": nonce, "error": f"the child could not confine itself: {error}"})
 
 
 def _sweep(child: int | None, as_init: bool) -> int | None:
@@ -266,24 +338,103 @@ def _sweep(child: int | None, as_init: bool) -> int | None:
             status = code
 
 
-def _clean_jobs(sandboxed: bool) -> None:
-    """Remove the job directories; inside the sandbox also empty /dev/shm, its own tmpfs there. Without the
-    sandbox /dev/shm is the machine's, shared with the instructor's other programs, and is left alone."""
-    for name in os.listdir(JOBS_ROOT):
-        if name.startswith("job-"):
-            shutil.rmtree(os.path.join(JOBS_ROOT, name), ignore_errors=True)
-    if not sandboxed:
-        return
+def _clean_up(world: World, job_name: str | None) -> None:
+    """What a swept child leaves behind. Inside the sandbox /tmp and /dev/shm are the sandbox's own tmpfs: both
+    are emptied whole (a private child never saw them, and they are empty). Without the sandbox they are the
+    machine's, shared with the instructor's other programs: only the child's job directory is removed, where it
+    had no /tmp of its own."""
+    if world.sandboxed:
+        _empty("/tmp")
+        _empty("/dev/shm")
+    elif job_name is not None and not world.private:
+        path = os.path.join(JOBS_ROOT, f"job-{job_name}")
+        _empty(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+
+
+def _mounts_in(top: str) -> list[str]:
+    """The mount points right inside ``top``: where the launcher bound Python trees that live under /tmp (each in
+    a read-only mount of its own, so no student can rename or fill it)."""
     with contextlib.suppress(OSError):
-        for name in os.listdir("/dev/shm"):
-            path = os.path.join("/dev/shm", name)
-            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
+        device = os.stat(top).st_dev
+        return [os.path.join(top, name) for name in os.listdir(top)
+                if os.stat(os.path.join(top, name), follow_symlinks=False).st_dev != device]
+    return []
 
 
-def serve_forever(control: socket.socket) -> None:
+def _empty(top: str) -> None:
+    """Remove everything inside ``top``, however deep, odd or locked, once its maker is dead, but the mounts right
+    inside it (see _mounts_in). Nothing recurses and no path grows long (shutil.rmtree overflows Python's stack
+    on a deep enough tree, and skips a job-* name that is a file): a non-empty directory has its subdirectories
+    moved up into ``top``, the rest of its entries removed, and then itself; passes repeat until ``top`` is empty
+    or a pass removes nothing."""
+    try:
+        top_fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    kept = {os.path.basename(path) for path in _mounts_in(top)}
+    try:
+        progress = True
+        while progress:
+            progress = False
+            for name in os.listdir(top_fd):
+                if name not in kept and (_unlink(top_fd, name) or _rmdir(top_fd, name) or _dismantle(top_fd, name)):
+                    progress = True
+    finally:
+        os.close(top_fd)
+
+
+def _dismantle(top_fd: int, name: str) -> bool:
+    """Take the non-empty directory ``name`` of ``top_fd`` apart: its subdirectories moved up next to it, its other
+    entries removed, then itself. True if anything changed."""
+    with contextlib.suppress(OSError):
+        os.chmod(name, 0o700, dir_fd=top_fd)  # a real directory (unlink took any symlink), and ours to open
+    try:
+        inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top_fd)
+    except OSError:
+        return False
+    changed = False
+    try:
+        for entry in os.listdir(inner):
+            if _unlink(inner, entry) or _rmdir(inner, entry):
+                changed = True
+                continue
+            with contextlib.suppress(OSError):
+                os.rename(entry, f".swept-{secrets.token_hex(8)}", src_dir_fd=inner, dst_dir_fd=top_fd)
+                changed = True
+    except OSError:
+        pass
+    finally:
+        os.close(inner)
+    return _rmdir(top_fd, name) or changed
+
+
+def _rmdir(dir_fd: int, name: str) -> bool:
+    """Remove an empty directory; False when it is not one."""
+    try:
+        os.rmdir(name, dir_fd=dir_fd)
+    except OSError:
+        return False
+    return True
+
+
+def _unlink(dir_fd: int, name: str) -> bool:
+    """Remove a non-directory; False when ``name`` is a directory (or cannot be removed)."""
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def serve_forever(control: socket.socket, world: World) -> None:
     """The fork server loop: one child at a time, swept clean before the next."""
-    as_init = os.getpid() == 1
+    as_init = world.sandboxed
     child: int | None = None
+    job_name: str | None = None
     while True:
         try:
             data, fds, _flags, _addr = socket.recv_fds(control, 1 << 16, 1)
@@ -292,26 +443,29 @@ def serve_forever(control: socket.socket) -> None:
         if not data:
             break
         message = json.loads(data)
-        op = message.get("op")
+        op, request = message.get("op"), message.get("id")
         if op == "spawn":
             if child is not None:
                 _sweep(child, as_init)
+                _clean_up(world, job_name)
+            job_name = secrets.token_hex(16)  # drawn after the last child is gone: it cannot know this one
             pid = os.fork()
             if pid == 0:
                 try:
-                    run_child(fds[0], message["nonce"], message.get("limits", {}), control.fileno())
+                    run_child(fds[0], message["nonce"], message.get("limits", {}), job_name, world)
                 finally:
                     os._exit(0)
             for fd in fds:
                 os.close(fd)
             child = pid
-            if not _answer(control, {"op": "spawned", "pid": pid}):
+            if not _answer(control, {"op": "spawned", "id": request, "pid": pid}):
                 break
         elif op == "reap":
             status = _sweep(child, as_init)
             child = None
-            _clean_jobs(sandboxed=as_init)
-            if not _answer(control, {"op": "reaped", "status": status}):
+            _clean_up(world, job_name)
+            job_name = None
+            if not _answer(control, {"op": "reaped", "id": request, "status": status}):
                 break
         elif op == "warm":
             warm_up(str(message.get("source", "")))
@@ -336,6 +490,23 @@ def warm_up(source: str) -> None:
         _exec(_compile(source, "<warm-up>", "exec"), {"__name__": "__warm_up__", "torch": torch, "np": np})
 
 
+def _survey() -> World:
+    """Make ourselves unreachable from our children, and find what confinement this host lets them have. Without
+    the sandbox a child gets a /tmp of its own only where the Python installation is not under /tmp (unbound,
+    it would vanish under the new one)."""
+    confine.undumpable()
+    os.chdir("/")  # not the shared /tmp bubblewrap started us in
+    sandboxed = os.getpid() == 1
+    trees = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}
+    wanted = sandboxed or not any(tree == top or tree.startswith(top + os.sep)
+                                  for tree in trees for top in ("/tmp", "/dev/shm"))
+    world = World(private=wanted and confine.nested_namespaces_work(keep=_mounts_in("/tmp")),
+                  filtered=confine.supported(), sandboxed=sandboxed)
+    if world.filtered:  # built here once, inherited by every child
+        confine.filter_program(confine.machine(), metadata=world.metadata_calls)
+    return world
+
+
 def main() -> None:
     control = socket.socket(fileno=0)
     # The grader reads our stderr only if we die; keep the control socket off fd 1 as well.
@@ -344,8 +515,11 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     status = 1
     try:
-        if _answer(control, {"op": "ready", "pid": os.getpid(), "torch": torch is not None}):
-            serve_forever(control)
+        world = _survey()
+        ready = {"op": "ready", "pid": os.getpid(), "torch": torch is not None, "private_tmp": world.private,
+                 "seccomp": world.filtered, "machine": confine.machine()}
+        if _answer(control, ready):
+            serve_forever(control, world)
         status = 0
     except BaseException:
         traceback.print_exc()  # the grader shows the last line of our stderr if we die

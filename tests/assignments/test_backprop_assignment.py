@@ -239,7 +239,8 @@ def test_candidate_backwards_are_what_they_say(which):
     right = backprop._linear_reference(x, w, g)
     differs = [not np.allclose(a, b) for a, b in zip(got, right, strict=True)]
     assert differs == {"correct": [False] * 3, "input_sign": [True, False, False],
-                       "weight_over_batch": [False, True, False], "bias_mean": [False, False, True]}[which]
+                       "weight_over_batch": [False, True, False], "bias_mean": [False, False, True],
+                       "weight_scaled": [False, True, False]}[which]
 
 
 @pytest.mark.parametrize("case", cases("gradcheck_linear"), ids=lambda c: c.describe()[:40])
@@ -249,6 +250,8 @@ def test_gradcheck_reference_passes_and_each_mistake_is_judged_wrong_somewhere(c
     assert question.judge(case, from_value(error)).passed
     if case.args[0] == "correct":
         assert 0 <= error < 1e-8
+    elif case.args[0] == "weight_scaled":  # the subtle bug: 0.004 / 2.004, twice the flag
+        assert error == pytest.approx(0.004 / 2.004, rel=1e-6)
     else:
         assert error > 0.1
 

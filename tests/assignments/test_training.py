@@ -147,7 +147,17 @@ def test_dropout_reference_eval_is_the_plain_network_and_train_scales_survivors(
     h = np.maximum(X @ weights["input.weight"].T + weights["input.bias"], 0.0)
     h = np.maximum(h @ weights["hidden.weight"].T + weights["hidden.bias"], 0.0)
     np.testing.assert_allclose(answer["eval"], h @ weights["output.weight"].T + weights["output.bias"], rtol=1e-12)
-    assert not np.allclose(answer["train"], answer["eval"])
+    assert {key: value for key, value in answer.items() if key != "eval"} == {
+        "dropout_after_input": True, "dropout_after_hidden": True, "rate_after_input": True,
+        "rate_after_hidden": True, "fresh_masks": True, "output_is_output_layer": True}
+
+
+def test_the_dropout_watch_tells_a_drop_rate_from_its_complement():
+    # 256 repeated rows: a drop rate of 0.3 is within its band, 0.7 (the keep probability as p) far outside
+    harness = training._HARNESS
+    assert harness["_drop_rate_ok"](300, 1000, 0.3) and harness["_drop_rate_ok"](330, 1000, 0.3)
+    assert not harness["_drop_rate_ok"](700, 1000, 0.3) and not harness["_drop_rate_ok"](0, 1000, 0.3)
+    assert not harness["_drop_rate_ok"](400, 1000, 0.3)  # 7 standard deviations off
 
 
 @pytest.mark.parametrize("name", ["make_loader", "ffn", "ffn_sigmoid", "dropout_model", "train_loop", "accuracy"])

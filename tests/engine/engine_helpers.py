@@ -10,6 +10,9 @@ import nbformat
 
 from dlgrade.grading import SubmissionResult
 
+# The engine tests' small course: the 'mini' assignment and its suite.
+FIXTURE_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "engine_course"
+
 SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION", re.S | re.M)
 
 

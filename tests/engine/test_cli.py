@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURE_ROOT
-from engine_helpers import blank
+from engine_helpers import FIXTURE_ROOT, blank
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

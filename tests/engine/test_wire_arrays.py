@@ -15,7 +15,7 @@ from dlgrade.sandbox import protocol
 ])
 def test_plain_arrays_round_trip_through_the_fast_reader(array: np.ndarray) -> None:
     blob = protocol.encode_array(array)
-    assert protocol._read_plain_npy(blob) is not None  # the fast path, not numpy's literal_eval
+    assert protocol.read_plain_npy(blob) is not None  # the fast path, not numpy's literal_eval
     back = protocol.decode_array(blob)
     assert back.dtype == array.dtype and back.shape == array.shape and back.flags.writeable
     np.testing.assert_array_equal(back, array)
@@ -49,7 +49,7 @@ def test_other_dtypes_go_through_numpy_and_are_refused() -> None:
     for dtype in (np.float32, np.complex128, np.dtype("U3")):
         buffer = io.BytesIO()
         np.lib.format.write_array(buffer, np.zeros(2, dtype=dtype))
-        assert protocol._read_plain_npy(buffer.getvalue()) is None
+        assert protocol.read_plain_npy(buffer.getvalue()) is None
         with pytest.raises(protocol.ProtocolError, match="not allowed across the boundary"):
             protocol.decode_array(buffer.getvalue())
 

@@ -87,7 +87,8 @@ def test_text_and_csv_give_the_same_tables(graded: Graded, built: cohort.Cohort)
 def test_a_csv_field_that_would_be_a_formula_is_written_as_text(start: str) -> None:
     table = tables.Table("t", ("a", "b"), ((f"{start}HYPERLINK(\"http://x\")", -1.5),))
     rows = list(csv.reader(io.StringIO(tables.csv_text([table]))))
-    assert rows[2] == [f"'{start}HYPERLINK(\"http://x\")", "-1.5"]
+    shown = "\\x0d" if start == "\r" else start  # a carriage return is made visible (dlgrade.boundary.text)
+    assert rows[2] == [f"'{shown}HYPERLINK(\"http://x\")", "-1.5"]
 
 
 def test_the_html_report_is_one_self_contained_page_linking_every_student_to_their_feedback(graded: Graded) -> None:

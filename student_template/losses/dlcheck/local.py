@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .answers import Answer, Items, Leaf, from_value
-from .compare import compare
+from .compare import _KIND_CLASS, _dtype_kind, compare, precision_for
 
 __all__ = ["CHECKS_FILE", "FORMAT", "Unbakeable", "check", "decode", "encode", "form_of", "form_problem"]
 
@@ -191,7 +191,7 @@ def _check(name: str, namespace: dict[str, Any]) -> tuple[list[str], bool]:
     spec = questions[name]
     if spec.get("harness"):
         spec = spec | {"harness_function": _harness(checks.get("harness_source", ""), spec["harness"])}
-    if spec.get("grader_only") and "form" not in spec:
+    if spec.get("grader_only") and "form" not in spec and not spec.get("judged"):
         return [f"{name}: this question is checked only by the grader ({spec['grader_only']})"], True
     entry, kind = spec["entry"], spec.get("kind", "function")
     target = _lookup(namespace, entry)
@@ -203,6 +203,8 @@ def _check(name: str, namespace: dict[str, Any]) -> tuple[list[str], bool]:
                 "put your answers in them and run the cell"], False
     if "form" in spec:
         return _check_form(name, spec, target)
+    if spec.get("judged"):
+        return _check_judged(name, spec, target)
     cases = spec.get("cases", [])
     lines, results, failures = [], [], []
     for number, case in enumerate(cases, 1):
@@ -238,6 +240,79 @@ def _check(name: str, namespace: dict[str, Any]) -> tuple[list[str], bool]:
 
 
 _MISSING = object()
+
+
+def _check_judged(name: str, spec: dict[str, Any], target: Any) -> tuple[list[str], bool]:
+    """A judged question (a trained model, a verdict on a gradient check): the entry point runs on each public
+    case as in the grader; the answer is judged by the judge's in-kernel twin with that case's data when it was
+    baked (the public case's test set), else checked for its form. The grader adds hidden cases."""
+    judge = _judge(spec["judge_source"]) if spec.get("judge_source") else None
+    lines, results = [], []
+    for number, case in enumerate(spec.get("cases", []), 1):
+        label = f"case {number}: {case.get('label', '')}".rstrip(": ")
+        if case.get("grader_only"):
+            lines.append(f"  - {label}: checked only by the grader ({case['grader_only']})")
+            continue
+        status, detail, value = _call(spec, case, target)
+        if status == "not_implemented":
+            return [f"{name}: not implemented yet: {spec['entry']} raises NotImplementedError; write your "
+                    f"solution in its cell above and run that cell"], False
+        if status == "ok":
+            status, detail = _judged(case, value, judge)
+        results.append(status == "passed")
+        lines.append(f"  {'✓' if status == 'passed' else '✗'} {label}")
+        lines.extend(f"      {line}" for line in detail)
+        if status == "interrupted":
+            break
+    passed, count = sum(results), len(results)
+    plural = "s" if count != 1 else ""
+    if results and passed == count:
+        head = f"{name}: all passed ({count} public case{plural}, judged as the grader judges them; the grader " \
+               "also runs hidden cases)" if judge is not None else \
+               f"{name}: ran on the {count} public case{plural} and returned a well-formed answer; the grader " \
+               f"judges it ({spec['grader_only']})"
+        return [head, *lines], True
+    if not results:
+        return [f"{name}: no public case to run here: this question is checked only by the grader", *lines], True
+    tail = [f"  Hint: {spec['hint']}"] if spec.get("hint") else []
+    return [f"{name}: {passed} of {count} public cases passed", *lines, *tail], False
+
+
+def _judged(case: dict[str, Any], value: Any, judge: Any) -> tuple[str, list[str]]:
+    """(status, report lines) for what the entry point returned on a judged case."""
+    if value is None:
+        return "failed", ["returned None: nothing to judge (is a `return` missing?)"]
+    if judge is not None:
+        try:
+            passed, message = judge(value, decode(case["judge_data"], tensors=False))
+        except Exception as error:
+            return "failed", [f"your answer could not be judged: {_last_line(error)}"]
+        return ("passed" if passed else "failed"), [str(message)] if message else []
+    form = case.get("form")
+    if form is None:
+        return "passed", []
+    try:
+        answer = from_value(value)
+    except Exception as error:
+        return "failed", [f"your answer could not be read: {_last_line(error)}"]
+    words = {"i": "integers", "u": "integers", "b": "booleans", "f": "floating-point numbers"}
+    wanted = f"an array of shape {tuple(form['shape'])} holding {words.get(form['kind'], 'numbers')}"
+    if not isinstance(answer, Leaf) or list(answer.shape) != form["shape"] or \
+            _KIND_CLASS.get(_dtype_kind(answer)) != _KIND_CLASS.get(form["kind"]):
+        return "failed", [f"expected {wanted}, got {answer.describe()}"]
+    return "passed", []
+
+
+_JUDGES: dict[str, Any] = {}
+
+
+def _judge(source: str) -> Any:
+    """The judge(value, data) -> (passed, message) that a judge's in-kernel twin defines."""
+    if source not in _JUDGES:
+        namespace: dict[str, Any] = {"np": np}
+        exec(compile(source, "<dlgrade judge>", "exec"), namespace)  # the suite's public twin of its judge
+        _JUDGES[source] = namespace["judge"]
+    return _JUDGES[source]
 
 
 def _check_form(name: str, spec: dict[str, Any], value: Any) -> tuple[list[str], bool]:
@@ -287,10 +362,14 @@ def form_problem(value: Any, form: Any, where: str) -> str | None:
         if not hasattr(value, "shape") or list(shape) != form["shape"]:
             return f"{where} should be an array of shape {tuple(form['shape'])}, not {_what(value)}"
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    try:  # read as the grader reads it: a float, a numpy scalar, a 0-d array or tensor is a number, a bool not
+        answer = from_value(value)
+    except Exception:
+        answer = None
+    if not isinstance(answer, Leaf) or answer.shape != () or _dtype_kind(answer) not in "fiu":
         return f"{where} should be a number, not {_what(value)}"
-    if not math.isfinite(float(value)):
-        return f"{where} should be a finite number, not {value}"
+    if not math.isfinite(float(answer.array)):
+        return f"{where} should be a finite number, not {float(answer.array)}"
     return None
 
 
@@ -298,12 +377,15 @@ def _what(value: Any) -> str:
     if type(value) in (tuple, list, dict):
         return f"a {type(value).__name__} of {len(value)}"
     shape = getattr(value, "shape", None)
+    if shape is not None and tuple(shape) == ():
+        return f"a 0-d array of dtype {getattr(value, 'dtype', '?')}"
     return f"an array of shape {tuple(shape)}" if shape is not None else f"a {type(value).__name__}"
 
 
 def _harness(source: str, name: str) -> Any:
     """The suite's public harness function ``name`` (it drives classes and training loops, as in the grader)."""
-    namespace: dict[str, Any] = {"np": np, "torch": _torch()}
+    # torch only for a harness that uses it (a numpy-only one need not pay its ~4 s import on a fresh kernel)
+    namespace: dict[str, Any] = {"np": np, "torch": _torch() if "torch" in source else None}
     exec(compile(source, "<dlgrade harness>", "exec"), namespace)  # the suite's own public helper code
     return namespace[name]
 
@@ -315,12 +397,15 @@ def _lookup(namespace: dict[str, Any], entry: str) -> Any:
     return getattr(main, entry, _MISSING) if main is not None else _MISSING
 
 
-def _run_case(spec: dict[str, Any], case: dict[str, Any], target: Any) -> tuple[str, list[str], Answer | None]:
-    """(status, report lines, the student's answer) for one public case."""
+def _call(spec: dict[str, Any], case: dict[str, Any], target: Any, args: list[Any] | None = None,
+          kwargs: dict[str, Any] | None = None) -> tuple[str, list[str], Any]:
+    """("ok", [], value) of the entry point on one public case (through the question's harness, as the grader
+    calls it), or the status and report lines of why not."""
     kind = spec.get("kind", "function")
-    args, kwargs = decode(case.get("args", [])), decode(case.get("kwargs", {"dict": {}}))
+    if args is None or kwargs is None:
+        args, kwargs = decode(case.get("args", [])), decode(case.get("kwargs", {"dict": {}}))
     try:
-        with _autograd(spec.get("autograd", True)):
+        with as_in_the_worker(spec.get("autograd", True)):
             if spec.get("harness_function") is not None:
                 value = spec["harness_function"](target, *args, **kwargs)
             else:
@@ -331,6 +416,16 @@ def _run_case(spec: dict[str, Any], case: dict[str, Any], target: Any) -> tuple[
         return "interrupted", ["interrupted"], None
     except BaseException as error:  # SystemExit included: the student's code may not end check()
         return "error", [f"your code raised {_last_line(error)}", *_inputs(kind, case)], None
+    return "ok", [], value
+
+
+def _run_case(spec: dict[str, Any], case: dict[str, Any], target: Any) -> tuple[str, list[str], Answer | None]:
+    """(status, report lines, the student's answer) for one public case."""
+    kind = spec.get("kind", "function")
+    args, kwargs = decode(case.get("args", [])), decode(case.get("kwargs", {"dict": {}}))
+    status, detail, value = _call(spec, case, target, args, kwargs)
+    if status != "ok":
+        return status, detail, None
     unfilled = _first_none(value, tuple(spec.get("output_names", ()))) if kind == "variable" else None
     if unfilled is not None:
         return "failed", [f"{unfilled} is still None: put your answer in it and run its cell"], None
@@ -344,7 +439,9 @@ def _run_case(spec: dict[str, Any], case: dict[str, Any], target: Any) -> tuple[
     if not outcome.passed:
         detail = [outcome.text(), *_inputs(kind, case)]
         if not (isinstance(answer, Leaf) and answer.shape == () and np.ndim(expected) == 0):  # else: in the text
-            detail += [_labelled("yours:    ", _show(answer)), _labelled("expected: ", _show_expected(expected))]
+            precision = precision_for(outcome.max_error, outcome.expected)
+            detail += [_labelled("yours:    ", _show(answer, precision)),
+                       _labelled("expected: ", _show_expected(expected, precision))]
         return "failed", detail, answer
     if kind == "function" and spec.get("check_mutation", True):
         changed = _mutated(case.get("args", []), args)
@@ -378,11 +475,21 @@ def _first_none(value: Any, names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _autograd(enabled: bool) -> Any:
+@contextlib.contextmanager
+def as_in_the_worker(enabled: bool) -> Any:
+    """As the grader's worker runs a call: one torch thread (training is reproducible, and on a busy machine
+    many times faster), autograd off for a by-hand question. torch is never imported here."""
     torch = sys.modules.get("torch")
-    if enabled or torch is None:
-        return contextlib.nullcontext()
-    return torch.no_grad()
+    if torch is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with contextlib.nullcontext() if enabled else torch.no_grad():
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _mutated(baked: list[Any], given: list[Any]) -> int | None:
@@ -397,16 +504,18 @@ def _mutated(baked: list[Any], given: list[Any]) -> int | None:
 
 
 def _diagnose(spec: dict[str, Any], failures: list[tuple[dict[str, Any], Answer]]) -> dict[str, Any] | None:
-    """The first known mistake whose baked output reproduces every failed answer (the grader's rule)."""
+    """The first known mistake whose baked output reproduces every failed answer as it was compared (the
+    grader's rule: a case bakes only the mistakes whose output there is wrong, so each one explains it)."""
     if not failures:
         return None
     rtol, atol, names = float(spec["rtol"]), float(spec["atol"]), tuple(spec.get("output_names", ()))
+    dtype = str(spec.get("dtype", "float"))
     for mistake in spec.get("mistakes", []):
         matched = True
         for case, answer in failures:
             output = next((m["output"] for m in case.get("mistakes", []) if m["name"] == mistake["name"]), _MISSING)
             if output is _MISSING or not compare(answer, decode(output, tensors=False), rtol=rtol, atol=atol,
-                                                 dtype="any", names=names).passed:
+                                                 dtype=dtype, names=names, variant=True).passed:
                 matched = False
                 break
         if matched:
@@ -440,20 +549,21 @@ def _show_inputs(case: dict[str, Any]) -> str:
     return ", ".join(parts)[:600]
 
 
-def _show(answer: Answer) -> str:
+def _show(answer: Answer, precision: int = 6) -> str:
     if isinstance(answer, Leaf):
-        return np.array2string(answer.array, precision=6, threshold=20, separator=", ")[:400]
+        return np.array2string(answer.array, precision=precision, threshold=20, separator=", ")[:400]
     if isinstance(answer, Items):
-        return ("(" + ", ".join(_show(item) for item in answer.items) + ")")[:400]
+        return ("(" + ", ".join(_show(item, precision) for item in answer.items) + ")")[:400]
     return answer.describe()[:400]
 
 
-def _show_expected(value: Any) -> str:
+def _show_expected(value: Any, precision: int = 6) -> str:
     if isinstance(value, tuple | list):
-        return ("(" + ", ".join(_show_expected(item) for item in value) + ")")[:400]
+        return ("(" + ", ".join(_show_expected(item, precision) for item in value) + ")")[:400]
     if isinstance(value, dict):
-        return ("{" + ", ".join(f"{key!r}: {_show_expected(item)}" for key, item in value.items()) + "}")[:400]
+        return ("{" + ", ".join(f"{key!r}: {_show_expected(item, precision)}" for key, item in value.items())
+                + "}")[:400]
     try:
-        return np.array2string(np.asarray(value), precision=6, threshold=20, separator=", ")[:400]
+        return np.array2string(np.asarray(value), precision=precision, threshold=20, separator=", ")[:400]
     except Exception:
         return repr(value)[:400]

@@ -3,6 +3,9 @@
 Order: structure and type (array / number / tensor) -> exact shape (no broadcasting: (n,) is not (n, 1)) ->
 dtype family -> all finite -> |yours - expected| <= atol + rtol * |expected| element-wise, in float64, with the
 expected value as the desired side (numpy.testing.assert_allclose's rule).
+
+Numbers in messages carry as many significant digits as it takes to tell yours from the expected one (at least
+six), and integral values print as integers (shown_pair, precision_for).
 """
 
 from __future__ import annotations
@@ -18,6 +21,39 @@ from .answers import Answer, Entries, Items, Leaf, Nothing, Opaque
 _FAMILY_KINDS = {"float": "f", "int": "iu", "bool": "b", "number": "fiu", "any": "fiub"}
 _FAMILY_WORDS = {"float": "floating-point numbers", "int": "integers", "bool": "booleans",
                  "number": "numbers", "any": "numbers"}
+_KIND_CLASS = {"f": "f", "i": "i", "u": "i", "b": "b"}  # float / integer / boolean, for "the same dtype as"
+MIN_DIGITS = 6  # significant digits of a number in feedback, more where the difference needs them
+MAX_DIGITS = 17  # a float64 is fully determined by 17
+
+
+def _integral(value: float) -> bool:
+    return math.isfinite(value) and value == int(value) and abs(value) < 1e15
+
+
+def _number(value: float, digits: int) -> str:
+    return str(int(value)) if _integral(value) else f"{value:.{digits}g}"
+
+
+def shown_pair(yours: float, expected: float) -> tuple[str, str]:
+    """Both numbers as feedback prints them: integral values as integers, others with the fewest significant
+    digits (at least MIN_DIGITS) at which the two read differently, so "yours 0.4795642, expected 0.4795644"
+    shows a difference of 2e-7 that six digits would hide."""
+    for digits in range(MIN_DIGITS, MAX_DIGITS + 1):
+        first, second = _number(yours, digits), _number(expected, digits)
+        if first != second:
+            return first, second
+    return first, second
+
+
+def precision_for(error: float | None, expected: float | None = None) -> int:
+    """numpy print precision (digits after the point) at which an error of ``error`` shows, at ``expected``'s
+    scale too (scientific notation counts digits of the mantissa): at least MIN_DIGITS, at most MAX_DIGITS."""
+    needed = MIN_DIGITS
+    if error is not None and math.isfinite(error) and error > 0:
+        needed = max(needed, math.ceil(-math.log10(error)) + 1)
+        if expected is not None and math.isfinite(expected) and expected != 0:
+            needed = max(needed, math.ceil(-math.log10(error / abs(expected))) + 1)
+    return min(needed, MAX_DIGITS)
 
 
 @dataclass(frozen=True)
@@ -59,8 +95,14 @@ def _label(where: str, names: tuple[str, ...], position: int | str) -> str:
 
 
 def compare(answer: Answer, expected: Any, *, rtol: float, atol: float, dtype: str = "float",
-            names: tuple[str, ...] = (), where: str = "") -> Outcome:
-    """Check ``answer`` against ``expected`` (an array, number, or tuple/list/dict of them)."""
+            names: tuple[str, ...] = (), where: str = "", variant: bool = False) -> Outcome:
+    """Check ``answer`` against ``expected`` (an array, number, or tuple/list/dict of them).
+
+    ``variant``: ``expected`` is a known mistake's output and the question is whether the answer is that output
+    as the grader compares it (same tolerance, same dtype family). An answer whose dtype is outside the family
+    is reproduced only by a variant of that same kind (float values where integers belong); never by a variant
+    that merely has the same values (booleans are not the floats a variant returns).
+    """
     if isinstance(answer, Nothing):
         return Outcome(False, "returned None: nothing to grade (is a `return` missing?)", where)
     if isinstance(expected, tuple | list):
@@ -70,7 +112,7 @@ def compare(answer: Answer, expected: Any, *, rtol: float, atol: float, dtype: s
             return Outcome(False, f"expected {len(expected)} values, got {len(answer.items)}", where)
         for position, (item, wanted) in enumerate(zip(answer.items, expected, strict=True)):
             outcome = compare(item, wanted, rtol=rtol, atol=atol, dtype=dtype,
-                              where=_label(where, names, position))
+                              where=_label(where, names, position), variant=variant)
             if not outcome.passed:
                 return outcome
         return Outcome(True)
@@ -84,11 +126,12 @@ def compare(answer: Answer, expected: Any, *, rtol: float, atol: float, dtype: s
             return Outcome(False, f"the dict's keys are wrong: {detail}", where)
         for key in expected:
             outcome = compare(got[key], expected[key], rtol=rtol, atol=atol, dtype=dtype,
-                              where=_label(where, names, key))
+                              where=_label(where, names, key), variant=variant)
             if not outcome.passed:
                 return outcome
         return Outcome(True)
-    return _compare_leaf(answer, np.asarray(expected), rtol=rtol, atol=atol, dtype=dtype, where=where)
+    return _compare_leaf(answer, np.asarray(expected), rtol=rtol, atol=atol, dtype=dtype, where=where,
+                         variant=variant)
 
 
 def _close_and_finite(yours: np.ndarray, desired: np.ndarray, rtol: float, atol: float) -> bool:
@@ -103,7 +146,7 @@ def _close_and_finite(yours: np.ndarray, desired: np.ndarray, rtol: float, atol:
 
 
 def _compare_leaf(answer: Answer, expected: np.ndarray, *, rtol: float, atol: float, dtype: str,
-                  where: str) -> Outcome:
+                  where: str, variant: bool = False) -> Outcome:
     wanted = "a number" if expected.ndim == 0 else f"an array of shape {expected.shape}"
     if isinstance(answer, Opaque):
         return Outcome(False, f"expected {wanted}, got {answer.describe()}; return a plain float, numpy array "
@@ -115,7 +158,9 @@ def _compare_leaf(answer: Answer, expected: np.ndarray, *, rtol: float, atol: fl
         if answer.array.size == expected.size:
             hint = " (same number of elements: check for an extra or missing dimension; no broadcasting here)"
         return Outcome(False, f"shape: expected {expected.shape}, got {answer.shape}{hint}", where)
-    if _dtype_kind(answer) not in _FAMILY_KINDS[dtype]:
+    kind = _dtype_kind(answer)
+    if kind not in _FAMILY_KINDS[dtype] and not (
+            variant and _KIND_CLASS.get(kind, "?") == _KIND_CLASS.get(expected.dtype.kind, "")):
         return Outcome(False, f"dtype: expected {_FAMILY_WORDS[dtype]}, got {answer.dtype}", where)
     yours = answer.array.astype(np.float64, copy=False)
     desired = expected.astype(np.float64, copy=False)
@@ -126,7 +171,8 @@ def _compare_leaf(answer: Answer, expected: np.ndarray, *, rtol: float, atol: fl
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         value = yours[index]
         return Outcome(False, f"contains {value} at index {index}; expected a finite value "
-                              f"({desired[index]:.6g})", where, index, float(value), float(desired[index]))
+                              f"({_number(float(desired[index]), MIN_DIGITS)})", where, index, float(value),
+                       float(desired[index]))
     # A NaN where NaN is expected, or the same infinity, agrees (a known mistake may produce them).
     agree = (np.isnan(yours) & np.isnan(desired)) | (np.isinf(desired) & (yours == desired))
     with np.errstate(invalid="ignore", over="ignore"):
@@ -139,7 +185,10 @@ def _compare_leaf(answer: Answer, expected: np.ndarray, *, rtol: float, atol: fl
     worst = tuple(int(i) for i in worst)
     count = int(wrong.sum())
     at = f" at index {worst}" if worst else ""
+    shown_yours, shown_expected = shown_pair(float(yours[worst]), float(desired[worst]))
+    if kind == "b" and expected.dtype.kind == "b" and wrong.size == 1:  # a yes/no check ("ran in eval mode")
+        return Outcome(False, f"{bool(yours[worst])} where it should be {bool(desired[worst])}", where, worst,
+                       float(yours[worst]), float(desired[worst]), float(error[worst]))
     message = (f"values differ: {count} of {wrong.size} off; largest error {float(error[worst]):.3g}{at}: "
-               f"yours {float(yours[worst]):.6g}, expected {float(desired[worst]):.6g} "
-               f"(rtol {rtol:g}, atol {atol:g})")
+               f"yours {shown_yours}, expected {shown_expected} (rtol {rtol:g}, atol {atol:g})")
     return Outcome(False, message, where, worst, float(yours[worst]), float(desired[worst]), float(error[worst]))
