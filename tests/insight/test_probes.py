@@ -104,4 +104,4 @@ def test_stored_probe_answers_round_trip_and_are_capped() -> None:
     stored = ProbeAnswers("0123456789abcdef", "fedcba9876543210", ("[1. 2.]", "x" * 500))
     again = ProbeAnswers.from_data(stored.to_data())
     assert again.key == stored.key and again.signature == stored.signature
-    assert again.answers == ("[1. 2.]", "x" * 200)
+    assert again.answers == ("[1. 2.]", "x" * 200 + " … (truncated)")
