@@ -456,10 +456,8 @@ def answer_budget(question: Question, values: CaseValues) -> int:
 
 
 def grade_question(question: Question, points: float, extraction: Extraction, session: Session,
-                   seed: int, memo: dict[tuple[str, int, str], Any] | None = None,
-                   probe_seed: int | None = None) -> QuestionResult:
-    """``memo`` keeps the trusted values of public cases across submissions (see CaseValues). ``probe_seed``: the
-    course's (dlgrade.insight.probes); a question failed without a known mistake is then also asked its probe set."""
+                   seed: int, memo: dict[tuple[str, int, str], Any] | None = None) -> QuestionResult:
+    """``memo`` keeps the trusted values of public cases across submissions (see CaseValues)."""
     student_cells = [cell.source for cell in extraction.cells if cell.student]
     violation = find_banned(student_cells, question.entry, question.banned)
     if violation is not None:
@@ -528,14 +526,19 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
     if mistake is not None:
         for index in explained:
             results[index] = replace(results[index], mistake=mistake.name)
-    graded = _summarise(question, points, results, mistake, _broken_cells_note(question, session, results))
-    probes = probe_set(question, probe_seed) if probe_seed is not None else None
-    if probes is not None and mistake is None and graded.status in PROBED_STATUSES:
-        graded = replace(graded, probe=probe_question(question, session, probes, probe_seed))
-    return graded
+    return _summarise(question, points, results, mistake, _broken_cells_note(question, session, results))
 
 
 _PROBE_VALUES: dict[str, dict[tuple[str, int, str], Any]] = {}  # per probe set (its key): the same for everyone
+
+
+def probed(question: Question, graded: QuestionResult, session: Session, seed: int) -> QuestionResult:
+    """A graded question with the submission's answers on its probe set (dlgrade.insight.probes) when it failed
+    without a known mistake, as it was otherwise."""
+    probes = probe_set(question, seed)
+    if probes is None or graded.diagnosis is not None or graded.status not in PROBED_STATUSES:
+        return graded
+    return replace(graded, probe=probe_question(question, session, probes, seed))
 
 
 def probe_question(question: Question, session: Session, probes: ProbeSet, seed: int) -> ProbeAnswers:
@@ -671,18 +674,23 @@ class Grader:
         if seed is None:
             seed = submission_seed(self.secret, extraction, version)
         session = Session(self.sandbox, extraction.cells, suite.harness_source)
+        probe_seed = self.probe_seed if probe_seed is None else probe_seed
         questions = []
         try:
             for question in suite.questions:
                 result = grade_question(question, self.assignment.points[question.name], extraction, session, seed,
-                                        self.public_values, self.probe_seed if probe_seed is None else probe_seed)
+                                        self.public_values)
                 questions.append(result)
                 if self.on_question:
                     self.on_question(result)
+            notes = list(extraction.notes) + list(session.skipped.values())
+            notes += [f"cell {cell} raised: {error.splitlines()[-1]}" for cell, error in session.cell_errors.items()]
+            if probe_seed is not None:
+                # Once every question is graded, so that the extra calls cannot change any answer that is scored.
+                questions = [probed(question, result, session, probe_seed)
+                             for question, result in zip(suite.questions, questions, strict=True)]
         finally:
             session.close()
-        notes = list(extraction.notes) + list(session.skipped.values())
-        notes += [f"cell {cell} raised: {error.splitlines()[-1]}" for cell, error in session.cell_errors.items()]
         notes = [plain(note, MAX_NOTE_CHARS) for note in notes]  # they quote the student's notebook
         return SubmissionResult(
             assignment=self.assignment.id, submission=str(path), questions=tuple(questions), notes=tuple(notes),

@@ -1,18 +1,24 @@
 """The probe set and a submission's behaviour on it: the same inputs for every student of a course and unknown
 without its secret, answers rounded to the question's tolerance (equal within it, different beyond it), errors
-told apart by their type, and stored answers rebuilt from a record only when well-formed."""
+told apart by their type, stored answers rebuilt from a record only when well-formed, and probes asked after
+grading, of failures without a known mistake only, changing nothing that is graded."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dlgrade import assignments
+from dlgrade import assignments, sample_class
 from dlgrade.checking.answers import Answer, Entries, Items, Leaf, Nothing
+from dlgrade.grading import Grader
 from dlgrade.insight.probes import ProbeAnswers, behaviour, digits_of, probe_seed, probe_set, rounded
+from dlgrade.sandbox.launcher import Sandbox, bwrap_path
 
+MINI = Path(__file__).resolve().parent.parent / "fixtures" / "engine_course"
 LOSSES = assignments.load("losses")
 MSE = LOSSES.suite.question("mse")
 
@@ -105,3 +111,33 @@ def test_stored_probe_answers_round_trip_and_are_capped() -> None:
     again = ProbeAnswers.from_data(stored.to_data())
     assert again.key == stored.key and again.signature == stored.signature
     assert again.answers == ("[1. 2.]", "x" * 200 + " … (truncated)")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    if bwrap_path() is None:
+        pytest.fail("bubblewrap is required (make test installs it)")
+    with Sandbox() as box:
+        yield box
+
+
+def test_probes_are_asked_after_grading_and_change_nothing_that_is_graded(sandbox: Sandbox, tmp_path: Path) -> None:
+    mini = assignments.load("mini", root=MINI)
+    students = {s.student: s for s in sample_class.build(mini)}
+    seed = probe_seed(b"course secret", "mini")
+    for name in ("hostile-always-equal", "hostile-reads-grader", "mse-forgot-mean", "solution"):
+        path = students[name].write(tmp_path / name / "mini.ipynb")
+        plain = Grader(mini, sandbox, b"secret").grade(path)
+        probed = Grader(mini, sandbox, b"secret", probe_seed=seed).grade(path)
+        for without, with_probes in zip(plain.questions, probed.questions, strict=True):
+            assert without.probe is None
+            assert replace(with_probes, probe=None) == without, name
+            unexplained = without.diagnosis is None and without.status in ("failed", "error")
+            assert (with_probes.probe is not None) == unexplained, (name, without.name)
+        assert probed.notes == plain.notes and probed.output == plain.output
+    # the attacks on mse were probed: a shared probe set, their own behaviours
+    first = Grader(mini, sandbox, b"secret", probe_seed=seed).grade(tmp_path / "hostile-always-equal" / "mini.ipynb")
+    second = Grader(mini, sandbox, b"secret", probe_seed=seed).grade(tmp_path / "hostile-reads-grader" / "mini.ipynb")
+    one, two = first.questions[0].probe, second.questions[0].probe
+    assert one is not None and two is not None and one.key == two.key and one.signature != two.signature
+    assert two.answers[0].startswith("error: FileNotFoundError")
