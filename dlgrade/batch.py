@@ -157,7 +157,7 @@ def one_thread() -> None:
 def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandboxed: bool, parent: int,
                  early: Sandbox | None = None, others: Sequence[Sandbox] = ()) -> None:
     """Load the suites, start one sandbox (or adopt ``early``, launched by the parent before it forked us), then
-    grade (index, assignment, path, sha256) tasks until told to stop."""
+    grade (index, assignment, path, sha256, student) tasks until told to stop."""
     _die_with_parent(parent)
     for other in others:  # the other workers' sandboxes: their control sockets are not ours to hold open
         if other is not early and other.control is not None:
@@ -183,7 +183,9 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
         return
     from dlgrade.insight.probes import probe_seed
 
-    graders = {name: Grader(assignment, sandbox, secret, probe_seed=probe_seed(secret, name))
+    # The course secret also keys the students' own numbers (dlgrade.checking.student_numbers), and seeds the
+    # course's probe inputs (dlgrade.insight.probes).
+    graders = {name: Grader(assignment, sandbox, secret, numbers_secret=secret, probe_seed=probe_seed(secret, name))
                for name, assignment in loaded.items()}
     scratch = Path(tempfile.mkdtemp(prefix="dlgrade-batch-"))
     capped = limit_memory(TRUSTED_MEMORY_BYTES) is not None
@@ -196,7 +198,7 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
                 break
             if task is None:
                 break
-            index, assignment_id, path, digest = task
+            index, assignment_id, path, digest, student = task
             private: Path | None = None
             try:
                 # Grade a private copy of the very bytes the key was computed from: nothing can change under us.
@@ -206,7 +208,7 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
                 private = scratch / str(index) / Path(path).name
                 private.parent.mkdir(parents=True, exist_ok=True)
                 private.write_bytes(data)
-                result = graders[assignment_id].grade(private)
+                result = graders[assignment_id].grade(private, student)
                 shutil.rmtree(private.parent, ignore_errors=True)
                 message: tuple[Any, ...] = ("graded", index, result_to_data(result))
             except UsageError as error:
@@ -378,7 +380,8 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
         index = pending.popleft()
         submission = todo[index]
         try:
-            worker.conn.send((index, submission.assignment_id, str(submission.notebook), submission.digest))
+            worker.conn.send((index, submission.assignment_id, str(submission.notebook), submission.digest,
+                              submission.student))
         except OSError:  # it died while idle: the task goes back, the worker is replaced
             pending.appendleft(index)
             lost(worker, "died (killed, or out of memory)")

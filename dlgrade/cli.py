@@ -33,6 +33,26 @@ def _sandbox_from(args: argparse.Namespace):  # noqa: ANN202 - imported lazily t
     return sandbox
 
 
+def submission_owner(path: Path, assignment_id: str, student: str | None = None,
+                     course: Path | None = None) -> tuple[str | None, bytes | None]:
+    """(student, numbers secret) of a submission graded on its own: ``student`` if given, else the <student> of
+    a dlgrade course's submitted/<student>/<id>/ (or autograded/) that ``path`` lies in; the secret of ``course``
+    or of the course ``path`` lies in, else None (the project's student_template numbers)."""
+    from dlgrade.course import SETTINGS_FILE, STATE_DIR, Course
+
+    path = path.resolve()
+    root = Path(course).resolve() if course else next(
+        (folder for folder in (path, *path.parents) if (folder / STATE_DIR / SETTINGS_FILE).is_file()), None)
+    if root is None:
+        return student, None
+    opened = Course.open(root)
+    if student is None and path.is_relative_to(root):
+        parts = path.relative_to(root).parts
+        if len(parts) >= 3 and parts[0] in ("submitted", "autograded") and parts[2] == assignment_id:
+            student = parts[1]
+    return student, opened.secret()
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from dlgrade import assignments, report
     from dlgrade.grading import Grader
@@ -40,9 +60,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     assignment = assignments.load(args.assignment)
     path = find_submission_file(Path(args.path), assignment.id)
+    student, numbers_secret = submission_owner(Path(args.path), assignment.id, args.student,
+                                               Path(args.course) if args.course else None)
     sandbox = _sandbox_from(args)
     try:
-        result = Grader(assignment, sandbox).grade(path)
+        grader = Grader(assignment, sandbox) if numbers_secret is None else \
+            Grader(assignment, sandbox, numbers_secret=numbers_secret)
+        result = grader.grade(path, student)
     finally:
         sandbox.close()
     if args.json:
@@ -363,6 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--json", help="write Gradescope-style results JSON here")
     grade.add_argument("--html", help="write the HTML feedback page here")
     grade.add_argument("-v", "--verbose", action="store_true", help="print each failed question's feedback")
+    grade.add_argument("--student", help="whose submission it is: hand-computed questions use each student's own "
+                                         "numbers (default: from a course's submitted/<student>/<id>/ path)")
+    grade.add_argument("--course", help="the dlgrade course whose students' numbers to use (default: the course "
+                                        "the path lies in, else the project's student_template)")
     _add_sandbox_flag(grade)
     grade.set_defaults(run=cmd_grade)
 

@@ -381,6 +381,10 @@ def release_into(course: Course, assignment: assignments.Assignment, log: Callab
     if use_templates and assignment.template.is_file() and (template / "dlcheck").is_dir():
         shutil.rmtree(released)
         shutil.copytree(template, released, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        with contextlib.suppress(ImportError):  # this course's students draw this course's numbers
+            from dlgrade.release import rekey_checker
+
+            rekey_checker(released, assignment.suite, course.secret())
         log(f"released {assignment.id} -> {released} (from {template})")
         return released
     try:
@@ -389,7 +393,7 @@ def release_into(course: Course, assignment: assignments.Assignment, log: Callab
         log(f"released {assignment.id} -> {released} (nbgrader's student notebook; dlcheck/ not available)")
         return released
     with tempfile.TemporaryDirectory(prefix="dlgrade-release-") as scratch:
-        built = release(assignment, Path(scratch))
+        built = release(assignment, Path(scratch), numbers_secret=course.secret())  # this course's numbers
         shutil.rmtree(released)
         shutil.copytree(built, released)
     log(f"released {assignment.id} -> {released}")

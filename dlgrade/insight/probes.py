@@ -73,14 +73,15 @@ _SETS: dict[tuple[int, int], tuple[Question, ProbeSet | None]] = {}
 
 def probe_set(question: Question, seed: int) -> ProbeSet | None:
     """The question's probe set on a course's seed (built once per process); None for a question judged as a
-    whole (a trained model's accuracy), whose answers are not compared value by value."""
+    whole (a trained model's accuracy), whose answers are not compared value by value, and for one on each
+    student's own numbers, whose right answer differs from student to student."""
     cached = _SETS.get((id(question), seed))
     if cached is not None and cached[0] is question:
         return cached[1]
     from dlgrade.grading import question_rng
 
     made: ProbeSet | None = None
-    if question.judge is None:
+    if question.judge is None and question.numbers is None:
         public = tuple(question.public())
         extra = tuple(question.hidden(question_rng(seed, question)))[:MAX_EXTRA]
         made = ProbeSet(question.name, public + extra, len(public), _key(question, public + extra))
