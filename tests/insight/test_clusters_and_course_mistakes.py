@@ -205,3 +205,28 @@ def test_a_bad_mistakes_yml_stops_report_and_autograde_before_anything_is_writte
         assert run.err.count("\n") == 1 and f"{course / 'mistakes.yml'}, line 3: " in run.err, run.err
     assert {p: p.read_bytes() for p in (course / "feedback").rglob("*.json")} == feedback
     assert not (course / "reports").exists()
+
+
+def test_a_failure_recorded_without_probe_answers_is_listed_not_clustered(course: Path) -> None:
+    """A record from before probes were collected (or under another course secret) has none on this probe set:
+    the report says so and how to get them, and clusters the others."""
+    path = course / ".dlgrade" / "results" / "losses" / "mse-root-mean-square.json"
+    record = json.loads(path.read_text())
+    mse = next(q for q in record["result"]["questions"] if q["name"] == "mse")
+    assert mse["probe"] is not None
+    mse["probe"] = None
+    path.write_text(json.dumps(record))
+    other = course / ".dlgrade" / "results" / "losses" / "mse-absolute-error.json"
+    record = json.loads(other.read_text())
+    next(q for q in record["result"]["questions"] if q["name"] == "mse")["probe"]["key"] = "0" * 16  # stale
+    other.write_text(json.dumps(record))
+    built = cohort.build(Course.open(course), "losses")
+    assert built.question("mse").unprobed == ("mse-absolute-error", "mse-root-mean-square")
+    found = clusters.clusters(built, "mse")
+    assert all(s not in c.students for c in found for s in ("mse-absolute-error", "mse-root-mean-square"))
+    assert sum(c.size for c in found) == 5
+    run = cli("report", "losses", "--course", course)
+    assert run.code == 0, run.err
+    page = (course / "reports" / "losses.html").read_text()
+    assert "2 of them without answers on the course's probe set" in page
+    assert "dlgrade autograde losses --force" in page
