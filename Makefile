@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup sandbox-tools test-tools test demo bench bench-cluster clean-venv
+.PHONY: setup sandbox-tools test-tools test demo bench bench-cluster bench-insight clean-venv
 
 setup: $(STAMP) sandbox-tools
 
@@ -44,6 +44,10 @@ bench: setup
 # The Dask cluster against the local pool (bench/README.md, "Grading on a Dask cluster").
 bench-cluster: setup
 	$(PY) bench/cluster.py
+
+# Probe answers' cost while grading, and `dlgrade report` on a class of 300 (bench/README.md, "Instructor insight").
+bench-insight: setup
+	$(PY) bench/insight.py
 
 clean-venv:
 	rm -rf $(VENV)

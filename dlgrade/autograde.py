@@ -39,6 +39,9 @@ from dlgrade.boundary.text import inert_markdown, plain
 from dlgrade.course import Course, check_student_id, gradebook_error, submitted_folders, unsafe_entry, write_atomic
 from dlgrade.errors import UsageError
 from dlgrade.grading import STATUSES, CaseResult, QuestionResult, SubmissionResult
+from dlgrade.insight.catalog import AssignmentCatalog, Catalog
+from dlgrade.insight.figures import Figure
+from dlgrade.insight.probes import ProbeAnswers
 from dlgrade.notebook import MAX_SUBMISSION_BYTES, dumps_consumed, find_submission_file, read_notebook, stream_output
 
 if TYPE_CHECKING:
@@ -132,7 +135,9 @@ def result_to_data(result: SubmissionResult) -> dict[str, Any]:
         return {"name": q.name, "entry": q.entry, "score": q.score, "max_score": q.max_score, "status": q.status,
                 "feedback": q.feedback,
                 "diagnosis": {"name": q.diagnosis.name, "feedback": q.diagnosis.feedback} if q.diagnosis else None,
-                "cases": [vars(case).copy() for case in q.cases]}
+                "cases": [{**vars(case), "figure": case.figure.to_data() if case.figure else None}
+                          for case in q.cases],
+                "probe": q.probe.to_data() if q.probe else None}
 
     return {"assignment": result.assignment, "submission": result.submission,
             "questions": [question(q) for q in result.questions], "notes": list(result.notes),
@@ -181,15 +186,19 @@ def checked_result(data: Any, assignment: Assignment) -> SubmissionResult:
                 raise ValueError(f"{name}: diagnosis {diagnosis!r} is not one of the question's known mistakes")
         cases = []
         for case in raw.get("cases") or []:
+            public = bool(case["public"])
             cases.append(CaseResult(
-                label=_text(case["label"], "a case label"), public=bool(case["public"]), passed=bool(case["passed"]),
+                label=_text(case["label"], "a case label"), public=public, passed=bool(case["passed"]),
                 status=_text(case["status"], "a case status"), message=_text(case["message"], "a case message"),
                 mistake=_text(case["mistake"], "a mistake") if isinstance(case.get("mistake"), str) else None,
                 **{k: _text(case[k], k) if isinstance(case.get(k), str) else None
-                   for k in ("inputs", "yours", "expected")}))
+                   for k in ("inputs", "yours", "expected")},
+                # values are drawn for public cases only, whatever a result claims
+                figure=Figure.from_data(case["figure"]) if public and case.get("figure") is not None else None))
+        probe = ProbeAnswers.from_data(raw["probe"]) if raw.get("probe") is not None else None
         rebuilt.append(QuestionResult(name, _text(raw.get("entry", ""), "entry"), round(min(score, points), 4),
                                       points, raw["status"], _text(raw.get("feedback", ""), "feedback"), mistake,
-                                      tuple(cases)))
+                                      tuple(cases), probe))
     return SubmissionResult(
         assignment=assignment.id, submission=_text(data.get("submission", ""), "submission"),
         questions=tuple(rebuilt), notes=tuple(_text(n, "a note") for n in data.get("notes") or []),
@@ -273,17 +282,20 @@ def _with_book(result: SubmissionResult, entry: BookEntry | None) -> SubmissionR
     return replace(result, questions=questions, notes=notes)
 
 
-def feedback_files(submission: Submission, result: SubmissionResult, entry: BookEntry | None = None) -> dict[str, str]:
+def feedback_files(submission: Submission, result: SubmissionResult, entry: BookEntry | None = None,
+                   named: AssignmentCatalog | None = None) -> dict[str, str]:
     """feedback/<student>/<id>/'s files, by name: <id>.html and results.json (dlgrade's result with the
     gradebook's scores, late penalty and graders' comments), plus nbgrader's timestamp.txt and
-    submission_secret.txt, which its release_feedback needs. `dlgrade autograde`, `dlgrade feedback` and
-    nbgrader's generate_feedback (formgrader's button) all write these."""
-    shown = _with_book(result, entry)
+    submission_secret.txt, which its release_feedback needs. ``named``: the course's own known mistakes
+    (mistakes.yml), named where the result shows one. `dlgrade autograde`, `dlgrade feedback` and nbgrader's
+    generate_feedback (formgrader's button) all write these."""
+    shown = _with_book(named.apply(result) if named else result, entry)
     data = report.to_json(shown)
     data["dlgrade"].update({"student": submission.student, "key": submission.key,
                             "late_submission_penalty": entry.penalty if entry else 0.0,
                             "grader_comments": dict(entry.comments) if entry else {},
-                            "book": entry.digest() if entry else ""})
+                            "book": entry.digest() if entry else "",
+                            "course_mistakes": named.stamp(result) if named else ""})
     data["score"] = round(max(0.0, shown.score - (entry.penalty if entry else 0.0)), 4)
     page = report.to_html(shown)
     data["dlgrade"]["page"] = hashlib.sha256(page.encode()).hexdigest()  # a damaged page is written again
@@ -297,22 +309,25 @@ def feedback_files(submission: Submission, result: SubmissionResult, entry: Book
 
 
 def write_feedback(course: Course, submission: Submission, result: SubmissionResult,
-                   entry: BookEntry | None = None) -> Path:
+                   entry: BookEntry | None = None, named: AssignmentCatalog | None = None) -> Path:
     """feedback/<student>/<id>/ written with feedback_files()."""
     folder = course.path("feedback", submission.student, submission.assignment_id)
-    for name, text in feedback_files(submission, result, entry).items():
+    for name, text in feedback_files(submission, result, entry, named).items():
         write_atomic(folder / name, text)
     return folder
 
 
-def feedback_current(course: Course, submission: Submission, entry: BookEntry | None = None) -> bool:
-    """The feedback on disk is of this submission and of the gradebook as it is (scores, comments)."""
+def feedback_current(course: Course, submission: Submission, entry: BookEntry | None = None,
+                     stamp: str = "") -> bool:
+    """The feedback on disk is of this submission, of the gradebook as it is (scores, comments) and of the course
+    mistakes (``stamp``) it shows now."""
     folder = course.path("feedback", submission.student, submission.assignment_id)
     try:
         data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         page = (folder / f"{submission.assignment_id}.html").read_bytes()
         return data["dlgrade"]["key"] == submission.key and \
             data["dlgrade"].get("book", "") == (entry.digest() if entry else "") and \
+            data["dlgrade"].get("course_mistakes", "") == stamp and \
             data["dlgrade"].get("page") == hashlib.sha256(page).hexdigest()
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -640,6 +655,9 @@ class Recorder:
         self.policy = LatePolicy(course)
         self._source_cells: dict[str, SourceCells] = {}
         self._layouts: dict[str, SubmissionLayout] = {}
+        # the course's own known mistakes (mistakes.yml), read and checked once: a bad file stops the run here
+        catalog = Catalog.load(course.root, course.set_up_ids())
+        self.named = {assignment_id: catalog.of(assignment) for assignment_id, assignment in assignments.items()}
 
     def layout(self, assignment_id: str) -> SubmissionLayout:
         """The gradebook rows of a new submission of the assignment, read once per run."""
@@ -704,8 +722,9 @@ class Recorder:
         write_grades_retrying(self.book, self.course, assignment, submission, result, self.policy,
                               self.layout(assignment.id))
         entry = book_entry(self.book, assignment, submission.student)
-        write_feedback(self.course, submission, result, entry)
-        return _row(submission, result, state, entry)
+        named = self.named[assignment.id]
+        write_feedback(self.course, submission, result, entry, named)
+        return _row(submission, named.apply(result), state, entry)
 
     def writing(self, submission: Submission, action: Callable[[], Row]) -> Row:
         """``action()``, except that a student's output that cannot be written (a folder made read-only, a full
@@ -738,9 +757,10 @@ class Recorder:
             entry = book_entry(self.book, assignment, submission.student)
             if not autograded_current(self.course, submission):
                 self.autograded(submission, result)
-            if not feedback_current(self.course, submission, entry):
-                write_feedback(self.course, submission, result, entry)
-            return _row(submission, result, "cached", entry)
+            named = self.named[assignment.id]
+            if not feedback_current(self.course, submission, entry, named.stamp(result)):
+                write_feedback(self.course, submission, result, entry, named)
+            return _row(submission, named.apply(result), "cached", entry)
 
         return self.writing(submission, repair)
 
@@ -868,13 +888,14 @@ def refresh_feedback(course: Course, assignment_id: str) -> list[str]:
     """Rewrite every graded student's feedback with the scores now in the gradebook (manual grades included)."""
     assignment = course.assignment(assignment_id)
     check_outputs_writable(course, ("feedback",))
+    named = Catalog.load(course.root, course.set_up_ids()).of(assignment)
     done = []
     with course.gradebook() as book:
         for submission in find_submissions(course, assignment):
             previous = read_record(course, assignment, submission.student)
             if submission.problem or previous is None or previous[0] != submission.key:
                 continue
-            write_feedback(course, submission, previous[1], book_entry(book, assignment, submission.student))
+            write_feedback(course, submission, previous[1], book_entry(book, assignment, submission.student), named)
             done.append(submission.student)
     return done
 
@@ -885,6 +906,7 @@ def export_gradescope(course: Course, assignment_id: str, destination: Path) -> 
     from nbgrader.api import MissingEntry
 
     assignment = course.assignment(assignment_id)
+    named = Catalog.load(course.root, course.set_up_ids()).of(assignment)
     students = []
     with course.gradebook() as book:
         for student in sorted(s.id for s in book.students):
@@ -894,7 +916,7 @@ def export_gradescope(course: Course, assignment_id: str, destination: Path) -> 
                 continue
             entry = book_entry(book, assignment, student)
             previous = read_record(course, assignment, student)  # checked against the assignment on reading
-            result = previous[1] if previous else None
+            result = named.apply(previous[1]) if previous else None
             by_name = {q.name: q for q in result.questions} if result else {}
             tests = []
             for name, points in assignment.points.items():

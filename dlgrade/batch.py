@@ -228,8 +228,12 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
     except Exception as error:
         conn.send(("fatal", f"a grading worker could not start: {type(error).__name__}: {error}"))
         return
-    # The course secret also keys the students' own numbers (dlgrade.checking.student_numbers).
-    graders = {name: Grader(assignment, sandbox, secret, numbers_secret=secret) for name, assignment in loaded.items()}
+    from dlgrade.insight.probes import probe_seed
+
+    # The course secret also keys the students' own numbers (dlgrade.checking.student_numbers), and seeds the
+    # course's probe inputs (dlgrade.insight.probes).
+    graders = {name: Grader(assignment, sandbox, secret, numbers_secret=secret, probe_seed=probe_seed(secret, name))
+               for name, assignment in loaded.items()}
     scratch = Path(tempfile.mkdtemp(prefix="dlgrade-batch-"))
     capped = limit_memory(TRUSTED_MEMORY_BYTES) is not None
     conn.send(("ready",))

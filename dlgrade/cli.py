@@ -1,4 +1,4 @@
-"""The dlgrade command line: grade, release, validate, autograde, export, demo, serve.
+"""The dlgrade command line: grade, release, validate, autograde, export, demo, serve, report, mistakes.
 
 Exit status: 0 when the command did its job (a graded submission, whatever its score), 2 with one line on
 stderr for unusable input, 1 for a failed validation, or when a batch (autograde, collect) refused some
@@ -319,6 +319,72 @@ def _add_worker_parser(commands: argparse._SubParsersAction) -> None:
     worker.set_defaults(run=cmd_worker)
 
 
+# ---- instructor insight (dlgrade.insight) ---------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dlgrade.insight.commands import report
+
+    written = report(_course(args), args.id, Path(args.out) if args.out else None, args.format, sys.stdout)
+    if written is not None:
+        print(f"report of {args.id} ({args.format}) -> {written}", file=sys.stderr if args.format != "html"
+              else sys.stdout)
+    return 0
+
+
+def cmd_mistakes(args: argparse.Namespace) -> int:
+    from dlgrade.insight import commands
+
+    course = _course(args)
+    if args.action == "add":
+        mistake, chosen, path = commands.add_mistake(course, args.id, args.question, args.cluster, args.name,
+                                                     args.feedback)
+        print(f"{args.id}.{args.question}: course mistake {mistake.name!r} (cluster {chosen.number}: "
+              f"{chosen.size} student{'s' if chosen.size != 1 else ''}: {', '.join(chosen.students)}) -> {path}")
+        print(f"the next `dlgrade autograde {args.id}` names it in their feedback (no regrading, no score changes)")
+    elif args.action == "remove":
+        path = commands.remove_mistake(course, args.id, args.question, args.name)
+        print(f"{args.id}.{args.question}: course mistake {args.name!r} removed from {path}; the next "
+              f"`dlgrade autograde {args.id}` takes it out of the feedback")
+    else:
+        sys.stdout.write(commands.list_mistakes(course, args.id))
+    return 0
+
+
+def _add_insight_parsers(commands: argparse._SubParsersAction) -> None:
+    def course_flag(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--course", help="the nbgrader course directory (default: the current directory)")
+
+    report = commands.add_parser("report", help="the class report of an assignment: statistics, known mistakes, "
+                                                "clusters of unexplained failures, links to feedback")
+    report.add_argument("id")
+    course_flag(report)
+    report.add_argument("--out", help="write here (default: html to <course>/reports/<id>.html, text and csv to "
+                                      "stdout)")
+    report.add_argument("--format", default="html", choices=("html", "text", "csv"))
+    report.set_defaults(run=cmd_report)
+
+    mistakes = commands.add_parser("mistakes", help="the course's own known mistakes (mistakes.yml), named from "
+                                                    "the report's clusters")
+    actions = mistakes.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="name a cluster of the report as a course-level known mistake")
+    add.add_argument("id")
+    add.add_argument("question")
+    add.add_argument("--cluster", type=int, required=True, metavar="K", help="the cluster's number in the report")
+    add.add_argument("--name", required=True, help="the mistake's name (letters, digits, _ and -)")
+    add.add_argument("--feedback", required=True, help="what students who made it read")
+    course_flag(add)
+    remove = actions.add_parser("remove", help="remove a course-level known mistake")
+    remove.add_argument("id")
+    remove.add_argument("question")
+    remove.add_argument("name")
+    course_flag(remove)
+    listing = actions.add_parser("list", help="the suite's and the course's known mistakes, with their students")
+    listing.add_argument("id")
+    course_flag(listing)
+    mistakes.set_defaults(run=cmd_mistakes)
+
+
 def _add_sandbox_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run student code without bubblewrap (only on a machine you can afford to lose)")
@@ -367,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_course_parsers(commands)
     _add_service_parsers(commands)
     _add_worker_parser(commands)
+    _add_insight_parsers(commands)
     return parser
 
 

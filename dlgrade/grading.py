@@ -30,6 +30,8 @@ from dlgrade.by_hand import World, question_rules, refused_at_run_time, worlds
 from dlgrade.checking.answers import Answer, Entries, Items, Leaf, Nothing, from_value
 from dlgrade.checking.compare import Outcome, compare, precision_for
 from dlgrade.checking.student_numbers import TEMPLATE_SECRET, normalise_id, numbers_key, student_numbers
+from dlgrade.insight.figures import Figure, case_figure
+from dlgrade.insight.probes import PROBED_STATUSES, ProbeAnswers, ProbeSet, behaviour, probe_set
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
 from dlgrade.sandbox.launcher import Job, Sandbox, SandboxUnavailable, WorkerGone
@@ -70,6 +72,7 @@ class CaseResult:
     inputs: str | None = None
     yours: str | None = None
     expected: str | None = None
+    figure: Figure | None = None  # public cases only: yours against expected, drawn on the feedback page
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class QuestionResult:
     feedback: str
     diagnosis: Mistake | None
     cases: tuple[CaseResult, ...]
+    # Failed without a known mistake: the submission's answers on the course's probe set (dlgrade.insight.probes).
+    probe: ProbeAnswers | None = None
 
 
 @dataclass(frozen=True)
@@ -580,11 +585,16 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
         brief = _without_values(question, reply.answer, expected) if hand_computed and not outcome.passed \
             else _brief(outcome, public)
         precision = precision_for(outcome.max_error, outcome.expected)
+        figure = case_figure(reply.answer, expected, question.output_names, question.rtol, question.atol,
+                             outcome.passed) if public and expected is not None else None
+        if figure is not None and figure.kind != "curve" and any(r.figure for r in results if not r.passed):
+            figure = None  # one plot of a failure per question (the page stays small); every loss curve
         results.append(CaseResult(
             label, public, outcome.passed, "passed" if outcome.passed else "failed", brief,
             inputs=_show_inputs(case) if shown else None,
             yours=_show(reply.answer, precision) if shown else None,
             expected=_show_expected(expected, precision) if shown and expected is not None else None,
+            figure=figure,
         ))
         del reply  # compared: its arrays go now, unless a failure keeps them for the diagnosis
     mistake = matching_mistake(question, failures)
@@ -592,6 +602,35 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
         for index in explained:
             results[index] = replace(results[index], mistake=mistake.name)
     return _summarise(question, points, results, mistake, _broken_cells_note(question, session, results))
+
+
+_PROBE_VALUES: dict[str, dict[tuple[str, int, str], Any]] = {}  # per probe set (its key): the same for everyone
+
+
+def probed(question: Question, graded: QuestionResult, session: Session, seed: int) -> QuestionResult:
+    """A graded question with the submission's answers on its probe set (dlgrade.insight.probes) when it failed
+    without a known mistake, as it was otherwise."""
+    probes = probe_set(question, seed)
+    if probes is None or graded.diagnosis is not None or graded.status not in PROBED_STATUSES:
+        return graded
+    return replace(graded, probe=probe_question(question, session, probes, seed))
+
+
+def probe_question(question: Question, session: Session, probes: ProbeSet, seed: int) -> ProbeAnswers:
+    """The submission's behaviour on the question's probe set, asked of the child that has its code loaded (one
+    request, like grading's, each answer read within the same budget; the same calls' seeds for every student, so
+    their own randomness agrees too)."""
+    memo = _PROBE_VALUES.setdefault(probes.key, {})
+    values = [CaseValues(question, case, number, memo) for number, case in enumerate(probes.cases, 1)]
+
+    def budget(number: int) -> int:
+        try:
+            return answer_budget(question, values[number - 1])
+        except Exception:  # the reference fails on this probe: read what any answer may be read to
+            return ANSWER_SLACK_BYTES
+
+    replies = list(ask(session, question, list(probes.cases), question.timeout, seed, budget))
+    return behaviour(question, probes, replies, _show)
 
 
 def _refused(question: Question, session: Session, rules: Rules, reply: Reply | None) -> str | None:
@@ -767,6 +806,8 @@ class Grader:
     # Trusted values of public cases (the same for every submission): by default shared by every Grader of this
     # assignment in the process (see public_values).
     public_values: dict[tuple[str, int, str], Any] | None = field(default=None, repr=False)
+    # The course's probe seed (dlgrade.insight.probes.probe_seed): None asks no probe set (one-off grading).
+    probe_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.public_values is None:
@@ -781,23 +822,24 @@ class Grader:
         return own_numbers(self.assignment, self.numbers_secret, student)
 
     def grade(self, path: Path, student: str | None = None, seed: int | None = None,
-              numbers: dict[str, float] | None = None) -> SubmissionResult:
+              numbers: dict[str, float] | None = None, probe_seed: int | None = None) -> SubmissionResult:
         """Grade the submission at ``path``; ``student``: whose it is (their own numbers, where questions have
         them; without it those questions score 0 and say why). ``seed``: the hidden cases' seed where the caller
         computed it from the course secret (a cluster's main process keeps the secret to itself and sends each
         submission's seed alone), else submission_seed(); ``numbers``: the student's numbers where the caller
-        derived them (the same cluster's main process), else numbers(student). Questions are answered world by
-        world (see World), each world's child closed before the next starts; ``on_question`` hears each result as
-        it comes, in that order. A sandbox that dies under it (InfrastructureFailure) is ours, not the student's:
-        the submission is graded again from the start on a fresh sandbox (the same seed, so the same cases), and
-        InfrastructureFailure is raised if that one fails as well."""
+        derived them (the same cluster's main process), else numbers(student); ``probe_seed``: the course's probe
+        seed, sent the same way (default: this Grader's). Questions are answered world by world (see World), each
+        world's child closed before the next starts; ``on_question`` hears each result as it comes, in that order.
+        A sandbox that dies under it (InfrastructureFailure) is ours, not the student's: the submission is graded
+        again from the start on a fresh sandbox (the same seed, so the same cases), and InfrastructureFailure is
+        raised if that one fails as well."""
         failures: list[str] = []
         while True:
             try:
                 if not self.sandbox.alive():  # died since the last submission, or under the last attempt: a
                     self.sandbox.close()  # fresh one now, so that its start counts against no question's clock
                     self.sandbox.start()
-                result = self._grade_once(path, student, seed, numbers)
+                result = self._grade_once(path, student, seed, numbers, probe_seed)
             except (InfrastructureFailure, SandboxUnavailable) as failure:
                 failures.append(str(failure) if isinstance(failure, InfrastructureFailure)
                                 else f"a fresh sandbox did not start ({failure})")
@@ -814,7 +856,7 @@ class Grader:
             return result
 
     def _grade_once(self, path: Path, student: str | None, seed: int | None,
-                    numbers: dict[str, float] | None) -> SubmissionResult:
+                    numbers: dict[str, float] | None, probe_seed: int | None) -> SubmissionResult:
         started = time.monotonic()
         extraction = extract(path, self.assignment.source)
         suite: Suite = self.assignment.suite
@@ -823,6 +865,7 @@ class Grader:
             seed = submission_seed(self.secret, extraction, version)
         if numbers is None:
             numbers = self.numbers(student)
+        probe_seed = self.probe_seed if probe_seed is None else probe_seed
         results: dict[str, QuestionResult] = {}
         sessions: list[tuple[World, Session]] = []
         skipped: dict[str, str] = {}
@@ -833,10 +876,16 @@ class Grader:
             try:
                 for question in questions:
                     result = grade_question(question, self.assignment.points[question.name], extraction, session,
-                                            seed, self.public_values, student, numbers, question_rules(suite, question))
+                                            seed, self.public_values, student=student, numbers=numbers,
+                                            rules=question_rules(suite, question))
                     results[question.name] = result
                     if self.on_question:
                         self.on_question(result)
+                if probe_seed is not None:
+                    # Once every question of this world's child is graded, so that the extra calls cannot change
+                    # any answer that is scored; asked of that child, under the same rules.
+                    for question in questions:
+                        results[question.name] = probed(question, results[question.name], session, probe_seed)
             finally:
                 session.close()
             skipped.update(session.skipped)

@@ -300,10 +300,12 @@ class ClusterBackend:
                 extraction = extract(private, assignment.source)
             except UsageError as error:
                 raise UsageError(str(error).replace(str(private), label or file_name)) from None
+        from dlgrade.insight.probes import probe_seed
+
         seed = submission_seed(self.secret, extraction, assignment.suite.version)
         numbers = own_numbers(assignment, self.secret, student)
         return make_request(assignment.id, fingerprint, self.engine, notebook, file_name, seed, self.sandboxed,
-                            student, numbers)
+                            student, numbers, probe_seed(self.secret, assignment.id))
 
     def send(self, request: dict[str, Any]) -> Future:
         """The Dask task grading ``request`` on a fitting worker."""

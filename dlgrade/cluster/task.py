@@ -23,12 +23,13 @@ _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.(ipynb|py)$")
 
 def make_request(assignment_id: str, fingerprint: str, engine: str, notebook: bytes, file_name: str, seed: int,
                  sandboxed: bool, student: str | None = None,
-                 numbers: dict[str, float] | None = None) -> dict[str, Any]:
+                 numbers: dict[str, float] | None = None, probe_seed: int | None = None) -> dict[str, Any]:
     """A grading request as it crosses the network: plain values only (no course path, no course secret: the seed
-    is this submission's alone, and so are the student's own numbers, for the questions that have them)."""
+    is this submission's alone, and so are the student's own numbers, for the questions that have them; the probe
+    seed, the course's probe inputs for this assignment, is derived from the secret and reveals nothing of it)."""
     return {"format": REQUEST_FORMAT, "assignment": assignment_id, "fingerprint": fingerprint, "engine": engine,
             "notebook": notebook, "sha256": hashlib.sha256(notebook).hexdigest(), "file_name": file_name,
-            "seed": seed, "sandboxed": sandboxed, "student": student, "numbers": numbers}
+            "seed": seed, "sandboxed": sandboxed, "student": student, "numbers": numbers, "probe_seed": probe_seed}
 
 
 def _numbers(value: Any) -> dict[str, float] | None:
@@ -100,9 +101,10 @@ def grade(request: dict[str, Any]) -> dict[str, Any]:
         private.write_bytes(data)
         with plugin.slot() as sandbox:
             student = request.get("student")
+            probes = request.get("probe_seed")
             result = plugin.grader(gradable, sandbox).grade(
                 private, student if isinstance(student, str) else None, seed=int(request["seed"]),
-                numbers=_numbers(request.get("numbers")))
+                numbers=_numbers(request.get("numbers")), probe_seed=probes if type(probes) is int else None)
         return answer("graded", name, json.dumps(result_to_data(result)), path=str(private))
     except UsageError as error:
         return answer("refused", name, detail=str(error), path=str(private))

@@ -149,6 +149,7 @@ class FeedbackExporter(Exporter):
 
     def from_notebook_node(self, nb: Any, resources: Any = None, **kw: Any) -> tuple[str, dict[str, Any]]:
         from dlgrade.autograde import book_entry, feedback_files, find_submissions, read_record
+        from dlgrade.insight.catalog import Catalog
 
         _, resources = super().from_notebook_node(nb, resources, **kw)
         course, assignment, student = _course_and_assignment(self, resources)
@@ -161,9 +162,10 @@ class FeedbackExporter(Exporter):
                                        f"first (formgrader's Autograde, or dlgrade autograde {assignment.id})")
             with course.gradebook() as book:
                 entry = book_entry(book, assignment, student)
+            named = Catalog.load(course.root, course.set_up_ids()).of(assignment)  # the course's own mistakes too
         except UsageError as error:
             raise DlgradeHookError(str(error)) from None
-        files = feedback_files(submission, previous[1], entry)
+        files = feedback_files(submission, previous[1], entry, named)
         page = files.pop(f"{assignment.id}.html")
         resources["outputs"] = {**resources.get("outputs", {}), **{name: text.encode() for name, text in files.items()}}
         return page, resources
