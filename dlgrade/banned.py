@@ -106,8 +106,11 @@ INTROSPECTION = frozenset({
 # Names a notebook has without defining them.
 KNOWN_NAMES = frozenset(dir(builtins)) | {"__name__", "__doc__", "__file__", "display", "In", "Out", "exit", "quit",
                                           "get_ipython"}
-# Modules a numpy-only question may use besides the standard library ("dlcheck" is the notebook's checker).
-NUMPY_ONLY_MODULES = ("numpy", "dlcheck")
+# Modules a numpy-only question may use besides the standard library ("dlcheck" is the notebook's checker;
+# matplotlib for the plots the notebooks invite, e.g. sgd's learning-rate regimes: it has no torch and computes no
+# gradient). The numpy-only sandbox shows exactly these distributions and their dependencies
+# (launcher.numpy_only_mounts).
+NUMPY_ONLY_MODULES = ("numpy", "dlcheck", "matplotlib")
 UNFOLLOWABLE = "the checker cannot follow it, and a by-hand question allows only what it can check"
 
 

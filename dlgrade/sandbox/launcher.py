@@ -126,15 +126,49 @@ def _site_dirs(trees: list[str]) -> list[str]:
     return sorted(d for d in found if os.path.isdir(d))
 
 
-def numpy_only_mounts(trees: list[str]) -> list[str]:
-    """bubblewrap arguments that leave the standard library and numpy the only Python packages there are: every
-    package directory is hidden behind an empty read-only tmpfs, and numpy's own directories (its package and its
-    bundled libraries) are bound back in. torch, scipy, scikit-learn... then do not exist for the student's code,
-    whatever it does: the numpy-only questions' hard guarantee."""
-    import numpy
+# The distributions a numpy-only question's code may import (banned.NUMPY_ONLY_MODULES), whose files, with those of
+# what they require, stay visible in the numpy-only sandbox.
+NUMPY_ONLY_DISTRIBUTIONS = ("numpy", "matplotlib")
 
-    numpy_dir = os.path.realpath(os.path.dirname(numpy.__file__))
-    keep = [d for d in (numpy_dir, numpy_dir + ".libs") if os.path.isdir(d)]
+
+def _required_tops(names: Sequence[str]) -> set[str]:
+    """The real paths of the top-level files and directories (packages, their bundled .libs, single modules) that
+    the distributions ``names`` and everything they require (without extras) installed, from their metadata."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    tops: set[str] = set()
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        key = name.lower().replace("_", "-").replace(".", "-")
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            distribution = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # an optional dependency this installation lacks: nothing to show
+        for line in distribution.requires or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+        for file in distribution.files or []:
+            top = file.parts[0]
+            if top not in ("..", "__pycache__") and not top.endswith((".dist-info", ".egg-info")):
+                tops.add(os.path.realpath(distribution.locate_file(top)))
+    return tops
+
+
+def numpy_only_mounts(trees: list[str]) -> list[str]:
+    """bubblewrap arguments that leave the standard library, numpy and matplotlib (for plots; see
+    NUMPY_ONLY_DISTRIBUTIONS) the only Python packages there are: every package directory is hidden behind an
+    empty read-only tmpfs, and those distributions' own files (their packages, bundled libraries and the packages
+    they require) are bound back in. torch, scipy, scikit-learn... then do not exist for the student's code,
+    whatever it does: the numpy-only questions' hard guarantee."""
+    keep = sorted(path for path in _required_tops(NUMPY_ONLY_DISTRIBUTIONS) if os.path.exists(path))
     arguments: list[str] = []
     for site in _site_dirs(trees):
         arguments += ["--tmpfs", site]
