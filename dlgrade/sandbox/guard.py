@@ -84,9 +84,10 @@ class _AbsentPackages:
     def find_spec(cls, name: str, path: Any = None, target: Any = None) -> Any:
         if path is None and name in STUBBED:
             return importlib.machinery.ModuleSpec(name, cls, is_package=True)
-        if path is not None or name not in sys.stdlib_module_names:
+        top = name.partition(".")[0]
+        if top in STUBBED or (path is None and name not in sys.stdlib_module_names):
             raise ForbiddenModule(NUMPY_ONLY.format(name=name), name=name)
-        return None
+        return None  # a module missing from a package that is there (numpy's, matplotlib's): plainly not found
 
     @staticmethod
     def create_module(spec: Any) -> types.ModuleType:

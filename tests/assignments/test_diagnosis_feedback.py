@@ -111,21 +111,25 @@ def test_a_question_that_invites_a_matplotlib_plot_can_plot_in_the_sandbox(sandb
 
 
 def test_a_cell_that_raised_when_run_is_named_on_the_question_it_breaks(sandbox, tmp_path):
-    broken = LR_REGIMES_WITH_A_PLOT.replace("import matplotlib.pyplot as plt", "import seaborn_is_not_here as sns")
+    # lr_regimes is numpy-only (matplotlib allowed for its plot): a module of another package would be refused, by
+    # the static check or at run time, so the import that fails here is a missing module of matplotlib's.
+    broken = LR_REGIMES_WITH_A_PLOT.replace("import matplotlib.pyplot as plt",
+                                            "import matplotlib.pyplot_is_not_here as plt")
     result = grade_one(sandbox, tmp_path, "sgd", "lr_regimes", {"lr_regimes_solution": broken})
     assert result.score == 0.0
-    assert "Your cell lr_regimes_solution raised ModuleNotFoundError: No module named 'seaborn_is_not_here' when " \
-           "the notebook ran" in result.feedback
+    assert "Your cell lr_regimes_solution raised ModuleNotFoundError: No module named " \
+           "'matplotlib.pyplot_is_not_here' when the notebook ran" in result.feedback
     first = result.cases[0]
     assert first.message == ("lr_regimes is not defined: your cell lr_regimes_solution raised ModuleNotFoundError: "
-                             "No module named 'seaborn_is_not_here' before it got there")
+                             "No module named 'matplotlib.pyplot_is_not_here' before it got there")
 
 
 def test_an_import_that_failed_in_another_cell_is_named_where_its_name_is_missing(sandbox, tmp_path):
     assignment = assignments.load("sgd")
     notebook = nbformat.read(assignment.source, as_version=4)
-    # a cell of the student's own, before question 1, whose import fails; gd_step then uses the name
-    notebook.cells.insert(1, nbformat.v4.new_code_cell("import seaborn_is_not_here as sns"))
+    # a cell of the student's own, before question 1, whose import fails (a typo in a module of matplotlib's: gd_step
+    # is numpy-only, where a package other than numpy and matplotlib would be refused first); gd_step then uses it
+    notebook.cells.insert(1, nbformat.v4.new_code_cell("import matplotlib.pyplott as sns"))
     notebook = replace_cell(notebook, "gd_step_solution",
                             "def gd_step(theta, grad, lr):\n    sns.set()\n    return theta - lr * grad\n")
     path = tmp_path / "sgd.ipynb"
@@ -142,7 +146,7 @@ def test_an_import_that_failed_in_another_cell_is_named_where_its_name_is_missin
         session.close()
     assert result.score == 0.0 and result.status == "error"
     assert "When your notebook ran, cell added-2 raised ModuleNotFoundError: No module named " \
-           "'seaborn_is_not_here': a name this question needs may never have been defined." in result.feedback
+           "'matplotlib.pyplott': a name this question needs may never have been defined." in result.feedback
 
 
 # ---- 4. correct work scores full marks: an nn.Sequential alias, a textbook dropout -----------------------------
