@@ -38,19 +38,23 @@ def submission_owner(path: Path, assignment_id: str, student: str | None = None,
     """(student, numbers secret) of a submission graded on its own: ``student`` if given, else the <student> of
     a dlgrade course's submitted/<student>/<id>/ (or autograded/) that ``path`` lies in; the secret of ``course``
     or of the course ``path`` lies in, else None (the project's student_template numbers)."""
-    from dlgrade.course import SETTINGS_FILE, STATE_DIR, Course
+    from dlgrade.course import SECRET_FILE, SETTINGS_FILE, STATE_DIR
 
     path = path.resolve()
     root = Path(course).resolve() if course else next(
         (folder for folder in (path, *path.parents) if (folder / STATE_DIR / SETTINGS_FILE).is_file()), None)
-    if root is None:
-        return student, None
-    opened = Course.open(root)
+    if root is None or not (root / STATE_DIR / SETTINGS_FILE).is_file():
+        return student, None  # not a course (a --course that only holds content has no students' numbers)
     if student is None and path.is_relative_to(root):
         parts = path.relative_to(root).parts
         if len(parts) >= 3 and parts[0] in ("submitted", "autograded") and parts[2] == assignment_id:
             student = parts[1]
-    return student, opened.secret()
+    # Only the secret: grading one file needs neither the course's nbgrader config nor its gradebook.
+    try:
+        return student, (root / STATE_DIR / SECRET_FILE).read_bytes()
+    except OSError as error:
+        raise UsageError(f"{root / STATE_DIR / SECRET_FILE}: the course secret is unreadable "
+                         f"({error.strerror}); `dlgrade setup` makes one") from None
 
 
 def cmd_grade(args: argparse.Namespace) -> int:

@@ -93,7 +93,7 @@ def settle(course: Any, assignment: Any, student: str) -> Any:
     and its feedback written (whatever is missing is written, nothing is graded); a str saying why not."""
     from dlgrade.autograde import Recorder, course_lock, find_submissions, read_record, write_autograded
 
-    with course_lock(course, [assignment.id]):  # autograde locks per assignment since the report merge
+    with course_lock(course, [assignment.id]):
         submission = find_submissions(course, assignment, [student])[0]
         if submission.problem:
             return submission.problem

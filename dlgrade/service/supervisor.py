@@ -232,15 +232,10 @@ class Supervisor:
 
 
 def autograde_lock(course: Course, assignment_ids: list[str]) -> Any:
-    """autograde.course_lock, held for these assignments (UsageError when an autograde holds it): per course in
-    this dlgrade, per assignment where autograde locks per assignment."""
-    import inspect
-
+    """autograde.course_lock, held for these assignments (UsageError when an autograde of one holds it)."""
     from dlgrade.autograde import course_lock
 
-    if len(inspect.signature(course_lock).parameters) > 1:
-        return course_lock(course, assignment_ids)
-    return course_lock(course)
+    return course_lock(course, assignment_ids)
 
 
 def late_penalty(recorder: Recorder, book: Gradebook, assignment_id: str, student: str, score: float,

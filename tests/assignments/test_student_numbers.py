@@ -346,8 +346,6 @@ def _course_layout(root: Path, secret: bytes) -> None:
     (root / ".dlgrade").mkdir(parents=True)
     (root / ".dlgrade" / "course.json").write_text(json.dumps({"format": 1, "assignments_root": str(PROJECT)}))
     (root / ".dlgrade" / "secret").write_bytes(secret)
-    # a course without its nbgrader_config.py is refused (Course.open): nbgrader would run it on its defaults
-    (root / "nbgrader_config.py").write_text('c = get_config()  # noqa: F821\nc.CourseDirectory.course_id = "dl"\n')
 
 
 def test_dlgrade_grade_takes_the_student_from_a_course_path_or_student(tmp_path: Path) -> None:

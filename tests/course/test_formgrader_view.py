@@ -178,8 +178,8 @@ def test_the_payloads_do_not_run_in_chromium_but_would_from_the_submission(hosti
 
 
 def test_nbgraders_generated_feedback_holds_nothing_live(hostile_course: Path, tmp_path: Path) -> None:
-    """nbgrader's generate_feedback renders the autograded notebook and dlgrade's comments (as markdown) for
-    the student; formgrader's Generate Feedback button runs the same."""
+    """nbgrader's generate_feedback (formgrader's Generate Feedback button runs the same) writes dlgrade's
+    feedback page through dlgrade's exporter hook: what a hostile submission printed stays inert text there."""
     root = tmp_path / "course"
     shutil.copytree(hostile_course, root)
     done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", "mini", "--force"], cwd=root,
@@ -187,6 +187,6 @@ def test_nbgraders_generated_feedback_holds_nothing_live(hostile_course: Path, t
     assert done.returncode == 0, done.stderr[-2000:]
     baseline = (root / "feedback" / "solution" / "mini" / "mini.html").read_text(encoding="utf-8")
     html = (root / "feedback" / "sneaky" / "mini" / "mini.html").read_text(encoding="utf-8")
-    assert "Comments:" in html and "passed" in html
+    assert "What your notebook printed" in html and "passed" in html  # dlgrade's page, not a notebook render
     assert live(html, baseline) == []
     assert not RAW.search(html)

@@ -139,7 +139,7 @@ def _assert_feedback_carries_the_graders_work(course: Path, student: str = "mse-
     assert result["tests"][0].get("diagnosis", {}).get("mistake") == "forgot_mean"  # dlgrade's own results kept
     page = (folder / "mini.html").read_text()
     assert "See me about &lt;b&gt;reduction&lt;/b&gt; &amp; the mean." in page and "<b>reduction" not in page
-    assert "forgot_mean" in page
+    assert "forgot mean" in page  # the known mistake named on the page, in words
     assert (folder / "timestamp.txt").is_file()
 
 

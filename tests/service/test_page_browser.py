@@ -71,7 +71,7 @@ def test_sign_in_upload_watch_it_grade_and_read_the_feedback(served: Served, pag
     rows.first.get_by_role("button", name="Feedback").click()
     frame = page.frame_locator("#feedback")
     expect(frame.locator("h1")).to_have_text("mini: 5 / 5")
-    expect(frame.locator("section")).to_have_count(3)
+    expect(frame.locator("details.question")).to_have_count(3)  # one per question
     assert page.problems == []  # type: ignore[attr-defined]
 
 
