@@ -10,9 +10,10 @@ from pathlib import Path
 
 import nbformat
 
-from dlgrade import assignments
 from dlgrade.assignments import Assignment
-from dlgrade.grading import Grader, SubmissionResult
+from dlgrade.authoring.checks import check_cases
+from dlgrade.content import Packs, packs_of
+from dlgrade.grading import Grader, SubmissionResult, public_values
 from dlgrade.sample_class import SampleSubmission, build
 from dlgrade.sandbox.launcher import Sandbox
 
@@ -52,39 +53,59 @@ def judge(assignment: Assignment, student: SampleSubmission, result: SubmissionR
     return Check(assignment.id, student.student, not problems, detail)
 
 
-def _released_blank(assignment: Assignment) -> SampleSubmission | None:
-    """The committed student template, graded as the blank submission when it exists."""
-    if not assignment.template.is_file():
-        return None
-    return SampleSubmission("template", "blank", nbformat.read(assignment.template, as_version=4))
+def _released_blank(assignment: Assignment, workdir: Path) -> SampleSubmission:
+    """The student's notebook, graded as the blank submission: the committed template where the pack keeps one
+    (the built-in assignments do), else a fresh release (a course's own assignment is released by setup)."""
+    if assignment.template.is_file():
+        return SampleSubmission("template", "blank", nbformat.read(assignment.template, as_version=4))
+    from dlgrade.release import release
+
+    fresh = release(assignment, workdir / "released") / f"{assignment.id}.ipynb"
+    return SampleSubmission("released", "blank", nbformat.read(fresh, as_version=4))
+
+
+def _templates_check(assignment: Assignment) -> Check:
+    """The committed student_template/<id>/ is what `dlgrade release` makes; a pack that commits none (a course's
+    own content) has nothing to keep current."""
+    from dlgrade.release import templates_current
+
+    if not assignment.builtin and not (assignment.root / "student_template" / assignment.id).is_dir():
+        return Check(assignment.id, "templates", True, "no committed student_template/ (dlgrade setup releases "
+                                                       "it into the course); a fresh release graded as the blank")
+    differences = templates_current(assignment, assignment.root / "student_template")
+    return Check(assignment.id, "templates", not differences,
+                 "; ".join(differences) or "student_template is what `dlgrade release` makes")
 
 
 def validate_assignment(assignment: Assignment, grader: Grader, workdir: Path) -> list[Check]:
+    """The sample class graded and judged, the released notebook graded as a blank, and the templates check.
+    Raises AuthoringError first when a question's cases or reference are broken (dlgrade.authoring.checks)."""
+    check_cases(assignment, grader.public_values)
     students = build(assignment)
-    released = _released_blank(assignment)
-    if released is not None:
-        students.append(released)
+    students.append(_released_blank(assignment, workdir / assignment.id))
     checks = []
     for student in students:
         path = student.write(workdir / assignment.id / student.student / f"{assignment.id}.ipynb")
         checks.append(judge(assignment, student, grader.grade(path)))
-    try:
-        from dlgrade.release import templates_current
-    except ImportError:
-        return checks
-    differences = templates_current(assignment, assignment.root / "student_template")
-    checks.append(Check(assignment.id, "templates", not differences,
-                        "; ".join(differences) or "student_template is what `dlgrade release` makes"))
+    checks.append(_templates_check(assignment))
     return checks
 
 
-def validate(assignment_id: str | None = None, no_sandbox: bool = False, out=sys.stdout) -> bool:  # noqa: ANN001
-    """Validate one assignment or all; print one line per check; True when every check holds."""
-    ids = [assignment_id] if assignment_id else assignments.known_ids()
+def validate(assignment_id: str | None = None, no_sandbox: bool = False, out=sys.stdout,  # noqa: ANN001
+             packs: Packs | None = None) -> bool:
+    """Validate one assignment or all (of ``packs``: default the built-in ones); print one line per check; True
+    when every check holds."""
+    packs = packs or packs_of(None)
+    ids = [assignment_id] if assignment_id else list(packs.ids())
+    loaded = [packs.load(current) for current in ids]  # every authoring error before any grading
+    for assignment in loaded:
+        check_cases(assignment, public_values(assignment))
+    for line in packs.shadowed():
+        if line.split(":")[0] in ids:
+            print(f"note {line}", file=out)
     all_checks: list[Check] = []
     with Sandbox(sandboxed=not no_sandbox) as sandbox, tempfile.TemporaryDirectory() as workdir:
-        for current in ids:
-            assignment = assignments.load(current)
+        for assignment in loaded:
             grader = Grader(assignment, sandbox, secret=b"dlgrade-validate")
             for check in validate_assignment(assignment, grader, Path(workdir)):
                 all_checks.append(check)
