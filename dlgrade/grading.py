@@ -451,8 +451,10 @@ def answer_budget(question: Question, values: CaseValues) -> int:
 
 
 def grade_question(question: Question, points: float, extraction: Extraction, session: Session,
-                   seed: int, memo: dict[tuple[str, int, str], Any] | None = None) -> QuestionResult:
-    """``memo`` keeps the trusted values of public cases across submissions (see CaseValues)."""
+                   seed: int, memo: dict[tuple[str, int, str], Any] | None = None,
+                   hidden_memo: dict[tuple[str, int, str], Any] | None = None) -> QuestionResult:
+    """``memo`` keeps the trusted values of public cases across submissions (see CaseValues); ``hidden_memo``
+    those of the hidden cases, for a caller that grades many submissions with the same seed (mutation testing)."""
     student_cells = [cell.source for cell in extraction.cells if cell.student]
     violation = find_banned(student_cells, question.entry, question.banned)
     if violation is not None:
@@ -462,7 +464,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
     results: list[CaseResult] = []
     failures: list[tuple[CaseValues, Answer]] = []
     explained: list[int] = []  # where in results the failures are: a matching mistake is named on those cases
-    values_of = [CaseValues(question, case, number, memo if public else None)
+    values_of = [CaseValues(question, case, number, memo if public else hidden_memo)
                  for number, (case, public) in enumerate(cases, 1)]
     replies = ask(session, question, [case for case, _ in cases], question.timeout, seed,
                   lambda number: answer_budget(question, values_of[number - 1]))
