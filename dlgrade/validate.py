@@ -91,10 +91,11 @@ def validate_assignment(assignment: Assignment, grader: Grader, workdir: Path) -
     return checks
 
 
-def validate(assignment_id: str | None = None, no_sandbox: bool = False, out=sys.stdout,  # noqa: ANN001
+def validate(assignment_id: str | None = None, no_sandbox: bool = False, out=None,  # noqa: ANN001
              packs: Packs | None = None) -> bool:
-    """Validate one assignment or all (of ``packs``: default the built-in ones); print one line per check; True
-    when every check holds."""
+    """Validate one assignment or all (of ``packs``: default the built-in ones); print one line per check (to
+    ``out``, default the current sys.stdout); True when every check holds."""
+    out = out or sys.stdout
     packs = packs or packs_of(None)
     ids = [assignment_id] if assignment_id else list(packs.ids())
     loaded = [packs.load(current) for current in ids]  # every authoring error before any grading

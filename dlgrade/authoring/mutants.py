@@ -345,11 +345,12 @@ def print_report(report: QuestionReport, out: TextIO, details: bool = True) -> N
 
 
 def run_mutants(assignment: Assignment, question: str | None = None, no_sandbox: bool = False,
-                limit: int | None = None, fail_under: float | None = None, out: TextIO = sys.stdout) -> int:
+                limit: int | None = None, fail_under: float | None = None, out: TextIO | None = None) -> int:
     """The command: print every question's report; exit 1 when ``fail_under`` (a percentage) is given and a
     question scores under it, else 0."""
     from dlgrade.errors import UsageError
 
+    out = out or sys.stdout
     if question is not None and question not in [q.name for q in assignment.suite.questions]:
         known = ", ".join(q.name for q in assignment.suite.questions)
         raise UsageError(f"{assignment.id} has no question {question!r} (its questions: {known})")
