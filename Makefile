@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup sandbox-tools test demo bench bench-cluster clean-venv
+.PHONY: setup sandbox-tools test-tools test demo bench bench-cluster clean-venv
 
 setup: $(STAMP) sandbox-tools
 
@@ -21,7 +21,17 @@ sandbox-tools:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; \
 	  else echo "bubblewrap (bwrap) is missing; install it, or grade with --no-sandbox" >&2; fi; }
 
-test: setup
+# What the tests drive for real: Debian's chromium (the students' page, formgrader's rendering) and a private
+# PostgreSQL server (the gradebook on PostgreSQL). Installed when missing and we may (root); the tests that need
+# them say so when they cannot run.
+test-tools:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  { command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } || missing="$$missing postgresql"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	    else echo "missing for some tests:$$missing (apt-get install$$missing)" >&2; fi; fi
+
+test: setup test-tools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 

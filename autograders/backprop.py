@@ -1,12 +1,16 @@
 """Autograder for `backprop`: backpropagation by hand, numpy in / numpy out, autograd banned.
 
-Part 1 is lecture 8's scalar worked example (x = 5, y1 = 3x + 2, y2 = ReLU(y1), y3 = −0.5·y2 + 4,
-l = (y3 − 2)², one gradient step with lr = 1e-3), asked as hand-computed variables grouped in four tuples.
-The notes' own numbers are checked against torch autograd (tests/assignments/test_backprop_assignment.py):
-the forward values (y3 = −4.5, l = 42.25) are right, but dl/dy3 is printed as −11.5 (it is 2·(−4.5) − 4 = −13),
-so dl/dx = 17.25 (it is 19.5); the parameter gradients reuse those numbers without the factors dy3/dw3 = y2
-and dy1/dw1 = x; the update formula is written with dl/dy_n for dl/dw_n; and w'_1 is printed as
-"w'_3 = −2.98275", b'_1 as "b'_3 = 1.98275". Those slips are the first known mistake of each variable question.
+Part 1 is lecture 8's scalar worked example (y1 = w1·x + b1, y2 = ReLU(y1), y3 = w3·y2 + b3, l = (y3 − target)²,
+one gradient step with lr), asked as hand-computed variables grouped in four tuples, on each student's own numbers
+(my_numbers() in the notebook; dlgrade.checking.student_numbers): the lecture's numbers (x = 5, w1 = 3, b1 = 2,
+w3 = −0.5, b3 = 4, target 2, lr = 1e-3) stay the worked example of the text. The notes' own numbers are checked
+against torch autograd (tests/assignments/test_backprop_assignment.py): the forward values (y3 = −4.5, l = 42.25)
+are right, but dl/dy3 is printed as −11.5 (it is 2·(−4.5) − 4 = −13), so dl/dx = 17.25 (it is 19.5); the
+parameter gradients reuse dl/dy3 and dl/dx without the factors dy3/dw3 = y2 and dy1/dw1 = x; the update formula
+is written with dl/dy_n for dl/dw_n; and w'_1 is printed as "w'_3 = −2.98275". The catalog recognises those slips
+on every student's numbers: the printed numbers themselves (notes_slip), the lecture's right answers
+(lecture_example), and the slides' structural slips computed on the student's numbers (notes_chain_values,
+notes_gradients, chain_gradient_for_weight). No feedback text states a right answer.
 
 Part 2 is the matrix form of unit 8: activation derivatives, the linear layer's backward, the 2-layer network
 for BCE (sigmoid hidden, sigmoid output) and for cross-entropy (ReLU hidden, softmax output), an MLP of any
@@ -28,8 +32,8 @@ import numpy as np
 
 from dlgrade.suite import Case, Mistake, Question, Suite, Verdict
 from reference.activations import relu, relu_grad, sigmoid, sigmoid_grad, softmax, tanh, tanh_grad
+from reference.backprop import ScalarBackprop, scalar_backprop_example, two_layer_backward
 from reference.backprop import mlp_backward as _mlp_backward
-from reference.backprop import scalar_backprop_example, two_layer_backward
 from reference.layers import linear
 from reference.layers import linear_backward as _linear_backward
 from reference.losses import binary_cross_entropy_with_logits, cross_entropy
@@ -53,22 +57,74 @@ def _round(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 1.0)
 
 
 # ============================================================================================================
-# Part 1: the scalar worked example of lecture 8, by hand
+# Part 1: the scalar worked example of lecture 8, by hand, with each student's own numbers
 # ============================================================================================================
 
-_EXAMPLE = scalar_backprop_example(x=5.0, w1=3.0, b1=2.0, w3=-0.5, b3=4.0, target=2.0, lr=1e-3)
-_ONE_CASE = (Case(label="lecture 8's example: x = 5, target 2, lr = 1e-3"),)
+# The lecture's numbers: the worked example of the notebook's text, and the public case a release bakes the
+# answers' form from. Students are graded on their own numbers (my_numbers(); Question.numbers).
+LECTURE = {"x": 5.0, "w1": 3.0, "b1": 2.0, "w3": -0.5, "b3": 4.0, "target": 2.0, "lr": 1e-3}
+_LECTURE_CASE = (Case(kwargs=LECTURE, label="lecture 8's example: x = 5, target 2, lr = 1e-3"),)
 
 
-def _one_case() -> Sequence[Case]:
-    return _ONE_CASE
+def _lecture_case() -> Sequence[Case]:
+    return _LECTURE_CASE
 
 
-def _constant(*values: float) -> Callable[[], tuple[float, ...]]:
-    def value() -> tuple[float, ...]:
+Values = Callable[[ScalarBackprop], tuple[float, ...]]
+
+
+def _on_numbers(values: Values) -> Callable[..., tuple[float, ...]]:
+    """values(the worked example on the numbers it is called with): an answer, right or wrong, of any student."""
+    def compute(**numbers: float) -> tuple[float, ...]:
+        return tuple(float(v) for v in values(scalar_backprop_example(**numbers)))
+
+    return compute
+
+
+def _on_lecture(values: Values) -> Callable[..., tuple[float, ...]]:
+    """values(the lecture's example), whatever the student's numbers: what copying the lecture gives."""
+    answer = tuple(float(v) for v in values(scalar_backprop_example(**LECTURE)))
+
+    def compute(**numbers: float) -> tuple[float, ...]:
+        return answer
+
+    return compute
+
+
+def _printed(*values: float) -> Callable[..., tuple[float, ...]]:
+    """The notes' printed numbers, whatever the student's numbers."""
+    def compute(**numbers: float) -> tuple[float, ...]:
         return tuple(float(v) for v in values)
 
-    return value
+    return compute
+
+
+def _forward(e: ScalarBackprop) -> tuple[float, ...]:
+    return e.y1, e.y2, e.y3, e.loss
+
+
+def _chain(e: ScalarBackprop) -> tuple[float, ...]:
+    return e.dl_dy3, e.dl_dy2, e.dl_dy1, e.dl_dx
+
+
+def _params(e: ScalarBackprop) -> tuple[float, ...]:
+    return e.dl_dw3, e.dl_db3, e.dl_dw1, e.dl_db1
+
+
+def _step(e: ScalarBackprop) -> tuple[float, ...]:
+    return e.w3_new, e.b3_new, e.w1_new, e.b1_new
+
+
+def _chain_from(dl_dy3: float, e: ScalarBackprop, relu_grad: float | None = None) -> tuple[float, ...]:
+    """The chain below a given dl/dy3 (and a given ReLU derivative)."""
+    dl_dy2 = dl_dy3 * e.w3
+    dl_dy1 = dl_dy2 * (e.dy2_dy1 if relu_grad is None else relu_grad)
+    return dl_dy3, dl_dy2, dl_dy1, dl_dy1 * e.w1
+
+
+def _stepped(e: ScalarBackprop, grads: tuple[float, float, float, float], sign: float = 1.0) -> tuple[float, ...]:
+    """One step from (w3, b3, w1, b1) with the given gradients (sign −1: up the gradient)."""
+    return tuple(p - sign * e.lr * g for p, g in zip((e.w3, e.b3, e.w1, e.b1), grads, strict=True))
 
 
 FORWARD_SOLUTION = """\
@@ -76,10 +132,10 @@ y1 = None
 y2 = None
 y3 = None
 loss = None
-y1 = 3 * 5 + 2          # w1·x + b1 = 17
-y2 = max(y1, 0)         # ReLU: y1 > 0 passes through, so 17
-y3 = -0.5 * y2 + 4      # w3·y2 + b3 = -4.5
-loss = (y3 - 2) ** 2    # (-6.5)² = 42.25
+y1 = w1 * x + b1             # lecture: 3·5 + 2 = 17
+y2 = max(y1, 0)              # ReLU: a positive y1 passes through
+y3 = w3 * y2 + b3            # lecture: −0.5·17 + 4 = −4.5
+loss = (y3 - target) ** 2    # lecture: (−4.5 − 2)² = 42.25
 forward_values = (y1, y2, y3, loss)
 """
 
@@ -88,10 +144,10 @@ dl_dy3 = None
 dl_dy2 = None
 dl_dy1 = None
 dl_dx = None
-dl_dy3 = 2 * (-4.5) - 4      # 2·y3 − 4 = -13
-dl_dy2 = dl_dy3 * (-0.5)     # dy3/dy2 = w3 = -0.5, so 6.5
-dl_dy1 = dl_dy2 * 1          # dy2/dy1 = 1 because y1 = 17 > 0, so 6.5
-dl_dx = dl_dy1 * 3           # dy1/dx = w1 = 3, so 19.5
+dl_dy3 = 2 * (y3 - target)               # d(y3 − target)²/dy3
+dl_dy2 = dl_dy3 * w3                     # dy3/dy2 = w3
+dl_dy1 = dl_dy2 * (1 if y1 > 0 else 0)   # dy2/dy1: the ReLU's derivative at y1
+dl_dx = dl_dy1 * w1                      # dy1/dx = w1
 backward_values = (dl_dy3, dl_dy2, dl_dy1, dl_dx)
 """
 
@@ -100,187 +156,196 @@ dl_dw3 = None
 dl_db3 = None
 dl_dw1 = None
 dl_db1 = None
-dl_dw3 = -13 * 17      # dl/dy3 · dy3/dw3, and dy3/dw3 = y2 = 17: -221
-dl_db3 = -13 * 1       # dl/dy3 · dy3/db3, and dy3/db3 = 1: -13
-dl_dw1 = 6.5 * 5       # dl/dy1 · dy1/dw1, and dy1/dw1 = x = 5: 32.5
-dl_db1 = 6.5 * 1       # dl/dy1 · dy1/db1, and dy1/db1 = 1: 6.5
+dl_dw3 = dl_dy3 * y2     # dy3/dw3 = y2
+dl_db3 = dl_dy3 * 1      # dy3/db3 = 1
+dl_dw1 = dl_dy1 * x      # dy1/dw1 = x
+dl_db1 = dl_dy1 * 1      # dy1/db1 = 1
 param_grads = (dl_dw3, dl_db3, dl_dw1, dl_db1)
 """
 
 STEP_SOLUTION = """\
-lr = 1e-3
 w3_new = None
 b3_new = None
 w1_new = None
 b1_new = None
-w3_new = -0.5 - lr * (-221)    # θ' = θ − lr · dl/dθ: -0.279
-b3_new = 4 - lr * (-13)        # 4.013
-w1_new = 3 - lr * 32.5         # 2.9675
-b1_new = 2 - lr * 6.5          # 1.9935
+w3_new = w3 - lr * dl_dw3    # θ' = θ − lr · dl/dθ
+b3_new = b3 - lr * dl_db3
+w1_new = w1 - lr * dl_dw1
+b1_new = b1 - lr * dl_db1
 new_params = (w3_new, b3_new, w1_new, b1_new)
 """
 
 
+def _typed(solution: str, values: tuple[float, ...], names: tuple[str, ...]) -> str:
+    """The solution cell with numbers typed in instead of the computation (how a copied answer looks)."""
+    lines = [line for line in solution.splitlines() if line.endswith("= None")]
+    lines += [f"{name} = {value!r}" for name, value in zip(names, values, strict=True)]
+    return "\n".join(lines + [solution.rstrip("\n").splitlines()[-1]]) + "\n"
+
+
+LECTURE_EXAMPLE = ("these are the answers for the lecture's example (x = 5, w1 = 3, b1 = 2, w3 = −0.5, b3 = 4, "
+                   "target 2, lr = 1e-3), not for your own numbers: run the my_numbers() cell and compute with the "
+                   "numbers it prints.")
+NOTES_SLIP = ("these are the lecture notes' printed numbers for their own example, slips included (and not your "
+              "numbers either): run the my_numbers() cell, then redo each step with the chain rule.")
+
+
 def _scalar_questions() -> tuple[Question, ...]:
-    ex = _EXAMPLE
     common: dict[str, Any] = dict(
-        kind="variable", public=_one_case, dtype="number", banned=BANNED, autograd=False,
+        kind="variable", public=_lecture_case, numbers="scalar_network", dtype="number", banned=BANNED,
+        autograd=False,
         # Hand-typed decimals: every answer here is an exact short decimal, 1e-6 forgives only float noise.
         rtol=1e-6, atol=1e-9,
     )
+    names = {
+        "forward": ("y1", "y2", "y3", "loss"), "chain": ("dl_dy3", "dl_dy2", "dl_dy1", "dl_dx"),
+        "params": ("dl_dw3", "dl_db3", "dl_dw1", "dl_db1"), "step": ("w3_new", "b3_new", "w1_new", "b1_new"),
+    }
+    lecture = scalar_backprop_example(**LECTURE)
     forward = Question(
         name="scalar_forward", cell="scalar_forward_solution", entry="forward_values",
-        reference=_constant(ex.y1, ex.y2, ex.y3, ex.loss), output_names=("y1", "y2", "y3", "loss"),
-        hint="go through the network one line at a time: y1 = 3·5 + 2, y2 = ReLU(y1), y3 = −0.5·y2 + 4, "
-             "l = (y3 − 2)²",
+        reference=_on_numbers(_forward), output_names=names["forward"],
+        hint="go through the network one line at a time with your numbers: y1 = w1·x + b1, y2 = ReLU(y1), "
+             "y3 = w3·y2 + b3, l = (y3 − target)²",
         mistakes=(
+            Mistake("lecture_example", LECTURE_EXAMPLE, _on_lecture(_forward),
+                    _typed(FORWARD_SOLUTION, _forward(lecture), names["forward"])),
             Mistake(
                 "layer_applied_to_x",
                 "your y3 is computed from x instead of y2: the slip in the notes' FFN.forward (`y = "
-                "self.layer2(x)`). Each layer takes the previous layer's output: y3 = −0.5·y2 + 4 = −4.5.",
-                _constant(17.0, 17.0, 1.5, 0.25),
-                _swap(FORWARD_SOLUTION, ("y3 = -0.5 * y2 + 4 ", "y3 = -0.5 * 5 + 4  "),
-                      ("# w3·y2 + b3 = -4.5", "# w3·x + b3 = 1.5"), ("# (-6.5)² = 42.25", "# 0.25")),
+                "self.layer2(x)`). Each layer takes the previous layer's output: y3 = w3·y2 + b3.",
+                _on_numbers(lambda e: (e.y1, e.y2, e.w3 * e.x + e.b3, (e.w3 * e.x + e.b3 - e.target) ** 2)),
+                _swap(FORWARD_SOLUTION, ("y3 = w3 * y2 + b3 ", "y3 = w3 * x + b3  ")),
             ),
             Mistake(
                 "forgot_b3",
-                "your y3 leaves out the bias b3 = 4: y3 = w3·y2 + b3 = −0.5·17 + 4 = −4.5.",
-                _constant(17.0, 17.0, -8.5, 110.25),
-                _swap(FORWARD_SOLUTION, ("y3 = -0.5 * y2 + 4 ", "y3 = -0.5 * y2     "),
-                      ("# w3·y2 + b3 = -4.5", "# -8.5"), ("# (-6.5)² = 42.25", "# 110.25")),
+                "your y3 leaves out the bias: y3 = w3·y2 + b3.",
+                _on_numbers(lambda e: (e.y1, e.y2, e.w3 * e.y2, (e.w3 * e.y2 - e.target) ** 2)),
+                _swap(FORWARD_SOLUTION, ("y3 = w3 * y2 + b3 ", "y3 = w3 * y2      ")),
             ),
             Mistake(
                 "target_added",
-                "your loss adds the target instead of subtracting it: l = (y3 − 2)² = (−6.5)² = 42.25.",
-                _constant(17.0, 17.0, -4.5, 6.25),
-                _swap(FORWARD_SOLUTION, ("loss = (y3 - 2) ** 2", "loss = (y3 + 2) ** 2"),
-                      ("# (-6.5)² = 42.25", "# 6.25")),
+                "your loss adds the target instead of subtracting it: l = (y3 − target)².",
+                _on_numbers(lambda e: (e.y1, e.y2, e.y3, (e.y3 + e.target) ** 2)),
+                _swap(FORWARD_SOLUTION, ("loss = (y3 - target) ** 2", "loss = (y3 + target) ** 2")),
             ),
         ),
         **common,
     )
     chain = Question(
         name="scalar_chain_rule", cell="scalar_chain_rule_solution", entry="backward_values",
-        reference=_constant(ex.dl_dy3, ex.dl_dy2, ex.dl_dy1, ex.dl_dx),
-        output_names=("dl_dy3", "dl_dy2", "dl_dy1", "dl_dx"),
-        hint="start from dl/dy3 = 2(y3 − 2) with y3 = −4.5, then multiply by one local derivative per step",
+        reference=_on_numbers(_chain), output_names=names["chain"], uses=("scalar_forward",),
+        hint="start from dl/dy3 = 2(y3 − target) with your y3, then multiply by one local derivative per step",
         mistakes=(
-            Mistake(
-                "notes_slip",
-                "these are the lecture notes' numbers, which contain a slip: dl/dy3 = 2·y3 − 4 = 2·(−4.5) − 4 "
-                "= −13, not −11.5, so dl/dx = (−13)·(−0.5)·1·3 = 19.5, not 17.25.",
-                _constant(-11.5, 5.75, 5.75, 17.25),
-                _swap(CHAIN_SOLUTION, ("dl_dy3 = 2 * (-4.5) - 4 ", "dl_dy3 = -11.5          "),
-                      ("so 6.5\ndl_dy1", "so 5.75\ndl_dy1"), ("so 6.5\ndl_dx", "so 5.75\ndl_dx"),
-                      ("so 19.5", "so 17.25")),
-            ),
+            Mistake("notes_slip", NOTES_SLIP + " The slides print dl/dy3 = −11.5, which is not 2·y3 − 4 at their "
+                    "y3 = −4.5, and carry that slip down to dl/dx.", _printed(-11.5, 5.75, 5.75, 17.25),
+                    _typed(CHAIN_SOLUTION, (-11.5, 5.75, 5.75, 17.25), names["chain"])),
+            Mistake("lecture_example", LECTURE_EXAMPLE, _on_lecture(_chain),
+                    _typed(CHAIN_SOLUTION, _chain(lecture), names["chain"])),
             Mistake(
                 "forgot_factor_2",
-                "your dl/dy3 misses the factor 2 of the square: d(y3 − 2)²/dy3 = 2(y3 − 2) = −13.",
-                _constant(-6.5, 3.25, 3.25, 9.75),
-                _swap(CHAIN_SOLUTION, ("dl_dy3 = 2 * (-4.5) - 4 ", "dl_dy3 = -4.5 - 2       ")),
+                "your dl/dy3 misses the factor 2 of the square: d(y3 − target)²/dy3 = 2(y3 − target).",
+                _on_numbers(lambda e: _chain_from(e.y3 - e.target, e)),
+                _swap(CHAIN_SOLUTION, ("dl_dy3 = 2 * (y3 - target)  ", "dl_dy3 = y3 - target        ")),
             ),
             Mistake(
                 "sign_flipped",
-                "your dl/dy3 has the sign flipped: it is 2(y3 − 2) = −13 (y3 is below the target, so "
-                "increasing y3 lowers the loss), and every later gradient flips with it.",
-                _constant(13.0, -6.5, -6.5, -19.5),
-                _swap(CHAIN_SOLUTION, ("dl_dy3 = 2 * (-4.5) - 4 ", "dl_dy3 = 2 * (2 - (-4.5))")),
+                "your dl/dy3 has the sign flipped: it is 2(y3 − target), positive when y3 is above the target "
+                "(then increasing y3 raises the loss), and every later gradient flips with it.",
+                _on_numbers(lambda e: _chain_from(2 * (e.target - e.y3), e)),
+                _swap(CHAIN_SOLUTION, ("dl_dy3 = 2 * (y3 - target)  ", "dl_dy3 = 2 * (target - y3)  ")),
             ),
             Mistake(
                 "relu_derivative_zero",
-                "your ReLU derivative is on the wrong side: y1 = 17 > 0, so dy2/dy1 = 1 (it is 0 only for "
+                "your ReLU derivative is on the wrong side: your y1 is positive, so dy2/dy1 = 1 (it is 0 only for "
                 "y1 ≤ 0), and dl/dy1 = dl/dy2.",
-                _constant(-13.0, 6.5, 0.0, 0.0),
-                _swap(CHAIN_SOLUTION, ("dl_dy1 = dl_dy2 * 1 ", "dl_dy1 = dl_dy2 * 0 ")),
+                _on_numbers(lambda e: _chain_from(e.dl_dy3, e, relu_grad=0.0)),
+                _swap(CHAIN_SOLUTION, ("(1 if y1 > 0 else 0)", "(0 if y1 > 0 else 1)")),
             ),
         ),
         **common,
     )
     params = Question(
         name="scalar_param_grads", cell="scalar_param_grads_solution", entry="param_grads",
-        reference=_constant(ex.dl_dw3, ex.dl_db3, ex.dl_dw1, ex.dl_db1),
-        output_names=("dl_dw3", "dl_db3", "dl_dw1", "dl_db1"),
+        reference=_on_numbers(_params), output_names=names["params"], uses=("scalar_forward", "scalar_chain_rule"),
         hint="dl/dw3 = dl/dy3 · y2, dl/db3 = dl/dy3, dl/dw1 = dl/dy1 · x, dl/db1 = dl/dy1",
         mistakes=(
+            Mistake("notes_slip", NOTES_SLIP + " The slides reuse their slipped dl/dy3 and dl/dx as the parameters' "
+                    "gradients.", _printed(-11.5, -11.5, 17.25, 17.25),
+                    _typed(PARAMS_SOLUTION, (-11.5, -11.5, 17.25, 17.25), names["params"])),
+            Mistake("lecture_example", LECTURE_EXAMPLE, _on_lecture(_params),
+                    _typed(PARAMS_SOLUTION, _params(lecture), names["params"])),
             Mistake(
-                "notes_slip",
-                "these are the lecture notes' numbers, which contain slips: they reuse dl/dy3 = −11.5 (it is "
-                "−13) as dl/dw3 without the factor dy3/dw3 = y2 = 17, and dl/dx = 17.25 as dl/dw1 and dl/db1. "
-                "Correct: dl/dw3 = −13·17 = −221, dl/db3 = −13, dl/dw1 = 6.5·5 = 32.5, dl/db1 = 6.5.",
-                _constant(-11.5, -11.5, 17.25, 17.25),
-                _swap(PARAMS_SOLUTION, ("dl_dw3 = -13 * 17 ", "dl_dw3 = -11.5    "),
-                      ("dl_db3 = -13 * 1  ", "dl_db3 = -11.5    "), ("dl_dw1 = 6.5 * 5  ", "dl_dw1 = 17.25    "),
-                      ("dl_db1 = 6.5 * 1  ", "dl_db1 = 17.25    ")),
+                "notes_chain_values",
+                "you took dl/dy3 as the gradient of w3 and b3 and dl/dx as the gradient of w1 and b1 (what the "
+                "lecture's slides do): a parameter's gradient is its node's gradient times the node's derivative "
+                "with respect to that parameter, dl/dw3 = dl/dy3 · y2 and dl/dw1 = dl/dy1 · x, dl/db1 = dl/dy1.",
+                _on_numbers(lambda e: (e.dl_dy3, e.dl_dy3, e.dl_dx, e.dl_dx)),
+                _swap(PARAMS_SOLUTION, ("dl_dw3 = dl_dy3 * y2", "dl_dw3 = dl_dy3 * 1 "),
+                      ("dl_dw1 = dl_dy1 * x ", "dl_dw1 = dl_dy1 * w1"),
+                      ("dl_db1 = dl_dy1 * 1 ", "dl_db1 = dl_dy1 * w1")),
             ),
             Mistake(
                 "forgot_input_factor",
-                "your weight gradients miss the layer's input: dy3/dw3 = y2 = 17 and dy1/dw1 = x = 5, so "
-                "dl/dw3 = −13·17 = −221 and dl/dw1 = 6.5·5 = 32.5.",
-                _constant(-13.0, -13.0, 6.5, 6.5),
-                _swap(PARAMS_SOLUTION, ("dl_dw3 = -13 * 17 ", "dl_dw3 = -13 * 1  "),
-                      ("dl_dw1 = 6.5 * 5  ", "dl_dw1 = 6.5 * 1  ")),
+                "your weight gradients miss the layer's input: dy3/dw3 = y2 and dy1/dw1 = x, so "
+                "dl/dw3 = dl/dy3 · y2 and dl/dw1 = dl/dy1 · x.",
+                _on_numbers(lambda e: (e.dl_dy3, e.dl_dy3, e.dl_dy1, e.dl_dy1)),
+                _swap(PARAMS_SOLUTION, ("dl_dw3 = dl_dy3 * y2", "dl_dw3 = dl_dy3 * 1 "),
+                      ("dl_dw1 = dl_dy1 * x ", "dl_dw1 = dl_dy1 * 1 ")),
             ),
             Mistake(
                 "weight_for_input",
                 "you multiplied by the weight where the input belongs: dy/dw of y = w·a + b is the input a "
-                "(dy3/dw3 = y2 = 17, dy1/dw1 = x = 5), while the weight is dy/da.",
-                _constant(6.5, -13.0, 19.5, 6.5),
-                _swap(PARAMS_SOLUTION, ("dl_dw3 = -13 * 17 ", "dl_dw3 = -13 * -0.5"),
-                      ("dl_dw1 = 6.5 * 5  ", "dl_dw1 = 6.5 * 3  ")),
+                "(dy3/dw3 = y2, dy1/dw1 = x), while the weight is dy/da.",
+                _on_numbers(lambda e: (e.dl_dy3 * e.w3, e.dl_dy3, e.dl_dy1 * e.w1, e.dl_dy1)),
+                _swap(PARAMS_SOLUTION, ("dl_dw3 = dl_dy3 * y2", "dl_dw3 = dl_dy3 * w3"),
+                      ("dl_dw1 = dl_dy1 * x ", "dl_dw1 = dl_dy1 * w1")),
             ),
             Mistake(
                 "negated",
                 "these are the negative gradients −dl/dθ (what the notes tabulate before the update); the "
                 "question asks for dl/dθ itself.",
-                _constant(221.0, 13.0, -32.5, -6.5),
-                _swap(PARAMS_SOLUTION, ("dl_dw3 = -13 * 17 ", "dl_dw3 = 13 * 17  "),
-                      ("dl_db3 = -13 * 1  ", "dl_db3 = 13 * 1   "), ("dl_dw1 = 6.5 * 5  ", "dl_dw1 = -6.5 * 5 "),
-                      ("dl_db1 = 6.5 * 1  ", "dl_db1 = -6.5 * 1 ")),
+                _on_numbers(lambda e: tuple(-g for g in _params(e))),
+                _swap(PARAMS_SOLUTION, ("dl_dw3 = dl_dy3", "dl_dw3 = -dl_dy3"), ("dl_db3 = dl_dy3", "dl_db3 = -dl_dy3"),
+                      ("dl_dw1 = dl_dy1", "dl_dw1 = -dl_dy1"), ("dl_db1 = dl_dy1", "dl_db1 = -dl_dy1")),
             ),
         ),
         **common,
     )
     step = Question(
         name="scalar_sgd_step", cell="scalar_sgd_step_solution", entry="new_params",
-        reference=_constant(ex.w3_new, ex.b3_new, ex.w1_new, ex.b1_new),
-        output_names=("w3_new", "b3_new", "w1_new", "b1_new"),
-        hint="θ' = θ − lr · dl/dθ with the gradients of the previous question and lr = 1e-3",
+        reference=_on_numbers(_step), output_names=names["step"],
+        uses=("scalar_forward", "scalar_chain_rule", "scalar_param_grads"),
+        hint="θ' = θ − lr · dl/dθ with the gradients of the previous question and your lr",
         mistakes=(
-            Mistake(
-                "notes_slip",
-                "these are the lecture notes' printed numbers: they use the slipped gradients (11.5 and "
-                "−17.25) and print w'_1 as \"w'_3 = −2.98275\" (sign and label wrong). With dl/dw3 = −221, "
-                "dl/db3 = −13, dl/dw1 = 32.5, dl/db1 = 6.5: w3' = −0.279, b3' = 4.013, w1' = 2.9675, "
-                "b1' = 1.9935.",
-                _constant(-0.4885, 4.0115, -2.98275, 1.98275),
-                _swap(STEP_SOLUTION, ("w3_new = -0.5 - lr * (-221)", "w3_new = -0.4885"),
-                      ("b3_new = 4 - lr * (-13)", "b3_new = 4.0115"), ("w1_new = 3 - lr * 32.5", "w1_new = -2.98275"),
-                      ("b1_new = 2 - lr * 6.5", "b1_new = 1.98275")),
-            ),
+            Mistake("notes_slip", NOTES_SLIP + " The slides step with their slipped gradients and print w1' with the "
+                    "wrong sign, labelled w'_3.", _printed(-0.4885, 4.0115, -2.98275, 1.98275),
+                    _typed(STEP_SOLUTION, (-0.4885, 4.0115, -2.98275, 1.98275), names["step"])),
+            Mistake("lecture_example", LECTURE_EXAMPLE, _on_lecture(_step),
+                    _typed(STEP_SOLUTION, _step(lecture), names["step"])),
             Mistake(
                 "notes_gradients",
-                "you stepped with the lecture notes' gradients (11.5 for w3 and b3, −17.25 for w1 and b1), "
-                "which contain slips: the gradients are dl/dw3 = −221, dl/db3 = −13, dl/dw1 = 32.5, "
-                "dl/db1 = 6.5.",
-                _constant(-0.4885, 4.0115, 2.98275, 1.98275),
-                _swap(STEP_SOLUTION, ("lr * (-221)", "lr * (-11.5)"), ("lr * (-13)", "lr * (-11.5)"),
-                      ("lr * 32.5", "lr * 17.25"), ("lr * 6.5", "lr * 17.25")),
+                "you stepped with dl/dy3 for w3 and b3 and with dl/dx for w1 and b1 (the gradients the slides put "
+                "in those columns): each parameter moves against its own gradient, dl/dw3 = dl/dy3 · y2, "
+                "dl/dw1 = dl/dy1 · x, dl/db1 = dl/dy1.",
+                _on_numbers(lambda e: _stepped(e, (e.dl_dy3, e.dl_dy3, e.dl_dx, e.dl_dx))),
+                _swap(STEP_SOLUTION, ("lr * dl_dw3", "lr * dl_dy3"), ("lr * dl_db3", "lr * dl_dy3"),
+                      ("lr * dl_dw1", "lr * dl_dx "), ("lr * dl_db1", "lr * dl_dx ")),
             ),
             Mistake(
                 "chain_gradient_for_weight",
                 "you stepped with dl/dy_n (the notes' update formula w'_n = lr·(−dl/dy_n) + w_n has this slip) "
-                "instead of the parameter's own gradient dl/dw_n: dl/dw3 = dl/dy3·y2 = −221, "
-                "dl/dw1 = dl/dy1·x = 32.5.",
-                _constant(-0.487, 4.013, 2.9935, 1.9935),
-                _swap(STEP_SOLUTION, ("lr * (-221)", "lr * (-13)"), ("lr * 32.5", "lr * 6.5")),
+                "instead of the parameter's own gradient dl/dw_n: dl/dw3 = dl/dy3 · y2, dl/dw1 = dl/dy1 · x.",
+                _on_numbers(lambda e: _stepped(e, (e.dl_dy3, e.dl_dy3, e.dl_dy1, e.dl_dy1))),
+                _swap(STEP_SOLUTION, ("lr * dl_dw3", "lr * dl_dy3"), ("lr * dl_db3", "lr * dl_dy3"),
+                      ("lr * dl_dw1", "lr * dl_dy1"), ("lr * dl_db1", "lr * dl_dy1")),
             ),
             Mistake(
                 "gradient_ascent",
                 "you stepped up the gradient: gradient descent subtracts it, θ' = θ − lr · dl/dθ.",
-                _constant(-0.721, 3.987, 3.0325, 2.0065),
-                _swap(STEP_SOLUTION, ("-0.5 - lr", "-0.5 + lr"), ("4 - lr", "4 + lr"), ("3 - lr", "3 + lr"),
-                      ("2 - lr", "2 + lr")),
+                _on_numbers(lambda e: _stepped(e, _params(e), sign=-1.0)),
+                _swap(STEP_SOLUTION, ("w3 - lr", "w3 + lr"), ("b3 - lr", "b3 + lr"), ("w1 - lr", "w1 + lr"),
+                      ("b1 - lr", "b1 + lr")),
             ),
         ),
         **common,

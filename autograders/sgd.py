@@ -80,24 +80,31 @@ GD_STEP_MISTAKES = (
 )
 
 
-# ---- Q2 worked_update: the lecture's worked example, one gradient-descent step by hand -------------------
+# ---- Q2 worked_update: the lecture's worked example, one gradient-descent step by hand, on the student's numbers --
+
+# The lecture's numbers stay the worked example of the text; each student computes on their own (my_numbers()).
+LECTURE = {"x": 5.0, "w1": 3.0, "b1": 2.0, "w3": -0.5, "b3": 4.0, "target": 2.0, "lr": 1e-3}
 
 
-def worked_update_reference() -> dict[str, float]:
-    """One step θ' = θ − 1e-3·dl/dθ on w1, b1, w3, b3 of l = (w3·ReLU(w1·5 + b1) + b3 − 2)² (w1=3, b1=2, w3=−0.5,
-    b3=4): w1' = 2.9675, b1' = 1.9935, w3' = −0.279, b3' = 4.013."""
-    example = backprop.scalar_backprop_example()
+def worked_update_reference(**numbers: float) -> dict[str, float]:
+    """One step θ' = θ − lr·dl/dθ on w1, b1, w3, b3 of l = (w3·ReLU(w1·x + b1) + b3 − target)² (on the lecture's
+    numbers: w1' = 2.9675, b1' = 1.9935, w3' = −0.279, b3' = 4.013)."""
+    example = backprop.scalar_backprop_example(**numbers)
     return {"w1": example.w1_new, "b1": example.b1_new, "w3": example.w3_new, "b3": example.b3_new}
 
 
 def public_worked_update() -> list[Case]:
-    return [Case(label="one step, lr=1e-3, from w1=3, b1=2, w3=-0.5, b3=4 at x=5")]
+    return [Case(kwargs=LECTURE, label="the lecture's example: one step, lr=1e-3, from w1=3, b1=2, w3=-0.5, b3=4 "
+                                       "at x=5")]
 
 
-def _worked(dl_dy3: float, *, w3_local: bool = True, w1_local: str = "x", sign: float = 1.0) -> dict[str, float]:
-    """The step with the given dl/dy3, dropping dy3/dw3 = y2 (w3_local=False) or using dy1/dx = w1, or 1, as the
-    factor for w1 (w1_local='w1'/'one'), and the step's sign (−1 for ascent); dl/db1 follows w1's factor."""
-    e = backprop.scalar_backprop_example()
+def _worked(dl_dy3: float | None = None, *, w3_local: bool = True, w1_local: str = "x", sign: float = 1.0,
+            **numbers: float) -> dict[str, float]:
+    """The step on ``numbers`` with the given dl/dy3 (default: the right one), dropping dy3/dw3 = y2
+    (w3_local=False) or using dy1/dx = w1, or 1, as the factor for w1 (w1_local='w1'/'one'), and the step's sign
+    (−1 for ascent); dl/db1 follows w1's factor."""
+    e = backprop.scalar_backprop_example(**numbers)
+    dl_dy3 = e.dl_dy3 if dl_dy3 is None else dl_dy3
     dl_dy1 = dl_dy3 * e.dy3_dy2 * e.dy2_dy1
     dl_dw3 = dl_dy3 * (e.y2 if w3_local else 1.0)
     factor = {"x": e.x, "w1": e.w1, "one": 1.0}[w1_local]
@@ -107,33 +114,64 @@ def _worked(dl_dy3: float, *, w3_local: bool = True, w1_local: str = "x", sign: 
             "w3": e.w3 - sign * e.lr * dl_dw3, "b3": e.b3 - sign * e.lr * dl_dy3}
 
 
+def _same_for_everyone(answer: dict[str, float]) -> Any:
+    """A wrong answer that does not depend on the student's numbers (copied from the lecture)."""
+    def compute(**numbers: float) -> dict[str, float]:
+        return dict(answer)
+
+    return compute
+
+
+WORKED_UPDATE = """\
+updated_params = None
+y1 = w1 * x + b1                              # forward
+y3 = w3 * max(y1, 0) + b3
+dl_dy3 = 2 * (y3 - target)                    # backward, one local derivative per step
+dl_dy1 = dl_dy3 * w3 * (1 if y1 > 0 else 0)
+updated_params = {"w1": w1 - lr * dl_dy1 * x, "b1": b1 - lr * dl_dy1,
+                  "w3": w3 - lr * dl_dy3 * max(y1, 0), "b3": b3 - lr * dl_dy3}
+"""
+
+
+def _typed_update(answer: dict[str, float]) -> str:
+    return f"updated_params = None\nupdated_params = {answer!r}\n"
+
+
+NOTES_SLIDES = {"w1": -2.98275, "b1": 1.98275, "w3": -0.4885, "b3": 4.0115}
+NOTES_DL_DY3 = _worked(-11.5, **LECTURE)
+LECTURE_ANSWER = worked_update_reference(**LECTURE)
+
 WORKED_MISTAKES = (
     Mistake("notes_slide_numbers",
-            "these are the lecture slides' numbers, which carry slips: dl/dy3 = 2*(-4.5) - 4 = -13 (not -11.5); "
-            "dl/dw3 needs the factor dy3/dw3 = y2 = 17 and dl/dw1 the factor dy1/dw1 = x = 5; and "
-            "w1' = 3 - 0.001 * 32.5 is positive. Redo the chain rule and the step theta' = theta - lr * dl/dtheta.",
-            lambda: {"w1": -2.98275, "b1": 1.98275, "w3": -0.4885, "b3": 4.0115},
-            'updated_params = {"w1": -2.98275, "b1": 1.98275, "w3": -0.4885, "b3": 4.0115}\n'),
+            "these are the lecture slides' printed numbers for their own example, which carry slips (and they are "
+            "not your numbers either): run the my_numbers() cell, redo the chain rule with your numbers and take the "
+            "step theta' = theta - lr * dl/dtheta.",
+            _same_for_everyone(NOTES_SLIDES), _typed_update(NOTES_SLIDES)),
     Mistake("notes_dl_dy3",
-            "you carried the slides' dl/dy3 = -11.5; with y3 = -4.5 it is 2*(y3 - 2) = -13, and every gradient "
-            "below it changes with it.",
-            lambda: _worked(-11.5),
-            'updated_params = {"w1": 2.97125, "b1": 1.99425, "w3": -0.3045, "b3": 4.0115}\n'),
+            "this is the step on the lecture's example with the slides' dl/dy3 = -11.5 (a slip: it is 2*(y3 - 2)), "
+            "and not on your numbers: run the my_numbers() cell and compute with the numbers it prints.",
+            _same_for_everyone(NOTES_DL_DY3), _typed_update(NOTES_DL_DY3)),
+    Mistake("lecture_example",
+            "this is the step for the lecture's example (x = 5, w1 = 3, b1 = 2, w3 = -0.5, b3 = 4, target 2), not "
+            "for your numbers: run the my_numbers() cell and compute with the numbers it prints.",
+            _same_for_everyone(LECTURE_ANSWER), _typed_update(LECTURE_ANSWER)),
     Mistake("stepped_with_dl_dy",
             "you moved each parameter by the gradient with respect to its layer's output (the slides' "
             "w_n' = lr * -dl/dy_n + w_n): a weight moves against its own gradient, dl/dw3 = dl/dy3 * y2 and "
             "dl/dw1 = dl/dy1 * x.",
-            lambda: _worked(-13.0, w3_local=False, w1_local="one"),
-            'updated_params = {"w1": 2.9935, "b1": 1.9935, "w3": -0.487, "b3": 4.013}\n'),
+            lambda **numbers: _worked(w3_local=False, w1_local="one", **numbers),
+            _variant(WORKED_UPDATE, ("lr * dl_dy1 * x", "lr * dl_dy1"), ("lr * dl_dy3 * max(y1, 0)", "lr * dl_dy3"))),
     Mistake("layer1_used_dl_dx",
-            "for w1 and b1 you used dl/dx = 19.5 (the slides put dl/dx in the w1 column): dy1/dw1 = x = 5 and "
-            "dy1/db1 = 1, so dl/dw1 = 6.5 * 5 = 32.5 and dl/db1 = 6.5.",
-            lambda: _worked(-13.0, w1_local="w1"),
-            'updated_params = {"w1": 2.9805, "b1": 1.9805, "w3": -0.279, "b3": 4.013}\n'),
+            "for w1 and b1 you used dl/dx = dl/dy1 * w1 (the slides put dl/dx in the w1 column): dy1/dw1 = x and "
+            "dy1/db1 = 1, so dl/dw1 = dl/dy1 * x and dl/db1 = dl/dy1.",
+            lambda **numbers: _worked(w1_local="w1", **numbers),
+            _variant(WORKED_UPDATE, ("lr * dl_dy1 * x", "lr * dl_dy1 * w1"),
+                     ("b1 - lr * dl_dy1,", "b1 - lr * dl_dy1 * w1,"))),
     Mistake("gradient_ascent",
             "you added lr * gradient: gradient descent subtracts it, theta' = theta - lr * dl/dtheta.",
-            lambda: _worked(-13.0, sign=-1.0),
-            'updated_params = {"w1": 3.0325, "b1": 2.0065, "w3": -0.721, "b3": 3.987}\n'),
+            lambda **numbers: _worked(sign=-1.0, **numbers),
+            _variant(WORKED_UPDATE, ("w1 - lr", "w1 + lr"), ("b1 - lr", "b1 + lr"), ("w3 - lr", "w3 + lr"),
+                     ("b3 - lr", "b3 + lr"))),
 )
 
 
@@ -1014,11 +1052,12 @@ SUITE = Suite(
         ),
         Question(
             name="worked_update", cell="worked_update_solution", entry="updated_params", kind="variable",
-            reference=worked_update_reference, public=public_worked_update,
-            # Typed by hand: the exact answers have at most four decimals, so nothing needs rounding; the
-            # tolerance only forgives a student who computed them in floating point and pasted 1e-6-close digits.
+            reference=worked_update_reference, public=public_worked_update, numbers="scalar_network",
+            # Typed by hand: the exact answers are short decimals, so nothing needs rounding; the tolerance only
+            # forgives a student who computed them in floating point and pasted 1e-6-close digits.
             rtol=1e-6, atol=1e-9, banned=BANNED, mistakes=WORKED_MISTAKES,
-            hint="redo the forward pass (y1 = y2 = 17, y3 = -4.5) and the chain rule for each parameter.",
+            hint="redo the forward pass and the chain rule for each parameter with your numbers, then "
+                 "theta' = theta - lr * dl/dtheta.",
         ),
         Question(
             name="minibatches", cell="minibatches_solution", entry="minibatches",

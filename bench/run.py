@@ -183,7 +183,7 @@ def _init_dlgrade_worker(assignment_id: str) -> None:
 
 def _grade_one(path: str) -> dict[str, Any]:
     started = time.monotonic()
-    result = _WORKER["grader"].grade(Path(path))
+    result = _WORKER["grader"].grade(Path(path), Path(path).parent.parent.name)  # submitted/<student>/<id>/
     return {"student": Path(path).parent.parent.name, "score": result.score, "max_score": result.max_score,
             "seconds": time.monotonic() - started, "execution_time": result.execution_time,
             "student_time": result.student_time, "sandbox": list(result.sandbox)}

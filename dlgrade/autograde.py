@@ -27,8 +27,8 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -233,50 +233,87 @@ def read_record(course: Course, assignment: Assignment, student: str) -> tuple[s
 
 @dataclass(frozen=True)
 class BookEntry:
-    """What the gradebook says of one submission: per grade cell the score in force, and the late penalty."""
+    """What the gradebook says of one submission: per grade cell the score in force, and the late penalty; and
+    what graders added in formgrader: manual scores, extra credit, comments (a comment on a solution cell goes
+    with the first question answered there, one on any other cell is listed apart)."""
 
     scores: dict[str, float]
     manual: frozenset[str]
     penalty: float
+    comments: dict[str, str] = field(default_factory=dict)  # question -> a grader's comment
+    extra_credit: dict[str, float] = field(default_factory=dict)  # question -> a grader's extra credit
+    other_comments: tuple[str, ...] = ()  # graders' comments on cells that answer no question
+
+    def digest(self) -> str:
+        """A fingerprint of all of it: feedback written from another gradebook state is rewritten."""
+        state = [sorted(self.scores.items()), sorted(self.manual), self.penalty, sorted(self.comments.items()),
+                 sorted(self.extra_credit.items()), list(self.other_comments)]
+        return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:32]
 
 
 def _with_book(result: SubmissionResult, entry: BookEntry | None) -> SubmissionResult:
-    """The result as the student should see it: a grader's manual score replaces the autograder's."""
+    """The result as the student should see it: a grader's manual score replaces the autograder's, and the
+    graders' extra credit and comments are shown with the question they are about."""
     if entry is None:
         return result
-    questions = tuple(replace(q, score=entry.scores.get(q.name, q.score),
-                              feedback=q.feedback + ("\nScore set by a grader." if q.name in entry.manual else ""))
+
+    def told(name: str) -> str:
+        lines = ["Score set by a grader."] if name in entry.manual else []
+        if entry.extra_credit.get(name):
+            lines.append(f"Extra credit from a grader: {entry.extra_credit[name]:+g}.")
+        if name in entry.comments:
+            lines.append(f"A grader's comment: {entry.comments[name][:MAX_TEXT]}")
+        return "".join("\n" + line for line in lines)
+
+    questions = tuple(replace(q, score=entry.scores.get(q.name, q.score), feedback=q.feedback + told(q.name))
                       for q in result.questions)
-    notes = result.notes
+    notes = result.notes + tuple(comment[:MAX_TEXT] for comment in entry.other_comments)
     if entry.penalty:
         notes += (f"Late submission: a penalty of {entry.penalty:g} points (the course's late policy).",)
     return replace(result, questions=questions, notes=notes)
 
 
-def write_feedback(course: Course, submission: Submission, result: SubmissionResult,
-                   entry: BookEntry | None = None) -> Path:
-    """feedback/<student>/<id>/: <id>.html and results.json, plus nbgrader's timestamp.txt and
-    submission_secret.txt, which its release_feedback needs."""
-    folder = course.path("feedback", submission.student, submission.assignment_id)
+def feedback_files(submission: Submission, result: SubmissionResult, entry: BookEntry | None = None) -> dict[str, str]:
+    """feedback/<student>/<id>/'s files, by name: <id>.html and results.json (dlgrade's result with the
+    gradebook's scores, late penalty and graders' comments), plus nbgrader's timestamp.txt and
+    submission_secret.txt, which its release_feedback needs. `dlgrade autograde`, `dlgrade feedback` and
+    nbgrader's generate_feedback (formgrader's button) all write these."""
     shown = _with_book(result, entry)
     data = report.to_json(shown)
     data["dlgrade"].update({"student": submission.student, "key": submission.key,
-                            "late_submission_penalty": entry.penalty if entry else 0.0})
+                            "late_submission_penalty": entry.penalty if entry else 0.0,
+                            "grader_comments": dict(entry.comments) if entry else {},
+                            "book": entry.digest() if entry else ""})
     data["score"] = round(max(0.0, shown.score - (entry.penalty if entry else 0.0)), 4)
-    write_atomic(folder / f"{submission.assignment_id}.html", report.to_html(shown))
-    write_atomic(folder / "results.json", json.dumps(data, allow_nan=False) + "\n")  # compact: see write_record
+    page = report.to_html(shown)
+    data["dlgrade"]["page"] = hashlib.sha256(page.encode()).hexdigest()  # a damaged page is written again
+    files = {f"{submission.assignment_id}.html": page,
+             "results.json": json.dumps(data, allow_nan=False) + "\n"}  # machine-read (compact: see write_record)
     for name in ("timestamp.txt", "submission_secret.txt"):
         source = submission.folder / name
         if source.is_file() and not source.is_symlink():
-            write_atomic(folder / name, source.read_text(encoding="utf-8", errors="replace"))
+            files[name] = source.read_text(encoding="utf-8", errors="replace")
+    return files
+
+
+def write_feedback(course: Course, submission: Submission, result: SubmissionResult,
+                   entry: BookEntry | None = None) -> Path:
+    """feedback/<student>/<id>/ written with feedback_files()."""
+    folder = course.path("feedback", submission.student, submission.assignment_id)
+    for name, text in feedback_files(submission, result, entry).items():
+        write_atomic(folder / name, text)
     return folder
 
 
-def feedback_current(course: Course, submission: Submission) -> bool:
+def feedback_current(course: Course, submission: Submission, entry: BookEntry | None = None) -> bool:
+    """The feedback on disk is of this submission and of the gradebook as it is (scores, comments)."""
     folder = course.path("feedback", submission.student, submission.assignment_id)
     try:
         data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-        return data["dlgrade"]["key"] == submission.key and (folder / f"{submission.assignment_id}.html").is_file()
+        page = (folder / f"{submission.assignment_id}.html").read_bytes()
+        return data["dlgrade"]["key"] == submission.key and \
+            data["dlgrade"].get("book", "") == (entry.digest() if entry else "") and \
+            data["dlgrade"].get("page") == hashlib.sha256(page).hexdigest()
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -301,10 +338,12 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     except Exception:
         return None
     resources: dict[str, Any] = {}
-    cells = cells or SourceCells.read(course.db_url, submission.assignment_id, submission.assignment_id)
+    cells = cells or SourceCells.read(course.db_url, submission.assignment_id, submission.assignment_id,
+                                      source_notebook(course, submission.assignment_id))
     for preprocessor in (ClearOutput(config=course.config), SnapshotOverwriteKernelspec(cells, config=course.config),
                          RestoreSourceCells(cells), InertStudentCells()):
         notebook, resources = preprocessor.preprocess(notebook, resources)
+    notebook.metadata["dlgrade"] = {"key": submission.key}  # which grading wrote it (autograded_current)
     feedback = {q.name: f"dlgrade: {q.status}, {q.score:g} / {q.max_score:g}\n{q.feedback}\n"
                 for q in result.questions}
     for cell in notebook.cells:
@@ -319,6 +358,22 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     if timestamp.is_file() and not timestamp.is_symlink():
         write_atomic(folder / "timestamp.txt", timestamp.read_text(encoding="utf-8", errors="replace"))
     return folder
+
+
+def source_notebook(course: Course, assignment_id: str) -> Path:
+    """source/<id>/<id>.ipynb: the notebook nbgrader's gradebook cells were generated from."""
+    return course.path("source", ".", assignment_id) / f"{assignment_id}.ipynb"
+
+
+def autograded_current(course: Course, submission: Submission) -> bool:
+    """autograded/<student>/<id>/<id>.ipynb is a notebook written from this submission's grading (a missing,
+    truncated or replaced one is written again)."""
+    path = course.path("autograded", submission.student, submission.assignment_id) / f"{submission.assignment_id}.ipynb"
+    try:
+        data = json.loads(path.read_bytes())
+        return isinstance(data.get("cells"), list) and data["metadata"]["dlgrade"]["key"] == submission.key
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 # ---- the gradebook (step 5) ------------------------------------------------------------------------------
@@ -343,7 +398,7 @@ class LatePolicy:
 
 def book_entry(book: Gradebook, assignment: Assignment, student: str) -> BookEntry | None:
     """The gradebook's view of a student's submission, or None when there is none."""
-    from nbgrader.api import Grade, MissingEntry
+    from nbgrader.api import Comment, Grade, MissingEntry
 
     try:
         notebook = book.find_submission_notebook(assignment.id, assignment.id, student)
@@ -352,7 +407,16 @@ def book_entry(book: Gradebook, assignment: Assignment, student: str) -> BookEnt
     grades = _by_cell_name(book, Grade, notebook.id)
     scores = {name: float(grade.score) for name, grade in grades.items()}
     manual = frozenset(name for name, grade in grades.items() if grade.manual_score is not None)
-    return BookEntry(scores, manual, float(notebook.late_submission_penalty or 0.0))
+    extra = {name: float(grade.extra_credit) for name, grade in grades.items() if grade.extra_credit}
+    written = {cell: row.manual_comment.strip() for cell, row in _by_cell_name(book, Comment, notebook.id).items()
+               if row.manual_comment and row.manual_comment.strip()}
+    question_of: dict[str, str] = {}
+    for question in assignment.suite.questions:
+        question_of.setdefault(question.cell, question.name)
+    comments = {question_of[cell]: text for cell, text in written.items() if cell in question_of}
+    others = tuple(f"A grader's comment on {cell}: {text}" for cell, text in sorted(written.items())
+                   if cell not in question_of)
+    return BookEntry(scores, manual, float(notebook.late_submission_penalty or 0.0), comments, extra, others)
 
 
 def _by_cell_name(book: Gradebook, model: Any, notebook_id: str) -> dict[str, Any]:
@@ -531,6 +595,26 @@ def _row(submission: Submission, result: SubmissionResult, state: str, entry: Bo
                len(result.questions), "; ".join(diagnoses + others))
 
 
+def check_outputs_writable(course: Course, steps: Sequence[str] = ("autograded", "feedback")) -> None:
+    """Before any grading: every folder results go to can take a file (not read-only, not someone else's), or
+    one UsageError naming it. The probe is a real file made and removed: it sees what permission bits do not (a
+    read-only mount, an ACL, root's rights)."""
+    import os
+    import tempfile
+
+    folders = [(course.state / RESULTS_DIR, "results")]
+    folders += [(Path(course.coursedir.root) / getattr(course.coursedir, f"{step}_directory"), step) for step in steps]
+    for folder, what in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle, probe = tempfile.mkstemp(dir=folder, prefix=".dlgrade-probe-")
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as error:
+            raise UsageError(f"{folder} is not writable ({error.strerror}): dlgrade writes each student's {what} "
+                             "there; nothing was graded or changed") from None
+
+
 @contextlib.contextmanager
 def course_lock(course: Course, assignment_ids: Sequence[str]) -> Iterator[None]:
     """One autograde at a time per assignment of a course (the locks die with their process, even under SIGKILL).
@@ -570,7 +654,8 @@ class Recorder:
         if assignment_id not in self._source_cells:
             try:
                 self._source_cells[assignment_id] = SourceCells.read(self.course.db_url, assignment_id,
-                                                                     assignment_id)
+                                                                     assignment_id,
+                                                                     source_notebook(self.course, assignment_id))
             except Exception:
                 return None  # write_autograded then tries again and falls back as before
         return self._source_cells[assignment_id]
@@ -605,8 +690,12 @@ class Recorder:
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             return Row(submission.assignment_id, submission.student, "failed", max_score=assignment.max_score,
                        detail=f"the grader's result was rejected: {error}")
-        write_record(self.course, submission, result)
-        return self.publish(submission, result, "graded")
+
+        def record_and_publish() -> Row:
+            write_record(self.course, submission, result)
+            return self.publish(submission, result, "graded")
+
+        return self.writing(submission, record_and_publish)
 
     def publish(self, submission: Submission, result: SubmissionResult, state: str) -> Row:
         """Steps 4 and 5 from a checked result."""
@@ -618,27 +707,42 @@ class Recorder:
         write_feedback(self.course, submission, result, entry)
         return _row(submission, result, state, entry)
 
+    def writing(self, submission: Submission, action: Callable[[], Row]) -> Row:
+        """``action()``, except that a student's output that cannot be written (a folder made read-only, a full
+        disk) fails that student with one line; what was written stays, and a rerun writes the rest."""
+        try:
+            return action()
+        except OSError as error:
+            return Row(submission.assignment_id, submission.student, "failed",
+                       max_score=self.assignments[submission.assignment_id].max_score,
+                       detail=f"{error.filename or 'an output'} could not be written ({error.strerror or error}); "
+                              "what was graded is kept: rerun once it can be written")
+
     def autograded(self, submission: Submission, result: SubmissionResult) -> None:
         """The notebook for formgrader; a student's notebook that nbgrader cannot even write back out costs its
-        formgrader view, never its grade."""
+        formgrader view, never its grade (a folder we cannot write to is said: OSError goes on up)."""
         try:
             write_autograded(self.course, submission, result, self.source_cells(submission.assignment_id))
-        except UsageError:
+        except (UsageError, OSError):
             raise
         except Exception:
             pass
 
     def _resume(self, submission: Submission, result: SubmissionResult) -> Row:
+        """A submission graded before: write what is missing or damaged (nothing, on a clean rerun)."""
         assignment = self.assignments[submission.assignment_id]
-        if not gradebook_matches(self.book, assignment, submission, result, self.policy):
-            return self.publish(submission, result, "cached")
-        entry = book_entry(self.book, assignment, submission.student)
-        autograded = self.course.path("autograded", submission.student, submission.assignment_id)
-        if not (autograded / f"{submission.assignment_id}.ipynb").is_file():
-            self.autograded(submission, result)
-        if not feedback_current(self.course, submission):
-            write_feedback(self.course, submission, result, entry)
-        return _row(submission, result, "cached", entry)
+
+        def repair() -> Row:
+            if not gradebook_matches(self.book, assignment, submission, result, self.policy):
+                return self.publish(submission, result, "cached")
+            entry = book_entry(self.book, assignment, submission.student)
+            if not autograded_current(self.course, submission):
+                self.autograded(submission, result)
+            if not feedback_current(self.course, submission, entry):
+                write_feedback(self.course, submission, result, entry)
+            return _row(submission, result, "cached", entry)
+
+        return self.writing(submission, repair)
 
 
 def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[str] = (), workers: int | None = None,
@@ -669,6 +773,7 @@ def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[
             sandbox.warm(assignment.suite.warm_up)
     with course_lock(course, list(loaded)):
         course.check_gradebook_writable()
+        check_outputs_writable(course)
         secret = course.secret()
         for assignment_id in loaded:  # records half-written when killed (another assignment's run may be writing)
             for leftover in (course.state / RESULTS_DIR / assignment_id).glob(".*.json.*"):
@@ -762,6 +867,7 @@ def summary_table(rows: Sequence[Row], assignment_id: str) -> str:
 def refresh_feedback(course: Course, assignment_id: str) -> list[str]:
     """Rewrite every graded student's feedback with the scores now in the gradebook (manual grades included)."""
     assignment = course.assignment(assignment_id)
+    check_outputs_writable(course, ("feedback",))
     done = []
     with course.gradebook() as book:
         for submission in find_submissions(course, assignment):
@@ -800,6 +906,8 @@ def export_gradescope(course: Course, assignment_id: str, destination: Path) -> 
                     test["diagnosis"] = {"mistake": question.diagnosis.name, "feedback": question.diagnosis.feedback}
                 if entry and name in entry.manual:
                     test["manual"] = True
+                if entry and name in entry.comments:
+                    test["grader_comment"] = entry.comments[name]
                 tests.append(test)
             raw = round(sum(t["score"] for t in tests), 4)
             penalty = entry.penalty if entry else 0.0

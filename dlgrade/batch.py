@@ -78,7 +78,7 @@ def prelaunch(workers: int | None, sandboxed: bool, at_most: int | None = None) 
     leaving, whatever happened, any sandbox that run() never took is stopped."""
     from dlgrade.sandbox.launcher import Sandbox, SandboxUnavailable, bwrap_path
 
-    count = min(workers or default_workers(), at_most or 1 << 30)
+    count, _ = capped_workers(workers, at_most)
     launched: list[Sandbox] = []
     if count >= 1 and _context().get_start_method() == "fork" and not (sandboxed and bwrap_path() is None):
         for _ in range(count):
@@ -140,6 +140,53 @@ def out_of_memory(error: BaseException) -> bool:
     text = str(error).lower()
     return isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and "allocate" in text
                                               and "memory" in text)
+SLOT_BYTES = 512 << 20  # what one grading slot holds: its sandbox (measured ~210 MB PSS with torch) and its worker
+
+
+def memory_for_grading() -> int | None:
+    """Bytes this process can still use: the kernel's MemAvailable, and the memory cgroup's limit less its usage
+    (cgroup v2 or v1, our own cgroup or the root of a namespaced view); None when nothing says."""
+    found: list[int] = []
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            number, controllers, path = line.split(":", 2)
+            if number == "0" and not controllers:
+                base, names = Path("/sys/fs/cgroup"), ("memory.max", "memory.current")
+            elif "memory" in controllers.split(","):
+                base, names = Path("/sys/fs/cgroup/memory"), ("memory.limit_in_bytes", "memory.usage_in_bytes")
+            else:
+                continue
+            for folder in (base / path.lstrip("/"), base):
+                try:
+                    limit, usage = ((folder / name).read_text().strip() for name in names)
+                except OSError:
+                    continue
+                if limit.isdigit() and int(limit) < 1 << 60:
+                    found.append(max(0, int(limit) - int(usage)))
+                break
+    return min(found) if found else None
+
+
+def capped_workers(requested: int | None, submissions: int | None) -> tuple[int, str]:
+    """How many grading workers (each with its sandbox) to run, and why fewer than ``requested`` if so: never more
+    than the submissions to grade, nor than the memory here holds at SLOT_BYTES each (at least one)."""
+    wanted = requested or default_workers()
+    count, reasons = wanted, []
+    if submissions is not None and submissions < count:
+        count = submissions
+        reasons.append(f"{submissions} submission{'s' if submissions != 1 else ''} to grade")
+    memory = memory_for_grading()
+    if memory is not None and memory // SLOT_BYTES < count:
+        count = max(1, memory // SLOT_BYTES)
+        reasons.append(f"memory for {count} ({memory / (1 << 30):.1f} GiB free, ~{SLOT_BYTES >> 20} MiB each)")
+    count = max(0 if submissions == 0 else 1, count)
+    said = f"--workers {requested} capped to {count}: {'; '.join(reasons)}" if requested and count < requested \
+        else ""
+    return count, said
 
 
 def one_thread() -> None:
@@ -157,7 +204,7 @@ def one_thread() -> None:
 def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandboxed: bool, parent: int,
                  early: Sandbox | None = None, others: Sequence[Sandbox] = ()) -> None:
     """Load the suites, start one sandbox (or adopt ``early``, launched by the parent before it forked us), then
-    grade (index, assignment, path, sha256) tasks until told to stop."""
+    grade (index, assignment, path, sha256, student) tasks until told to stop."""
     _die_with_parent(parent)
     for other in others:  # the other workers' sandboxes: their control sockets are not ours to hold open
         if other is not early and other.control is not None:
@@ -166,7 +213,7 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
     from dlgrade.autograde import result_to_data
     from dlgrade.boundary.text import plain
     from dlgrade.course import load_assignment
-    from dlgrade.grading import Grader
+    from dlgrade.grading import Grader, InfrastructureFailure
     from dlgrade.sandbox.launcher import Sandbox, SandboxUnavailable
 
     one_thread()
@@ -181,7 +228,8 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
     except Exception as error:
         conn.send(("fatal", f"a grading worker could not start: {type(error).__name__}: {error}"))
         return
-    graders = {name: Grader(assignment, sandbox, secret) for name, assignment in loaded.items()}
+    # The course secret also keys the students' own numbers (dlgrade.checking.student_numbers).
+    graders = {name: Grader(assignment, sandbox, secret, numbers_secret=secret) for name, assignment in loaded.items()}
     scratch = Path(tempfile.mkdtemp(prefix="dlgrade-batch-"))
     capped = limit_memory(TRUSTED_MEMORY_BYTES) is not None
     conn.send(("ready",))
@@ -193,7 +241,7 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
                 break
             if task is None:
                 break
-            index, assignment_id, path, digest = task
+            index, assignment_id, path, digest, student = task
             private: Path | None = None
             try:
                 # Grade a private copy of the very bytes the key was computed from: nothing can change under us.
@@ -203,11 +251,13 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
                 private = scratch / str(index) / Path(path).name
                 private.parent.mkdir(parents=True, exist_ok=True)
                 private.write_bytes(data)
-                result = graders[assignment_id].grade(private)
+                result = graders[assignment_id].grade(private, student)
                 shutil.rmtree(private.parent, ignore_errors=True)
                 message: tuple[Any, ...] = ("graded", index, result_to_data(result))
             except UsageError as error:
                 message = ("refused", index, str(error).replace(str(private), path) if private else str(error))
+            except InfrastructureFailure as error:  # ours, twice: not graded, nothing recorded
+                message = ("failed", index, str(error)[:500])
             except Exception as error:  # a grading failure of ours: reported for this submission, the batch goes on
                 if capped and out_of_memory(error):
                     why = (f"grading it needed more memory than a grading worker may take ("
@@ -305,7 +355,7 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
 
     context = _context()
     roots = {name: str(assignment.root) for name, assignment in loaded.items()}
-    count = max(1, min(workers or default_workers(), len(todo)))
+    count, capped = capped_workers(workers, len(todo))
     pending: deque[int] = deque(range(len(todo)))
     attempts: Counter[int] = Counter()
     rows: list[Row] = []
@@ -315,7 +365,8 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
     if stream is not None:
         cached = len(already)
         stream.write(f"{title}: {len(todo)} submissions on {count} workers"
-                     + (f" ({cached} already graded or refused)" if cached else "") + "\n")
+                     + (f" ({cached} already graded or refused)" if cached else "")
+                     + (f" ({capped})" if capped else "") + "\n")
         stream.flush()
 
     unused = list(early)
@@ -375,7 +426,8 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
         index = pending.popleft()
         submission = todo[index]
         try:
-            worker.conn.send((index, submission.assignment_id, str(submission.notebook), submission.digest))
+            worker.conn.send((index, submission.assignment_id, str(submission.notebook), submission.digest,
+                              submission.student))
         except OSError:  # it died while idle: the task goes back, the worker is replaced
             pending.appendleft(index)
             lost(worker, "died (killed, or out of memory)")

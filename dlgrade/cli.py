@@ -41,16 +41,43 @@ def _packs(args: argparse.Namespace):  # noqa: ANN202 - where an assignment id i
     return packs_of(Path(args.course) if getattr(args, "course", None) else Path.cwd())
 
 
+def submission_owner(path: Path, assignment_id: str, student: str | None = None,
+                     course: Path | None = None) -> tuple[str | None, bytes | None]:
+    """(student, numbers secret) of a submission graded on its own: ``student`` if given, else the <student> of
+    a dlgrade course's submitted/<student>/<id>/ (or autograded/) that ``path`` lies in; the secret of ``course``
+    or of the course ``path`` lies in, else None (the project's student_template numbers)."""
+    from dlgrade.course import SETTINGS_FILE, STATE_DIR, Course
+
+    path = path.resolve()
+    root = Path(course).resolve() if course else next(
+        (folder for folder in (path, *path.parents) if (folder / STATE_DIR / SETTINGS_FILE).is_file()), None)
+    if root is None or not (root / STATE_DIR / SETTINGS_FILE).is_file():
+        return student, None  # a --course that is only a content folder has no students' numbers
+    opened = Course.open(root)
+    if student is None and path.is_relative_to(root):
+        parts = path.relative_to(root).parts
+        if len(parts) >= 3 and parts[0] in ("submitted", "autograded") and parts[2] == assignment_id:
+            student = parts[1]
+    return student, opened.secret()
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from dlgrade import report
-    from dlgrade.grading import Grader
+    from dlgrade.grading import Grader, InfrastructureFailure
     from dlgrade.notebook import find_submission_file
 
     assignment = _packs(args).load(args.assignment)
     path = find_submission_file(Path(args.path), assignment.id)
+    student, numbers_secret = submission_owner(Path(args.path), assignment.id, args.student,
+                                               Path(args.course) if args.course else None)
     sandbox = _sandbox_from(args)
     try:
-        result = Grader(assignment, sandbox).grade(path)
+        grader = Grader(assignment, sandbox) if numbers_secret is None else \
+            Grader(assignment, sandbox, numbers_secret=numbers_secret)
+        result = grader.grade(path, student)
+    except InfrastructureFailure as failure:  # the platform's fault, twice: no score at all, no results written
+        print(f"dlgrade: {path}: {failure}", file=sys.stderr)
+        return 1
     finally:
         sandbox.close()
     if args.json:
@@ -166,8 +193,13 @@ def _add_export_parser(commands: argparse._SubParsersAction) -> None:
 
 def _course(args: argparse.Namespace):  # noqa: ANN202 - dlgrade.course is imported lazily
     from dlgrade.course import Course
+    from dlgrade.formgrader import configured
 
-    return Course.open(Path(args.course) if args.course else Path.cwd())
+    course = Course.open(Path(args.course) if args.course else Path.cwd())
+    if not configured(course.config):
+        print(f"dlgrade: warning: {course.root / 'nbgrader_config.py'} lacks dlgrade's hooks: formgrader's Autograde "
+              "would give check() cells full marks; rerun `dlgrade setup` to add them", file=sys.stderr)
+    return course
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
@@ -177,7 +209,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
     course = setup(Path(args.course) if args.course else Path.cwd(), args.ids,
                    assignments_root=Path(args.project) if args.project else assignments.PROJECT_ROOT,
                    course_id=args.course_id, exchange=Path(args.exchange) if args.exchange else None,
-                   publish=args.publish)
+                   publish=args.publish, force=args.force)
     print(f"course {course.course_id} at {course.root}; gradebook {course.gradebook_label}")
     return 0
 
@@ -196,13 +228,25 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 1 if done.refused else 0
 
 
+def _submitted_count(args: argparse.Namespace) -> int:
+    """The submissions an autograde may have to grade, counted cheaply (before nbgrader's import) in the default
+    layout: no more sandboxes are started early than there can be work for (batch.run caps the rest)."""
+    root = Path(args.course) if args.course else Path.cwd()
+    if args.student:
+        return sum(1 for student in set(args.student) if (root / "submitted" / student / args.id).is_dir())
+    return sum(1 for folder in (root / "submitted").glob(f"*/{args.id}") if folder.is_dir())
+
+
 def cmd_autograde(args: argparse.Namespace) -> int:
     from dlgrade.batch import prelaunch
 
+    root = Path(args.course) if args.course else Path.cwd()
+    if not ((root / ".dlgrade" / "course.json").is_file() and (root / "nbgrader_config.py").is_file()):
+        _course(args)  # no course, or no config: said before any sandbox starts (one stopped mid-start can linger)
     scheduler = args.scheduler or None  # --scheduler, else $DLGRADE_SCHEDULER (the parser's default)
     # The sandboxes import torch while we import nbgrader and the suites (none here when a cluster grades).
     launching = contextlib.nullcontext([]) if scheduler else \
-        prelaunch(args.workers, sandboxed=not args.no_sandbox, at_most=len(args.student or ()) or None)
+        prelaunch(args.workers, sandboxed=not args.no_sandbox, at_most=_submitted_count(args))
     with launching as early:
         from dlgrade.autograde import autograde
 
@@ -257,10 +301,12 @@ def _add_course_parsers(commands: argparse._SubParsersAction) -> None:
     setup.add_argument("ids", nargs="*", help="assignment ids (default: all)")
     course_flag(setup)
     setup.add_argument("--course-id", help="nbgrader's course_id (default: the folder's name)")
-    setup.add_argument("--exchange", help="the nbgrader exchange root to write into a new nbgrader_config.py")
+    setup.add_argument("--exchange", help="the nbgrader exchange root (set in nbgrader_config.py, new or not)")
     setup.add_argument("--publish", action="store_true",
                        help="also publish to the exchange (nbgrader release_assignment) for students to fetch")
     setup.add_argument("--project", help="folder holding assignments/ and autograders/ (default: this project)")
+    setup.add_argument("--force", action="store_true",
+                       help="replace a source/<id>/ edited in the course with the project's (a copy is kept)")
     setup.set_defaults(run=cmd_setup)
 
     collect = commands.add_parser("collect", help="collect submissions: nbgrader's exchange, or LMS zips (--zip)")
@@ -360,7 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--json", help="write Gradescope-style results JSON here")
     grade.add_argument("--html", help="write the HTML feedback page here")
     grade.add_argument("-v", "--verbose", action="store_true", help="print each failed question's feedback")
-    _add_content_flag(grade)
+    grade.add_argument("--student", help="whose submission it is: hand-computed questions use each student's own "
+                                         "numbers (default: from a course's submitted/<student>/<id>/ path)")
+    grade.add_argument("--course", help="the course: its own assignments come before the built-in ones (default: "
+                                        "the current directory), and its students' own numbers are used (default: "
+                                        "the course the path lies in, else the project's student_template)")
     _add_sandbox_flag(grade)
     grade.set_defaults(run=cmd_grade)
 
@@ -395,6 +445,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except UsageError as error:
         print(plain(f"dlgrade: {error}"), file=sys.stderr)
+        return 2
+    except OSError as error:  # a file system that refuses us (read-only, full, not ours): one line, not a traceback
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"dlgrade: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dlgrade: interrupted", file=sys.stderr)

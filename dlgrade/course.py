@@ -14,7 +14,8 @@ formgrader and existing JupyterHub setups keep working. dlgrade only replaces th
       feedback/<student>/<id>/   <id>.html and results.json (nbgrader's feedback layout: release_feedback works)
       downloaded/<id>/archive/   LMS downloads for zip collect (nbgrader's zip_collect layout)
       export/                    grades.csv (nbgrader's CSV export) and <id>.gradescope.json
-      .dlgrade/                  course.json (where the suites live), secret (0600), results/, autograde-<id>.lock
+      .dlgrade/                  course.json (where the suites live), secret (0600), results/, autograde-<id>.lock,
+                                 sources/ (what setup copied into source/), replaced/ (sources setup --force replaced)
 """
 
 from __future__ import annotations
@@ -25,13 +26,10 @@ import os
 import re
 import shutil
 import stat
-import tarfile
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +52,7 @@ STEPS = ("source", "release", "submitted", "autograded", "feedback")
 _UNSAFE_STUDENT = re.compile(r"(^\.|[/\\*\x00]|^$)")
 # Default for LMS downloads: "<student>_<notebook>.ipynb" or "<student>/<notebook>.ipynb" inside the archive.
 DEFAULT_ZIP_REGEXP = r".*/(?P<student_id>[^/_]+)[_/](?P<file_id>[^/]+\.ipynb)$"
-MAX_ARCHIVE_BYTES = 1 << 30  # uncompressed, all members of all (nested) archives: a zip bomb stops here
-MAX_NESTING = 3
+MAX_STUDENT_ID = 128  # characters: nbgrader's gradebook keeps a student id in a VARCHAR(128)
 
 CONFIG_TEMPLATE = '''\
 # nbgrader's configuration of this course, written by `dlgrade setup`. nbgrader, formgrader and dlgrade read it;
@@ -175,12 +172,17 @@ class Course:
 
     @classmethod
     def open(cls, root: Path | str) -> Course:
-        """The dlgrade course at ``root``; UsageError when it was never set up."""
+        """The dlgrade course at ``root``; UsageError when it was never set up, or its nbgrader_config.py is gone
+        (nbgrader would then run it on its defaults: another course id, gradebook, late policy and exchange)."""
         root = Path(root).resolve()
         settings_path = root / STATE_DIR / SETTINGS_FILE
         if not settings_path.is_file():
             raise UsageError(f"{root} is not a dlgrade course (no {STATE_DIR}/{SETTINGS_FILE}): "
                              f"run `dlgrade setup --course {root}` first")
+        if not (root / "nbgrader_config.py").is_file():
+            raise UsageError(f"{root / 'nbgrader_config.py'} is missing: nbgrader would run this course on its "
+                             "defaults (course id, gradebook, late policy, exchange); restore it, or run "
+                             f"`dlgrade setup --course {root}` to write a new one")
         try:
             settings = json.loads(settings_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
@@ -326,12 +328,15 @@ def _default_course_id(root: Path) -> str:
 
 def setup(root: Path, ids: Sequence[str] | None = None, assignments_root: Path = assignments.PROJECT_ROOT,
           course_id: str | None = None, exchange: Path | None = None, publish: bool = False,
-          use_templates: bool = False, log: Callable[[str], None] = print) -> Course:
+          use_templates: bool = False, log: Callable[[str], None] = print, force: bool = False) -> Course:
     """Create (or update) the course at ``root`` and release ``ids`` (default: every assignment) into it.
 
-    An existing nbgrader_config.py is left as it is; the secret is made once. Each assignment: source/ from
-    the first content pack holding it (the course's own assignments/, dlgrade.yml's content folders, then
-    <assignments_root>: see dlgrade.content), nbgrader generate_assignment (gradebook + release/), dlgrade's release
+    An existing nbgrader_config.py is kept, with what was asked added at its end (``exchange``; dlgrade's
+    formgrader hooks where missing), each said in a line; the secret is made once. A source/<id>/ edited since
+    setup copied it (formgrader's Edit link goes there) is not replaced without ``force`` (keep_source_edits).
+    Each assignment: source/ from the first content pack holding it (the course's own assignments/, dlgrade.yml's
+    content folders, then <assignments_root>: see dlgrade.content), nbgrader generate_assignment (gradebook +
+    release/), dlgrade's release
     on top (the student notebook with dlcheck/; with ``use_templates`` the project's committed
     student_template/<id>/ where present, which CI keeps current), and with ``publish`` nbgrader
     release_assignment to the exchange.
@@ -348,20 +353,17 @@ def setup(root: Path, ids: Sequence[str] | None = None, assignments_root: Path =
         if line.split(":")[0] in ids:
             log(line)
     loaded = [packs.load(assignment_id) for assignment_id in ids]  # all valid first
+    check_configurable(root, course_id)
     (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
     for step in STEPS:
         (root / step).mkdir(exist_ok=True)
-    config_path = root / "nbgrader_config.py"
-    if not config_path.exists():
-        exchange_line = f"c.Exchange.root = {str(Path(exchange).resolve())!r}" if exchange else \
-            '# c.Exchange.root = "/usr/local/share/nbgrader/exchange"'
-        config_path.write_text(CONFIG_TEMPLATE.format(course_id=course_id or _default_course_id(root),
-                                                      exchange=exchange_line, regexp=DEFAULT_ZIP_REGEXP))
-        log(f"wrote {config_path}")
+    configure(root, course_id, exchange, log)
     settings = {"format": SETTINGS_FORMAT, "assignments_root": str(assignments_root)}
     write_atomic(root / STATE_DIR / SETTINGS_FILE, json.dumps(settings, indent=2) + "\n")
     _write_secret(root / STATE_DIR / SECRET_FILE)
     course = Course.open(root)
+    for assignment in loaded:  # every assignment's source checked before any is replaced
+        keep_source_edits(course, assignment, force, log)
     for assignment in loaded:
         release_into(course, assignment, log, use_templates)
         if publish:
@@ -370,6 +372,108 @@ def setup(root: Path, ids: Sequence[str] | None = None, assignments_root: Path =
     with course.gradebook():
         pass  # created by generate_assignment; opening it checks it is usable
     return course
+
+
+def check_configurable(root: Path, course_id: str | None) -> None:
+    """Refuse, before anything is written, a --course-id an existing nbgrader_config.py contradicts: renaming a
+    course whose gradebook and exchange hold the old id is the instructor's edit to make, not a side effect."""
+    if course_id is None or not (root / "nbgrader_config.py").is_file():
+        return
+    configured = load_config(root).get("CourseDirectory", {}).get("course_id")
+    if configured is not None and configured != course_id:
+        raise UsageError(f"{root / 'nbgrader_config.py'} sets course_id {configured!r}, not {course_id!r}: edit it "
+                         "there to rename the course (its gradebook and exchange hold the old id), or drop --course-id")
+
+
+def configure(root: Path, course_id: str | None = None, exchange: Path | None = None,
+              log: Callable[[str], None] = print) -> None:
+    """Write nbgrader_config.py, or bring an existing one up to what was asked, appending (later lines win in
+    a config file) rather than rewriting the instructor's: the exchange of ``exchange`` and dlgrade's hooks for
+    nbgrader's Autograde and Generate Feedback (dlgrade.formgrader), each change said in a line."""
+    from dlgrade.formgrader import CONFIG_BLOCK, MARKER, configured
+
+    config_path = root / "nbgrader_config.py"
+    wanted = str(Path(exchange).resolve()) if exchange else None
+    if not config_path.exists():
+        exchange_line = f"c.Exchange.root = {wanted!r}" if wanted else \
+            '# c.Exchange.root = "/usr/local/share/nbgrader/exchange"'
+        write_atomic(config_path, CONFIG_TEMPLATE.format(course_id=course_id or _default_course_id(root),
+                                                         exchange=exchange_line, regexp=DEFAULT_ZIP_REGEXP)
+                     + "\n" + CONFIG_BLOCK)
+        log(f"wrote {config_path}")
+        return
+    text = config_path.read_text(encoding="utf-8")
+    config = load_config(root)
+    added = []
+    if wanted is not None and config.get("Exchange", {}).get("root") != wanted:
+        before = config.get("Exchange", {}).get("root") or "nbgrader's default"
+        added.append(f"\n# set by `dlgrade setup --exchange` (was: {before})\nc.Exchange.root = {wanted!r}\n")
+        log(f"{config_path}: the exchange is now {wanted} (was {before})")
+    if not configured(config):
+        if MARKER in text:
+            log(f"warning: {config_path} overrides dlgrade's hooks for nbgrader's Autograde or Generate Feedback: "
+                "formgrader's buttons would not grade with dlgrade (see dlgrade/formgrader/__init__.py)")
+        else:
+            added.append("\n" + CONFIG_BLOCK)
+            log(f"{config_path}: added dlgrade's hooks, so that nbgrader's Autograde and Generate Feedback "
+                "(formgrader's buttons) grade with dlgrade")
+    if added:
+        write_atomic(config_path, text.rstrip("\n") + "\n" + "".join(added))
+
+
+_NOT_SOURCE = (".ipynb_checkpoints", "__pycache__", "*.pyc")
+SOURCES_DIR = "sources"  # under .dlgrade/: what setup last copied into source/<id>/, file by file
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file under ``folder`` (checkpoints and caches left out)."""
+    import fnmatch
+    import hashlib
+
+    digests = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(fnmatch.fnmatch(part, pattern) for part in relative.parts for pattern in _NOT_SOURCE):
+            continue
+        if path.is_file() or path.is_symlink():
+            digests[str(relative)] = hashlib.sha256(path.read_bytes() if path.is_file() else b"link").hexdigest()
+    return digests
+
+
+def _source_manifest(course: Course, assignment_id: str) -> Path:
+    return course.state / SOURCES_DIR / f"{assignment_id}.json"
+
+
+def keep_source_edits(course: Course, assignment: assignments.Assignment, force: bool,
+                      log: Callable[[str], None] = print) -> None:
+    """Before source/<id>/ is replaced by the project's: refuse (UsageError) when it was edited since setup copied
+    it (or, for a course set up before that was recorded, whenever it differs from the project's), unless
+    ``force``, which keeps a copy under .dlgrade/replaced/ and says where."""
+    source = course.path("source", ".", assignment.id)
+    if not source.is_dir():
+        return
+    here, project = _tree_digest(source), _tree_digest(assignment.source.parent)
+    if here == project:
+        return
+    try:
+        copied = json.loads(_source_manifest(course, assignment.id).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        copied = None
+    if here == copied:
+        log(f"updating {source} from {assignment.source.parent} (unchanged since it was copied)")
+        return
+    changed = sorted(name for name in set(here) | set(copied or project)
+                     if here.get(name) != (copied or project).get(name))
+    if not force:
+        raise UsageError(f"{source} was edited since dlgrade setup copied it ({changed[0] if changed else 'files'}"
+                         f"{f' and {len(changed) - 1} more' if len(changed) > 1 else ''}); rerunning setup would "
+                         f"replace it with {assignment.source.parent}: move your edits there (dlgrade grades with "
+                         "that notebook), or pass --force to replace it (a copy is kept)")
+    from datetime import datetime
+
+    backup = course.state / "replaced" / f"{assignment.id}-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+    shutil.copytree(source, backup, symlinks=True)
+    log(f"replacing the edited {source} with {assignment.source.parent} (--force); your version is in {backup}")
 
 
 def release_into(course: Course, assignment: assignments.Assignment, log: Callable[[str], None] = print,
@@ -382,8 +486,8 @@ def release_into(course: Course, assignment: assignments.Assignment, log: Callab
     source = course.path("source", ".", assignment.id)
     if source.exists():
         shutil.rmtree(source)
-    shutil.copytree(assignment.source.parent, source, symlinks=False,
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", "*.pyc"))
+    shutil.copytree(assignment.source.parent, source, symlinks=False, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
+    write_atomic(_source_manifest(course, assignment.id), json.dumps(_tree_digest(source), indent=1) + "\n")
     coursedir = course.coursedir
     with temp_attrs(coursedir, assignment_id=assignment.id), alembic_in_process():
         app = GenerateAssignment(coursedir=coursedir, config=course.config)
@@ -398,6 +502,10 @@ def release_into(course: Course, assignment: assignments.Assignment, log: Callab
     if use_templates and assignment.template.is_file() and (template / "dlcheck").is_dir():
         shutil.rmtree(released)
         shutil.copytree(template, released, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        with contextlib.suppress(ImportError):  # this course's students draw this course's numbers
+            from dlgrade.release import rekey_checker
+
+            rekey_checker(released, assignment.suite, course.secret())
         log(f"released {assignment.id} -> {released} (from {template})")
         return released
     try:
@@ -406,7 +514,7 @@ def release_into(course: Course, assignment: assignments.Assignment, log: Callab
         log(f"released {assignment.id} -> {released} (nbgrader's student notebook; dlcheck/ not available)")
         return released
     with tempfile.TemporaryDirectory(prefix="dlgrade-release-") as scratch:
-        built = release(assignment, Path(scratch))
+        built = release(assignment, Path(scratch), numbers_secret=course.secret())  # this course's numbers
         shutil.rmtree(released)
         shutil.copytree(built, released)
     log(f"released {assignment.id} -> {released}")
@@ -486,58 +594,9 @@ def unsafe_entry(folder: Path) -> str | None:
 def check_student_id(student: str) -> None:
     if _UNSAFE_STUDENT.search(student) or student in (".", ".."):
         raise UsageError(f"unusable student id {student!r} (a folder name without '/', '*' or a leading '.')")
-
-
-def _bad_member(name: str) -> str | None:
-    parts = name.replace("\\", "/").split("/")
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-        return "a path outside the archive (zip slip)"
-    return None
-
-
-def check_archive(path: Path, data: bytes | None = None, depth: int = 0, budget: list[int] | None = None) -> None:
-    """Refuse an archive (and the archives inside it) holding a path that escapes, a link, or too many bytes."""
-    budget = budget if budget is not None else [MAX_ARCHIVE_BYTES]
-    label = str(path)
-    if depth > MAX_NESTING:
-        raise UsageError(f"{label}: archives nested more than {MAX_NESTING} deep")
-    source = BytesIO(data) if data is not None else path
-    nested: list[tuple[str, bytes]] = []
-    if zipfile.is_zipfile(source):
-        with zipfile.ZipFile(BytesIO(data) if data is not None else path) as archive:
-            for info in archive.infolist():
-                why = _bad_member(info.filename)
-                if why is None and stat.S_ISLNK(info.external_attr >> 16):
-                    why = "a symbolic link"
-                if why:
-                    raise UsageError(f"{label}: member {info.filename!r} is {why}; nothing was collected")
-                budget[0] -= info.file_size
-                if budget[0] < 0:
-                    raise UsageError(f"{label}: expands to more than {MAX_ARCHIVE_BYTES >> 20} MB")
-                if info.filename.endswith((".zip", ".gz")):
-                    nested.append((f"{label}!{info.filename}", archive.read(info)))
-    elif path.name.endswith(".gz"):
-        try:
-            with tarfile.open(fileobj=BytesIO(data) if data is not None else None,
-                              name=None if data is not None else path, mode="r:*") as archive:
-                for member in archive.getmembers():
-                    why = _bad_member(member.name)
-                    if why is None and not (member.isfile() or member.isdir()):
-                        why = "a link or a special file"
-                    if why:
-                        raise UsageError(f"{label}: member {member.name!r} is {why}; nothing was collected")
-                    budget[0] -= member.size
-                    if budget[0] < 0:
-                        raise UsageError(f"{label}: expands to more than {MAX_ARCHIVE_BYTES >> 20} MB")
-                    if member.name.endswith((".zip", ".gz")):
-                        extracted = archive.extractfile(member)
-                        nested.append((f"{label}!{member.name}", extracted.read() if extracted else b""))
-        except tarfile.TarError as error:
-            raise UsageError(f"{label}: not a readable archive ({error})") from None
-    elif path.suffix == ".zip":
-        raise UsageError(f"{label}: not a readable zip archive")
-    for name, content in nested:
-        check_archive(Path(name), content, depth + 1, budget)
+    if len(student) > MAX_STUDENT_ID or len(student.encode("utf-8", "surrogateescape")) > 255:
+        raise UsageError(f"unusable student id {student[:40]!r}... ({len(student)} characters; nbgrader's gradebook "
+                         f"holds {MAX_STUDENT_ID})")
 
 
 # ---- collect ---------------------------------------------------------------------------------------------
@@ -558,8 +617,10 @@ def collect(course: Course, assignment_id: str, update: bool = True) -> Collecte
     nbgrader copies a submission with shutil.copytree, which follows links: a student's link to a file of the
     instructor's would be copied in as its content. Such a submission is left in the exchange and reported.
     """
+    from datetime import datetime
+
     from nbgrader.auth import Authenticator
-    from nbgrader.exchange import ExchangeFactory
+    from nbgrader.exchange import ExchangeError, ExchangeFactory
     from nbgrader.exchange.default.collect import ExchangeCollect
     from nbgrader.utils import capture_log, temp_attrs
 
@@ -569,11 +630,24 @@ def collect(course: Course, assignment_id: str, update: bool = True) -> Collecte
     refused: list[str] = []
     if issubclass(cls, ExchangeCollect):
         class SafeCollect(cls):  # type: ignore[valid-type, misc]
+            def _path_to_record(self, path: str) -> dict[str, Any]:
+                # nbgrader stops the whole collect at one folder name it cannot parse: refuse that folder only
+                try:
+                    return super()._path_to_record(path)
+                except (ValueError, OverflowError, ExchangeError) as error:
+                    name = os.path.basename(path)
+                    refused.append(f"{name.split('+')[0]}: {name}: not a submission folder name nbgrader can read "
+                                   f"({_one_line(error)[:100]}); left in the exchange")
+                    return {"username": f"\0unusable:{name}", "filename": name, "timestamp": datetime.min}
+
             def init_src(self) -> None:
                 super().init_src()
                 keep = []
                 for record in self.src_records:
-                    why = unsafe_entry(Path(self.inbound_path) / record["filename"])
+                    if record["username"].startswith("\0unusable:"):
+                        continue
+                    why = unsafe_entry(Path(self.inbound_path) / record["filename"]) or \
+                        _unreadable_timestamp(course, record["username"], assignment_id)
                     if why:
                         refused.append(f"{record['username']}: {why}")
                     else:
@@ -593,6 +667,21 @@ def collect(course: Course, assignment_id: str, update: bool = True) -> Collecte
     after = _submitted_students(course, assignment_id)
     changed = sorted(s for s in after if after[s] != before.get(s))
     return Collected(changed, refused, result.get("log", ""))
+
+
+def _unreadable_timestamp(course: Course, student: str, assignment_id: str) -> str | None:
+    """Why nbgrader's collect would stop at this student's collected submission (a timestamp.txt it cannot
+    parse, which it reads to tell whether the new one is newer), or None."""
+    from nbgrader.utils import parse_utc
+
+    stamp = course.path("submitted", student, assignment_id) / "timestamp.txt"
+    try:
+        text = stamp.read_text(encoding="utf-8", errors="replace").strip() if stamp.is_file() else ""
+        if text:
+            parse_utc(text)
+    except (ValueError, OverflowError, OSError) as error:
+        return f"{stamp} is not a date nbgrader can read ({_one_line(error)[:80]}); fix or delete it to collect again"
+    return None
 
 
 def _exchange_failure(traceback_text: str) -> str | None:
@@ -628,13 +717,18 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
     """nbgrader's zip_collect: LMS downloads in downloaded/<id>/archive/ (``archives`` are copied there first)
     are extracted and filed under submitted/<student>/<id>/ by the course's FileNameCollectorPlugin regexp.
 
-    All or nothing: every archive is checked first (zip slip, links, size), every destination before any copy;
-    a refusal is one UsageError, and what this call added (downloads, extracted files) is taken back.
+    Every archive is read through first (zip slip, links, the bytes it really inflates to: dlgrade.archives), and
+    a hostile archive is refused whole, one UsageError, with what this call added (downloads, extracted files)
+    taken back; so is a collect that would overwrite collected submissions without ``force``. A student whose id
+    or files cannot be used (too long, a link, an unparsable timestamp, two undated copies) is left out and
+    named in ``refused``, and the others are collected.
     """
     import logging
 
     from nbgrader.apps.zipcollectapp import ZipCollectApp
     from nbgrader.coursedir import CourseDirectory
+
+    from dlgrade import archives as archives_module
 
     course.assignment(assignment_id)
     pending = [Path(a) for a in archives]
@@ -647,7 +741,7 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
     for archive in pending + existing:
         if archive.is_symlink():
             raise UsageError(f"{archive}: is a symbolic link; copy the download itself")
-        check_archive(archive)
+        archives_module.check(archive)
     if not pending and not existing:
         raise UsageError(f"nothing to collect: put the LMS download in {downloaded} or name it on the command line")
     for archive in pending:
@@ -662,19 +756,27 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
     if "named_regexp" not in config.get("FileNameCollectorPlugin", {}):
         config.FileNameCollectorPlugin.named_regexp = DEFAULT_ZIP_REGEXP
     collected: list[str] = []
+    refused: dict[str, str] = {}  # student -> why their files are not collected (the others' are)
 
     class CheckedZipCollect(ZipCollectApp):
         def _transfer_files(self, data: dict[str, Any]) -> None:
-            # Check every student before nbgrader copies anything, so a refusal leaves submitted/ untouched.
-            for student, info in data.items():
-                check_student_id(student)
+            # Check every student before nbgrader copies anything: one whose id or files cannot be used is left
+            # out (and said), one that would overwrite a collected submission stops the collect untouched.
+            for student, info in list(data.items()):
+                try:
+                    check_student_id(student)
+                    links = [source for source in info["src_files"] if os.path.islink(source)]
+                    if links:
+                        raise UsageError(f"{links[0]}: is a symbolic link")
+                except UsageError as error:
+                    refused.setdefault(student, str(error))
+                if student in refused:
+                    del data[student]
+                    continue
                 destination = course.path("submitted", student, assignment_id)
                 if destination.exists() and any(destination.iterdir()) and not self.force:
                     raise UsageError(f"{student} already has a submission in {destination}; pass --force to "
                                      "replace the collected submissions with these")
-                for source in info["src_files"]:
-                    if os.path.islink(source):
-                        raise UsageError(f"{source}: is a symbolic link; nothing was collected")
             super()._transfer_files(data)
             collected.extend(sorted(data))
 
@@ -700,7 +802,9 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
                 shutil.copy(archive, downloaded / archive.name)
                 copied.append(downloaded / archive.name)
         app.init_plugins()
+        app.extractor_plugin_inst = archives_module.StreamingExtractor(parent=app)
         app.extractor_plugin_inst.force = force
+        _screen_collected_files(app.collector_plugin_inst, refused)
         app.extract_archive_files()
         why = unsafe_entry(extracted) if extracted.exists() else None
         if why:
@@ -717,20 +821,59 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
         raise
     finally:
         logger.handlers, logger.level, logger.propagate = saved[0], saved[1], saved[2]
-    return Collected(collected, [], "\n".join(messages))
+    lines = [f"{student}: {why}" for student, why in sorted(refused.items())]
+    return Collected(collected, app.extractor_plugin_inst.skipped + lines, "\n".join(messages))
+
+
+def _screen_collected_files(collector: Any, refused: dict[str, str]) -> None:
+    """Wrap a FileNameCollectorPlugin's collect() so that a file nbgrader's zip_collect would stop the whole
+    collect over (a timestamp it cannot parse, a second file for the same notebook with no timestamps to choose
+    between) instead refuses that one student, whose files are then left out (see _transfer_files)."""
+    from nbgrader.utils import parse_utc
+
+    original = collector.collect
+    dated: dict[tuple[str, str], bool] = {}  # (student, notebook) -> whether its file so far had a timestamp
+
+    def collect(path: str) -> Any:
+        info = original(path)
+        if not info or not isinstance(info.get("student_id"), str) or not isinstance(info.get("file_id"), str):
+            return info
+        student, stamp = info["student_id"], info.get("timestamp")
+        if isinstance(stamp, str) and stamp:
+            try:
+                parse_utc(stamp)
+            except (ValueError, OverflowError):
+                refused.setdefault(student, f"{os.path.basename(path)}: timestamp {stamp[:60]!r} is not a date")
+                return None
+        key = (student, os.path.splitext(info["file_id"])[0] + os.path.splitext(path)[1])
+        if key in dated and not (stamp and dated[key]):
+            refused.setdefault(student, f"two files for {key[1]} and no timestamps to tell the newer")
+            return None
+        dated[key] = bool(stamp)
+        return info
+
+    collector.collect = collect
 
 
 # ---- export ----------------------------------------------------------------------------------------------
 
 
 def export_csv(course: Course, destination: Path, assignment_ids: Sequence[str] = ()) -> Path:
-    """nbgrader's CSV export (CsvExportPlugin): one row per assignment and student of the gradebook."""
-    from nbgrader.plugins.export import CsvExportPlugin
+    """nbgrader's CSV export, one row per assignment and student of the gradebook, written whole or not at all
+    and safe to open in a spreadsheet (dlgrade.formgrader.export)."""
+    from dlgrade.formgrader.export import SafeCsvExportPlugin
 
     destination.parent.mkdir(parents=True, exist_ok=True)
-    plugin = CsvExportPlugin(config=course.config)
-    plugin.to = str(destination)
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+    os.close(handle)
+    plugin = SafeCsvExportPlugin(config=course.config)
+    plugin.to = temporary
     plugin.assignment = list(assignment_ids)
-    with course.gradebook() as book:
-        plugin.export(book)
+    try:
+        with course.gradebook() as book:
+            plugin.export(book)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, destination)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
     return destination

@@ -24,9 +24,10 @@ from dlgrade.boundary import messages
 from dlgrade.boundary.text import plain
 from dlgrade.checking.answers import Answer, Entries, Items, Leaf, Nothing, from_value
 from dlgrade.checking.compare import Outcome, compare, precision_for
+from dlgrade.checking.student_numbers import TEMPLATE_SECRET, normalise_id, numbers_key, student_numbers
 from dlgrade.notebook import CodeCell, Extraction, extract
 from dlgrade.sandbox import protocol
-from dlgrade.sandbox.launcher import Job, Sandbox, WorkerGone
+from dlgrade.sandbox.launcher import Job, Sandbox, SandboxUnavailable, WorkerGone
 from dlgrade.suite import Case, Mistake, Question, Suite, unwrap_tensors
 
 ANSWER_SLACK_BYTES = protocol.KEPT_UNASKED  # read of any answer, whatever its case expects (answer_budget)
@@ -37,6 +38,14 @@ MAX_NOTE_CHARS = 2000
 EXEC_TIMEOUT = 60.0  # seconds for the student's top-level code (all cells), per attempt
 MAX_SKIPPED_CELLS = 5  # cells that hang or kill the worker are skipped, then the rest is re-run
 STATUSES = ("passed", "failed", "error", "timeout", "banned", "not_implemented")
+INFRASTRUCTURE_ATTEMPTS = 2  # a submission whose sandbox fails under it is graded again once, on a fresh one
+
+
+class InfrastructureFailure(Exception):
+    """The platform failed under a submission, not the student's code: the sandbox's fork server (or bubblewrap
+    around it) died while a job ran (the OOM killer, an operator's kill, a crash of ours), or no job could be
+    started. Never scored, never recorded: Grader.grade grades the submission again on a fresh sandbox, and
+    raises this only when that fails too, so the caller reports the submission as not graded."""
 
 
 # ---- results -------------------------------------------------------------------------------------------
@@ -111,10 +120,12 @@ def question_rng(seed: int, question: Question) -> np.random.Generator:
 
 
 class Session:
-    """The student's code loaded in a worker child; restarted (skipping cells that hang or crash) on demand."""
+    """The student's code loaded in a worker child; restarted (skipping cells that hang or crash) on demand.
+    ``numbers``: the graded student's own numbers, which the notebook's my_numbers() returns in the worker."""
 
-    def __init__(self, sandbox: Sandbox, cells: tuple[CodeCell, ...], harness: str) -> None:
-        self.sandbox, self.cells, self.harness = sandbox, cells, harness
+    def __init__(self, sandbox: Sandbox, cells: tuple[CodeCell, ...], harness: str,
+                 numbers: dict[str, float] | None = None) -> None:
+        self.sandbox, self.cells, self.harness, self.numbers = sandbox, cells, harness, numbers
         self.job: Job | None = None
         self.skipped: dict[str, str] = {}
         self.cell_errors: dict[str, str] = {}
@@ -128,16 +139,30 @@ class Session:
             self.job = self._load()
         return self.job
 
+    def whose(self, gone: WorkerGone) -> WorkerGone:
+        """A job's child died or hung: the student's doing, returned as it is, unless the sandbox itself died under
+        it (its fork server gone), which is ours: InfrastructureFailure."""
+        if not self.sandbox.survived():
+            raise InfrastructureFailure(f"the sandbox died while it ran this submission ({gone})") from gone
+        return gone
+
     def _load(self) -> Job:
-        job = self.sandbox.open_job()
-        if self.harness:
-            job.send({"op": "harness", "source": self.harness})
-            _checked(job, messages.harnessed, job.receive(time.monotonic() + 30.0, _no_arrays).header)
+        try:
+            job = self.sandbox.open_job()
+        except (SandboxUnavailable, WorkerGone, OSError) as error:  # nothing of the student's has run yet
+            raise InfrastructureFailure(f"no sandbox job could be started ({error})") from error
+        try:
+            if self.harness:
+                job.send({"op": "harness", "source": self.harness})
+                _checked(job, messages.harnessed, job.receive(time.monotonic() + 30.0, _no_arrays).header)
+        except WorkerGone as gone:
+            raise self.whose(gone) from None
         cells = [c for c in self.cells if c.id not in self.skipped]
         ids = [c.id for c in cells]
-        job.send({"op": "exec", "cells": [{"id": c.id, "source": c.source} for c in cells]})
         deadline, current, started = time.monotonic() + EXEC_TIMEOUT, None, 0
         try:
+            job.send({"op": "exec", "cells": [{"id": c.id, "source": c.source} for c in cells],
+                      "numbers": self.numbers})
             while True:
                 header = job.receive(deadline, _no_arrays).header
                 cell = _checked(job, messages.progress, header, ids, started)
@@ -147,6 +172,7 @@ class Session:
                     break
                 current, started = cell, started + 1
         except WorkerGone as gone:
+            self.whose(gone)
             if current is None or len(self.skipped) >= MAX_SKIPPED_CELLS:
                 raise
             why = "ran too long" if gone.timed_out else "broke the grader's protocol" if gone.broke_protocol \
@@ -218,6 +244,7 @@ def ask(session: Session, question: Question, cases: list[Case], timeout: float,
         for number in range(1, len(cases) + 1):
             yield _read_reply(session, job, number, deadline, budget)
     except WorkerGone as gone:
+        session.whose(gone)
         if gone.timed_out:
             yield Reply("timeout", f"did not finish within the question's {question.timeout:g} s budget")
         elif gone.broke_protocol:
@@ -452,14 +479,23 @@ def answer_budget(question: Question, values: CaseValues) -> int:
 
 def grade_question(question: Question, points: float, extraction: Extraction, session: Session,
                    seed: int, memo: dict[tuple[str, int, str], Any] | None = None,
-                   hidden_memo: dict[tuple[str, int, str], Any] | None = None) -> QuestionResult:
+                   hidden_memo: dict[tuple[str, int, str], Any] | None = None, student: str | None = None,
+                   numbers: dict[str, float] | None = None) -> QuestionResult:
     """``memo`` keeps the trusted values of public cases across submissions (see CaseValues); ``hidden_memo``
-    those of the hidden cases, for a caller that grades many submissions with the same seed (mutation testing)."""
+    those of the hidden cases, for a caller that grades many submissions with the same seed (mutation testing).
+    ``student`` and ``numbers``: whose submission this is and their own numbers, for a question with per-student
+    numbers."""
     student_cells = [cell.source for cell in extraction.cells if cell.student]
     violation = find_banned(student_cells, question.entry, question.banned)
     if violation is not None:
         return QuestionResult(question.name, question.entry, 0.0, points, "banned", violation.message(), None, ())
-    cases = [(case, True) for case in question.public()]
+    if question.numbers is not None:
+        if numbers is None:
+            return _nobody(question, points)
+        cases = [(own_numbers_case(student or "", numbers), True)]
+        memo = None  # the case is this student's: nothing of it may serve the next submission
+    else:
+        cases = [(case, True) for case in question.public()]
     cases += [(case, False) for case in question.hidden(question_rng(seed, question))]
     results: list[CaseResult] = []
     failures: list[tuple[CaseValues, Answer]] = []
@@ -505,10 +541,15 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
         if not outcome.passed and not mutated:
             failures.append((values, reply.answer))
             explained.append(len(results))
-        shown = public and not outcome.passed  # values are printed only where a student needs them
+        # Values are printed only where a student needs them, and never a hand-computed answer's: that would
+        # hand over the answer to a resubmission.
+        hand_computed = question.kind == "variable"
+        shown = public and not outcome.passed and not hand_computed
+        brief = _without_values(question, reply.answer, expected) if hand_computed and not outcome.passed \
+            else _brief(outcome, public)
         precision = precision_for(outcome.max_error, outcome.expected)
         results.append(CaseResult(
-            label, public, outcome.passed, "passed" if outcome.passed else "failed", _brief(outcome, public),
+            label, public, outcome.passed, "passed" if outcome.passed else "failed", brief,
             inputs=_show_inputs(case) if shown else None,
             yours=_show(reply.answer, precision) if shown else None,
             expected=_show_expected(expected, precision) if shown and expected is not None else None,
@@ -549,6 +590,70 @@ def _broken_cells_note(question: Question, session: Session, results: list[CaseR
         return ""
     shown = "; ".join(others[:3]) + (f"; and {len(others) - 3} more" if len(others) > 3 else "")
     return f"When your notebook ran, cell {shown}: a name this question needs may never have been defined."
+
+
+def own_numbers(assignment: Assignment, numbers_secret: bytes, student: str | None) -> dict[str, float] | None:
+    """A student's own numbers for an assignment, drawn with the numbers key of ``numbers_secret`` (a course's
+    secret, or the project's template secret); None where no question has them, or no student is named."""
+    scheme = assignment.suite.numbers_scheme
+    if scheme is None or student is None or not normalise_id(student):
+        return None
+    return student_numbers(scheme, numbers_key(numbers_secret, assignment.id), student)
+
+
+def own_numbers_case(student: str, numbers: dict[str, float]) -> Case:
+    """The one case of a per-student question: the student's numbers, as keyword arguments of reference and
+    mistakes (the worker ignores them: a variable is looked up, not called)."""
+    shown = ", ".join(f"{name} = {value:g}" for name, value in numbers.items())
+    return Case(kwargs=dict(numbers), label=f"your numbers (student {normalise_id(student)!r}: {shown})")
+
+
+def _nobody(question: Question, points: float) -> QuestionResult:
+    """A per-student question graded without knowing the student: nothing to compare with, so no points."""
+    message = ("not graded: this question is computed with the student's own numbers, and the grader was not told "
+               "whose submission this is (dlgrade grade --student ID)")
+    case = CaseResult("your numbers", True, False, "error", message)
+    return QuestionResult(question.name, question.entry, 0.0, points, "error", f"0/1 cases passed.\n{message}",
+                          None, (case,))
+
+
+def _parts(question: Question, answer: Answer, expected: Any) -> list[tuple[str, Answer, Any]]:
+    """(name, answer, expected) of each number of a tuple/dict answer whose structure matches, else []."""
+    if isinstance(expected, tuple | list) and isinstance(answer, Items) and len(answer.items) == len(expected):
+        names = [question.output_names[i] if i < len(question.output_names) else f"output[{i}]"
+                 for i in range(len(expected))]
+        return list(zip(names, answer.items, expected, strict=True))
+    if isinstance(expected, dict) and isinstance(answer, Entries) and {k for k, _ in answer.entries} == set(expected):
+        given = dict(answer.entries)
+        return [(repr(key), given[key], value) for key, value in expected.items()]
+    return []
+
+
+def _without_values(question: Question, answer: Answer, expected: Any) -> str:
+    """What is wrong with a hand-computed answer, never what it should be: which of its numbers are not right,
+    or what is wrong with its form (a form's words hold no expected value)."""
+    def wrong_form(outcome: Outcome) -> bool:  # a structural problem, told without numbers
+        return outcome.index is None and outcome.yours is None and outcome.expected is None \
+            and outcome.max_error is None
+
+    parts = _parts(question, answer, expected)
+    if not parts:
+        outcome = compare(answer, expected, rtol=question.rtol, atol=question.atol, dtype=question.dtype,
+                          names=question.output_names)
+        return outcome.text() if wrong_form(outcome) else "your number is not right"
+    wrong, forms = [], []
+    for name, item, wanted in parts:
+        outcome = compare(item, wanted, rtol=question.rtol, atol=question.atol, dtype=question.dtype)
+        if not outcome.passed:
+            wrong.append(name)
+            if wrong_form(outcome):
+                forms.append(f"{name}: {outcome.text()}")
+    if forms:
+        return "; ".join(forms)
+    right = [name for name, _, _ in parts if name not in wrong]
+    verb = "is" if len(wrong) == 1 else "are"
+    return f"{', '.join(wrong)} {verb} not right" + (f" ({', '.join(right)} {'is' if len(right) == 1 else 'are'} "
+                                                     "right)" if right else "")
 
 
 def _summarise(question: Question, points: float, results: list[CaseResult],
@@ -598,7 +703,7 @@ def precompute_public_values(assignment: Assignment) -> None:
     the grading to report."""
     memo = public_values(assignment)
     for question in assignment.suite.questions:
-        if question.judge is not None:
+        if question.judge is not None or question.numbers is not None:  # judged, or the student's own numbers
             continue
         try:
             for number, case in enumerate(question.public(), 1):
@@ -614,6 +719,9 @@ class Grader:
     assignment: Assignment
     sandbox: Sandbox
     secret: bytes = field(default_factory=lambda: os.urandom(32))
+    # Whose numbers the per-student questions use: a course's secret (autograde passes it), or by default the
+    # project's student_template's (see dlgrade.checking.student_numbers).
+    numbers_secret: bytes = TEMPLATE_SECRET
     on_question: Callable[[QuestionResult], None] | None = None
     # Trusted values of public cases (the same for every submission): by default shared by every Grader of this
     # assignment in the process (see public_values).
@@ -624,27 +732,66 @@ class Grader:
             self.public_values = public_values(self.assignment)
         self.sandbox.warm(self.assignment.suite.warm_up)
 
-    def grade(self, path: Path, seed: int | None = None) -> SubmissionResult:
-        """``seed``: the hidden cases' seed where the caller computed it from the course secret (a cluster's main
-        process keeps the secret to itself and sends each submission's seed alone); else submission_seed()."""
+    def numbers(self, student: str | None) -> dict[str, float] | None:
+        """The student's own numbers for this assignment (None: no per-student question, or no student)."""
+        return own_numbers(self.assignment, self.numbers_secret, student)
+
+    def grade(self, path: Path, student: str | None = None, seed: int | None = None,
+              numbers: dict[str, float] | None = None) -> SubmissionResult:
+        """Grade the submission at ``path``; ``student``: whose it is (their own numbers, where questions have
+        them; without it those questions score 0 and say why). ``seed``: the hidden cases' seed where the caller
+        computed it from the course secret (a cluster's main process keeps the secret to itself and sends each
+        submission's seed alone), else submission_seed(); ``numbers``: the student's numbers where the caller
+        derived them (the same cluster's main process), else numbers(student). A sandbox that dies under it
+        (InfrastructureFailure) is ours, not the student's: the submission is graded again from the start on a fresh
+        sandbox (the same seed, so the same cases), and InfrastructureFailure is raised if that one fails as well."""
+        failures: list[str] = []
+        while True:
+            try:
+                if not self.sandbox.alive():  # died since the last submission, or under the last attempt: a
+                    self.sandbox.close()  # fresh one now, so that its start counts against no question's clock
+                    self.sandbox.start()
+                result = self._grade_once(path, student, seed, numbers)
+            except (InfrastructureFailure, SandboxUnavailable) as failure:
+                failures.append(str(failure) if isinstance(failure, InfrastructureFailure)
+                                else f"a fresh sandbox did not start ({failure})")
+                self.sandbox.close()  # whatever is left of it
+                if len(failures) < INFRASTRUCTURE_ATTEMPTS:
+                    continue
+                raise InfrastructureFailure(f"not graded: the grading sandbox failed {len(failures)} times "
+                                            f"({'; '.join(failures)}); nothing was recorded, rerun to grade it") \
+                    from failure
+            if failures:
+                note = (f"graded again on a fresh sandbox: the first one failed under it, not because of your code "
+                        f"({failures[0]})")
+                result = replace(result, notes=(*result.notes, note))
+            return result
+
+    def _grade_once(self, path: Path, student: str | None, seed: int | None,
+                    numbers: dict[str, float] | None) -> SubmissionResult:
         started = time.monotonic()
         extraction = extract(path, self.assignment.source)
         suite: Suite = self.assignment.suite
         version = suite.version
         if seed is None:
             seed = submission_seed(self.secret, extraction, version)
-        session = Session(self.sandbox, extraction.cells, suite.harness_source)
+        if numbers is None:
+            numbers = self.numbers(student)
+        session = Session(self.sandbox, extraction.cells, suite.harness_source, numbers)
         questions = []
         try:
             for question in suite.questions:
                 result = grade_question(question, self.assignment.points[question.name], extraction, session, seed,
-                                        self.public_values)
+                                        self.public_values, student=student, numbers=numbers)
                 questions.append(result)
                 if self.on_question:
                     self.on_question(result)
         finally:
             session.close()
         notes = list(extraction.notes) + list(session.skipped.values())
+        if suite.numbers_scheme and numbers is None:
+            notes.append("no student id was given, so the questions on the student's own numbers were not graded "
+                         "(dlgrade grade --student ID)")
         notes += [f"cell {cell} raised: {error.splitlines()[-1]}" for cell, error in session.cell_errors.items()]
         notes = [plain(note, MAX_NOTE_CHARS) for note in notes]  # they quote the student's notebook
         return SubmissionResult(

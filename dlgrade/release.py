@@ -7,7 +7,9 @@
         dlcheck/*.py          a byte copy of dlgrade/checking/ (the grader's very comparison code)
         dlcheck/checks.json   per question, the public cases baked now: inputs, expected output, and the outputs
                               of known mistakes that differ from it (never reference code, hidden cases or
-                              mistake sources); for a hand-computed variable only the answer's form
+                              mistake sources); for a hand-computed variable only the answer's form; and where
+                              questions use per-student numbers, the scheme and the numbers key my_numbers()
+                              needs (from the course's secret, or the project's TEMPLATE_SECRET: never the secret)
 
 Everything is deterministic (stable cell ids, sorted JSON keys, rounded expected floats), so releasing twice
 gives identical bytes and CI can ask templates_current() whether the committed templates are up to date.
@@ -37,12 +39,14 @@ from dlgrade.assignments import Assignment
 from dlgrade.checking.answers import from_value
 from dlgrade.checking.compare import compare
 from dlgrade.checking.local import CHECKS_FILE, FORMAT, Unbakeable, encode, form_of
+from dlgrade.checking.student_numbers import TEMPLATE_SECRET, numbers_key
 from dlgrade.suite import Case, Question, Suite
 
 __all__ = [
-    "NOTEBOOK_STEPS", "ReleaseError", "bake_case", "bake_checks", "bake_question", "checks_json", "clear_outputs",
-    "ensure_no_solutions", "generate_with_nbgrader", "neutralize_top_level_stubs", "refresh_checksums",
-    "release", "release_notebook", "stable_cell_ids", "templates_current", "write_checker",
+    "NOTEBOOK_STEPS", "ReleaseError", "bake_case", "bake_checks", "bake_numbers", "bake_question", "checks_json",
+    "clear_outputs", "ensure_no_solutions", "generate_with_nbgrader", "neutralize_top_level_stubs",
+    "refresh_checksums", "rekey_checker", "release", "release_notebook", "stable_cell_ids", "templates_current",
+    "write_checker",
 ]
 
 CHECKER_DIR = "dlcheck"
@@ -320,39 +324,65 @@ def bake_question(question: Question) -> dict[str, Any]:
     return baked
 
 
-def bake_checks(suite: Suite) -> dict[str, Any]:
-    return {"format": FORMAT, "assignment": suite.assignment, "harness_source": suite.harness_source,
-            "questions": {question.name: bake_question(question) for question in suite.questions}}
+def bake_numbers(suite: Suite, numbers_secret: bytes = TEMPLATE_SECRET) -> dict[str, Any] | None:
+    """What my_numbers() needs: the scheme and the assignment's numbers key (one-way from ``numbers_secret``)."""
+    if suite.numbers_scheme is None:
+        return None
+    return {"assignment": suite.assignment, "scheme": suite.numbers_scheme,
+            "key": numbers_key(numbers_secret, suite.assignment)}
 
 
-def checks_json(suite: Suite) -> str:
+def bake_checks(suite: Suite, numbers_secret: bytes = TEMPLATE_SECRET) -> dict[str, Any]:
+    baked = {"format": FORMAT, "assignment": suite.assignment, "harness_source": suite.harness_source,
+             "questions": {question.name: bake_question(question) for question in suite.questions}}
+    numbers = bake_numbers(suite, numbers_secret)
+    return baked | {"numbers": numbers} if numbers else baked
+
+
+def _checks_text(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def checks_json(suite: Suite, numbers_secret: bytes = TEMPLATE_SECRET) -> str:
     """checks.json's text: sorted keys, no NaN literals, one trailing newline (identical on every re-release)."""
-    return json.dumps(bake_checks(suite), sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    return _checks_text(bake_checks(suite, numbers_secret))
 
 
-def write_checker(folder: Path, suite: Suite) -> Path:
+def write_checker(folder: Path, suite: Suite, numbers_secret: bytes = TEMPLATE_SECRET) -> Path:
     """folder/dlcheck/: the checking package's modules, byte for byte, and checks.json."""
     target = folder / CHECKER_DIR
     target.mkdir(parents=True, exist_ok=True)
     for module in sorted(Path(checking.__file__).resolve().parent.glob("*.py")):
         shutil.copyfile(module, target / module.name)
-    (target / CHECKS_FILE).write_text(checks_json(suite), encoding="utf-8")
+    (target / CHECKS_FILE).write_text(checks_json(suite, numbers_secret), encoding="utf-8")
     return target
+
+
+def rekey_checker(folder: Path, suite: Suite, numbers_secret: bytes) -> None:
+    """Give a released folder/dlcheck/checks.json (e.g. a copy of the project's template) the numbers key of
+    ``numbers_secret``: a course's students must draw the numbers that course's grader computes."""
+    numbers = bake_numbers(suite, numbers_secret)
+    path = folder / CHECKER_DIR / CHECKS_FILE
+    if numbers is None or not path.is_file():
+        return
+    data = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(_checks_text(data | {"numbers": numbers}), encoding="utf-8")
 
 
 # ---- the release and the CI check ------------------------------------------------------------------------
 
 
-def _build(assignment: Assignment, folder: Path, workdir: Path) -> None:
+def _build(assignment: Assignment, folder: Path, workdir: Path, numbers_secret: bytes) -> None:
     folder.mkdir(parents=True)
     notebook = release_notebook(assignment, workdir)
     nbformat.write(notebook, folder / f"{assignment.id}.ipynb")
-    write_checker(folder, assignment.suite)
+    write_checker(folder, assignment.suite, numbers_secret)
 
 
-def release(assignment: Assignment, out_dir: Path) -> Path:
+def release(assignment: Assignment, out_dir: Path, numbers_secret: bytes = TEMPLATE_SECRET) -> Path:
     """Write out_dir/<id>/ afresh (the old one is replaced only once the new one is complete); return it.
-    The assignment's cases and references are checked first (dlgrade.authoring.checks: an AuthoringError line)."""
+    ``numbers_secret``: a course's secret for a course's release (its students' own numbers). The assignment's
+    cases and references are checked first (dlgrade.authoring.checks: an AuthoringError line)."""
     from dlgrade.authoring.checks import check_cases
     from dlgrade.grading import public_values
 
@@ -362,7 +392,7 @@ def release(assignment: Assignment, out_dir: Path) -> Path:
     final = out_dir / assignment.id
     with tempfile.TemporaryDirectory(prefix=f".{assignment.id}-", dir=out_dir) as staging:
         staged = Path(staging) / assignment.id
-        _build(assignment, staged, Path(staging) / "work")
+        _build(assignment, staged, Path(staging) / "work", numbers_secret)
         if final.exists():
             shutil.rmtree(final)
         staged.rename(final)

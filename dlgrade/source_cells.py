@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import nbformat
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
@@ -63,9 +65,18 @@ class SourceCells:
     notebook: str
     cells: dict[str, SourceCell]
     kernelspec: dict[str, Any] | None = None  # the source notebook's, as the gradebook stores it
+    order: tuple[str, ...] = ()  # every source cell's anchor() in the notebook's order (the gradebook keeps none)
 
     @classmethod
-    def read(cls, db_url: str, assignment: str, notebook: str) -> SourceCells:
+    def read(cls, db_url: str, assignment: str, notebook: str, source: Path | None = None) -> SourceCells:
+        """The gradebook's cells; ``source``: the source notebook (source/<id>/<id>.ipynb), read for their order
+        (a locked cell a student deleted is put back at its place), if it can be read."""
+        order: tuple[str, ...] = ()
+        if source is not None:
+            try:
+                order = tuple(anchor(cell) for cell in nbformat.read(source, 4).cells)
+            except Exception:  # noqa: BLE001 - without an order, deleted cells are not put back; all else holds
+                order = ()
         with Gradebook(db_url) as book:
             stored = book.find_notebook(notebook, assignment)
             points = {cell.name: float(cell.max_score) for cell in [*stored.grade_cells, *stored.task_cells]}
@@ -75,7 +86,13 @@ class SourceCells:
                                            points.get(cell.name), cell.name in solutions, cell.name in tasks)
                      for cell in stored.source_cells}
             kernelspec = json.loads(stored.kernelspec) if stored.kernelspec is not None else None
-        return cls(assignment, notebook, cells, kernelspec)
+        return cls(assignment, notebook, cells, kernelspec, order)
+
+
+def anchor(cell: Any) -> str:
+    """What places a cell among the source's: its grade_id, or for a cell without one its type and text."""
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return grade_id if isinstance(grade_id, str) else f"\0{cell.get('cell_type')}\0{cell.get('source')}"
 
 
 def retype(cell: Any, cell_type: str) -> None:
@@ -104,7 +121,29 @@ class RestoreSourceCells(Preprocessor):
         seen: set[str] = set()
         for cell in nb.cells:
             self.restore(cell, seen)
+        self.put_back_deleted(nb, seen)
         return nb, resources
+
+    def put_back_deleted(self, nb: Any, seen: set[str]) -> None:
+        """Every locked source cell the notebook lacks, inserted after the nearest source cell before it that the
+        notebook has (else before the nearest after it; else at the end): formgrader shows and grades only the
+        cells a notebook holds."""
+        order = self.snapshot.order
+        for position, name in enumerate(order):
+            source = self.snapshot.cells.get(name)
+            if source is None or name in seen or not source.locked:
+                continue
+            ids = [anchor(cell) for cell in nb.cells]
+            before, after = set(order[:position]), set(order[position + 1:])
+            at = next((index + 1 for index in range(len(ids) - 1, -1, -1) if ids[index] in before), None)
+            if at is None:
+                at = next((index for index, grade_id in enumerate(ids) if grade_id in after), len(ids))
+            make = nbformat.v4.new_code_cell if source.cell_type == "code" else nbformat.v4.new_markdown_cell
+            cell = make(source.source, metadata={"nbgrader": source.metadata()})
+            if source.checksum is not None and compute_checksum(cell) != source.checksum:
+                continue  # the gradebook's own cell does not match its checksum: nothing nbgrader would trust
+            nb.cells.insert(at, cell)
+            seen.add(name)
 
     def restore(self, cell: Any, seen: set[str]) -> None:
         if not isinstance(cell.get("metadata"), dict):

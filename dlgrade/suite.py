@@ -193,6 +193,11 @@ class Question:
     # Names of other questions whose entry points this one calls (a mistake there may cost points here too).
     uses: tuple[str, ...] = ()
     hint: str = ""  # one line shown with a failure that matches no known mistake
+    # Per-student numbers (a scheme of dlgrade.checking.student_numbers): a hand-computed question whose answer
+    # derives from the student's own numbers. Its one public case holds the lecture's numbers as keyword
+    # arguments (the worked example, what a release bakes the answer's form from); the grader calls reference
+    # and mistakes with the graded student's numbers instead.
+    numbers: str | None = None
 
     def __post_init__(self) -> None:
         names = [m.name for m in self.mistakes]
@@ -202,6 +207,12 @@ class Question:
         if self.kind == "variable" and self.public and not self.public():
             raise SuiteError(f"question {self.name!r}: a variable question needs one public case (no arguments): "
                              "public=lambda: [Case(label=...)]")
+        if self.numbers is not None:
+            from dlgrade.checking.student_numbers import SCHEMES
+
+            if self.kind != "variable" or self.numbers not in SCHEMES:
+                raise SuiteError(f"question {self.name!r}: per-student numbers are for hand-computed (variable) "
+                                 f"questions, from a known scheme ({', '.join(SCHEMES)}), not {self.numbers!r}")
 
 
 @dataclass(frozen=True)
@@ -227,10 +238,17 @@ class Suite:
         if twice:
             raise SuiteError(f"two questions are named {twice[0]!r}: each question is one grade cell of the "
                              "notebook, with its own grade_id")
+        if len({q.numbers for q in self.questions if q.numbers}) > 1:
+            raise SuiteError(f"suite {self.assignment}: one scheme of per-student numbers per assignment")
         if self.notebook is not None:
             from dlgrade.solution_cells import bind_mistakes
 
             object.__setattr__(self, "questions", bind_mistakes(self, Path(self.notebook)))
+
+    @property
+    def numbers_scheme(self) -> str | None:
+        """The scheme of the student's own numbers, when a question asks for them (one set per assignment)."""
+        return next((q.numbers for q in self.questions if q.numbers), None)
 
     @property
     def bound(self) -> bool:
@@ -260,5 +278,9 @@ def suite_version(suite: Suite) -> str:
     reference come from, taken in the order of the modules' names; 16 hex digits."""
     sources = [q.public for q in suite.questions] + [q.reference for q in suite.questions[:1]]
     modules = {module.__name__: module for module in map(inspect.getmodule, sources) if module is not None}
+    if suite.numbers_scheme:  # the students' numbers are part of what a result means
+        from dlgrade.checking import student_numbers
+
+        modules[student_numbers.__name__] = student_numbers
     parts = [suite.assignment, suite.harness_source] + [inspect.getsource(modules[name]) for name in sorted(modules)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

@@ -288,11 +288,12 @@ class ClusterBackend:
     # ---- requests ----
 
     def request(self, assignment_id: str, notebook: bytes, suffix: str = ".ipynb",
-                label: str = "") -> dict[str, Any]:
+                label: str = "", student: str | None = None) -> dict[str, Any]:
         """The grading request of a submission's bytes: UsageError where they are not a gradable submission
-        (checked here, before any worker is busy with them)."""
+        (checked here, before any worker is busy with them). ``student``: whose it is, for the questions on each
+        student's own numbers (derived here from the course secret; the request carries the numbers alone)."""
         from dlgrade.cluster.task import make_request
-        from dlgrade.grading import submission_seed
+        from dlgrade.grading import own_numbers, submission_seed
         from dlgrade.notebook import MAX_SUBMISSION_BYTES, extract
 
         assignment, fingerprint = self.assignment(assignment_id)
@@ -309,8 +310,9 @@ class ClusterBackend:
             except UsageError as error:
                 raise UsageError(str(error).replace(str(private), label or file_name)) from None
         seed = submission_seed(self.secret, extraction, assignment.suite.version)
+        numbers = own_numbers(assignment, self.secret, student)
         return make_request(assignment.id, fingerprint, self.engine, notebook, file_name, seed, self.sandboxed,
-                            self._content.get(assignment.id))
+                            student, numbers, content=self._content.get(assignment.id))
 
     def send(self, request: dict[str, Any]) -> Future:
         """The Dask task grading ``request`` on a fitting worker."""
@@ -331,7 +333,7 @@ class ClusterBackend:
         label = f"{student}: {filename or assignment_id + '.ipynb'}"
         try:
             suffix = Path(filename).suffix if filename else ".ipynb"
-            request = self.request(assignment_id, notebook, suffix, label)
+            request = self.request(assignment_id, notebook, suffix, label, student)
             task = self.send(request)
         except Exception as error:
             future.set_exception(error)
@@ -537,7 +539,8 @@ def _request_of(backend: ClusterBackend, submission: Submission) -> dict[str, An
         raise UsageError(f"{submission.notebook}: unreadable ({error.strerror})") from None
     if hashlib.sha256(data).hexdigest() != submission.digest:
         raise UsageError(f"{submission.notebook}: changed while it was being graded; rerun")
-    return backend.request(submission.assignment_id, data, submission.notebook.suffix, str(submission.notebook))
+    return backend.request(submission.assignment_id, data, submission.notebook.suffix, str(submission.notebook),
+                           submission.student)
 
 
 def _settle(task: Future, submission: Submission, index: int, recorder: Recorder, loaded: dict[str, Assignment],

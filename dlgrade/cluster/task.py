@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shutil
 import tempfile
@@ -60,15 +61,27 @@ def content_name_ok(name: str, assignment_id: str) -> bool:
 
 
 def make_request(assignment_id: str, fingerprint: str, engine: str, notebook: bytes, file_name: str, seed: int,
-                 sandboxed: bool, content: dict[str, bytes] | None = None) -> dict[str, Any]:
-    """A grading request as it crosses the network: plain values only (no course path, no student id, no
-    course secret: the seed is this submission's alone). ``content``: a course's own assignment (content_bundle)."""
+                 sandboxed: bool, student: str | None = None, numbers: dict[str, float] | None = None,
+                 content: dict[str, bytes] | None = None) -> dict[str, Any]:
+    """A grading request as it crosses the network: plain values only (no course path, no course secret: the seed
+    is this submission's alone, and so are the student's own numbers, for the questions that have them).
+    ``content``: a course's own assignment (content_bundle)."""
     request = {"format": REQUEST_FORMAT, "assignment": assignment_id, "fingerprint": fingerprint, "engine": engine,
                "notebook": notebook, "sha256": hashlib.sha256(notebook).hexdigest(), "file_name": file_name,
-               "seed": seed, "sandboxed": sandboxed}
+               "seed": seed, "sandboxed": sandboxed, "student": student, "numbers": numbers}
     if content is not None:
         request |= {"content": content, "content_sha256": content_digest(content)}
     return request
+
+
+def _numbers(value: Any) -> dict[str, float] | None:
+    """A request's per-student numbers, if it carries well-formed ones (names to finite floats)."""
+    if not isinstance(value, dict) or not value:
+        return None
+    if not all(isinstance(k, str) and isinstance(v, float | int) and not isinstance(v, bool) and math.isfinite(v)
+               for k, v in value.items()):
+        return None
+    return {k: float(v) for k, v in value.items()}
 
 
 def answer(kind: str, worker: str, result: str | None = None, detail: str = "", path: str = "") -> dict[str, Any]:
@@ -144,7 +157,10 @@ def grade(request: dict[str, Any]) -> dict[str, Any]:
     try:
         private.write_bytes(data)
         with plugin.slot() as sandbox:
-            result = plugin.grader(gradable, sandbox).grade(private, seed=int(request["seed"]))
+            student = request.get("student")
+            result = plugin.grader(gradable, sandbox).grade(
+                private, student if isinstance(student, str) else None, seed=int(request["seed"]),
+                numbers=_numbers(request.get("numbers")))
         return answer("graded", name, json.dumps(result_to_data(result)), path=str(private))
     except UsageError as error:
         return answer("refused", name, detail=str(error), path=str(private))

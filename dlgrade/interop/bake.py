@@ -61,6 +61,10 @@ def bake_question(assignment: Assignment, question: Question, seed: int, *, hidd
 
     Case n (1-based, public first) is called with seed + n, as dlgrade's worker does.
     """
+    if question.numbers is not None:
+        raise ExportError(f"{assignment.id}/{question.name}: its answers are computed on each student's own "
+                          "numbers, which a kernel cannot check without being told every student's answers (and "
+                          "whom to believe); grade it with dlgrade (autograde, or the Gradescope export)")
     if question.judge is not None and twin_for(question) is None:
         raise ExportError(f"{assignment.id}/{question.name}: its judge ({judge_key(question)}) has no in-kernel "
                           "twin in dlgrade/interop/judges.py, so it cannot be graded inside a kernel")

@@ -11,7 +11,10 @@ Gradescope's contract (gradescope-autograders.readthedocs.io, "Autograder Specif
         run_autograder        `python -I -m dlgrade.interop.gradescope --root /autograder`
                               (templates/gradescope_run_autograder)
         constraints.txt       the project's pins
-        dlgrade_autograder.json   assignment id, sandbox policy, the grading secret (seeds hidden cases)
+        dlgrade_autograder.json   assignment id, sandbox policy, the grading secret (seeds hidden cases), and
+                              which field of Gradescope's submission_metadata.json is the student's id for the
+                              per-student numbers ("student_id": email by default; the notebook's my_numbers()
+                              must be given the same, e.g. my_numbers("ada@uni.edu"))
         project/              pyproject.toml, README.md, dlgrade/, reference/, autograders/, assignments/<id>/
 
     run_autograder(root) -> exit status: grade root/submission with the dlgrade engine, write
@@ -99,7 +102,7 @@ def build_autograder_zip(assignment: Assignment, out_dir: Path, allow_unsandboxe
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "autograder.zip"
     config = {"assignment": assignment.id, "sandbox": "fallback" if allow_unsandboxed else "require",
-              "secret": secrets.token_hex(32)}
+              "secret": secrets.token_hex(32), "student_id": "email"}
     with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".autograder-", suffix=".zip", delete=False) as handle:
         staging = Path(handle.name)
     try:
@@ -180,6 +183,19 @@ def _start_sandbox(policy: str) -> tuple[Any, str | None]:
                              "only isolation.")
 
 
+def gradescope_student(root: Path, field: str = "email") -> str | None:
+    """The submitter's id from Gradescope's submission_metadata.json (the first user's ``field``: email, sid or
+    id), or None when there is none."""
+    try:
+        metadata = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))
+        value = metadata["users"][0][field]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value).strip() or None
+
+
 def run_autograder(root: Path) -> int:
     """Grade root/submission and write root/results/results.json; the exit status (see the module docstring)."""
     from dlgrade import assignments, report
@@ -203,7 +219,8 @@ def run_autograder(root: Path) -> int:
               "with --allow-no-sandbox to grade without it here.", file=sys.stderr)
         return 1
     try:
-        result = Grader(assignment, sandbox, bytes.fromhex(config["secret"])).grade(path)
+        student = gradescope_student(root, str(config.get("student_id", "email")))
+        result = Grader(assignment, sandbox, bytes.fromhex(config["secret"])).grade(path, student)
     finally:
         sandbox.close()
     results = gradescope_results(report.to_json(result))

@@ -99,6 +99,33 @@ def judge(value, data):
 '''
 
 
+DIGITS_SOURCE = '''
+def judge(value, data):
+    """networks' digits classifier, Linear(64, h) -> ReLU -> Linear(h, 10) with the returned weights, on the baked
+    held-out digits against the case's accuracy threshold."""
+    if not isinstance(value, dict):
+        raise TypeError(f"expected the trained model's state dict, got a {type(value).__name__}")
+    shapes = {"0.weight": 2, "0.bias": 1, "2.weight": 2, "2.bias": 1}
+    w = {key: np.asarray(item.detach().cpu().numpy() if hasattr(item, "detach") else item, dtype=np.float64)
+         for key, item in value.items()}
+    if set(w) != set(shapes) or any(w[key].ndim != ndim for key, ndim in shapes.items()):
+        return False, ("expected nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10)); "
+                       f"the returned model's state dict has {sorted(w)}")
+    hidden = w["0.weight"].shape[0]
+    if w["0.weight"].shape != (hidden, 64) or w["2.weight"].shape != (10, hidden) or w["0.bias"].shape != (hidden,) \
+            or w["2.bias"].shape != (10,):
+        return False, (f"the layers must be Linear(64, hidden) and Linear(hidden, 10); yours: "
+                       f"{ {key: item.shape for key, item in w.items()} }")
+    if not all(np.isfinite(item).all() for item in w.values()):
+        return False, "training diverged: the weights hold NaN or infinity (a smaller lr?)"
+    X, y, threshold = data["X"], data["y"], float(data["threshold"])
+    scores = np.maximum(X @ w["0.weight"].T + w["0.bias"], 0.0) @ w["2.weight"].T + w["2.bias"]
+    accuracy = float(np.mean(np.argmax(scores, axis=1) == y))
+    verdict = "reaches" if accuracy >= threshold else "does not reach"
+    return accuracy >= threshold, (f"accuracy on {len(y)} held-out digits: {accuracy:.3f}, which {verdict} "
+                                   f"{threshold:.2f}")
+'''
+
 GRADCHECK_SOURCE = '''
 def judge(value, data):
     """A numerical gradient check's verdict on one candidate backward: below `pass` for the correct one, above
@@ -160,6 +187,12 @@ def _regressor_data(question: Question, case: Case) -> dict[str, Any]:
     return {"X": X, "y": y, "limit": float(suite.REGRESSOR_MSE)}
 
 
+def _digits_data(question: Question, case: Case) -> dict[str, Any]:
+    suite = _suite_module(question)
+    X, y = suite._held_out(case.args[0])
+    return {"X": X, "y": y, "threshold": suite._threshold(case)}
+
+
 def _gradcheck_data(question: Question, case: Case) -> dict[str, Any]:
     suite = _suite_module(question)
     which = case.args[0]
@@ -184,6 +217,7 @@ TWINS: dict[str, KernelJudge] = {
     "training.judge_regressor": KernelJudge(REGRESSOR_SOURCE, _regressor_data),
     "backprop._checker_verdict": KernelJudge(GRADCHECK_SOURCE, _gradcheck_data),
     "sgd.judge_lr_regimes": KernelJudge(LR_REGIMES_SOURCE, _lr_regimes_data, reveals_answer=True),
+    "networks.judge_digits": KernelJudge(DIGITS_SOURCE, _digits_data),
 }
 
 

@@ -189,8 +189,18 @@ class _PidsCgroup:
         if self.path is not None:
             (self.path / "cgroup.procs").write_text(str(os.getpid()))
 
+    def kill_all(self) -> None:
+        """SIGKILL every process still in the cgroup (all of them the sandbox's)."""
+        if self.path is None:
+            return
+        with contextlib.suppress(OSError):
+            for pid in (self.path / "cgroup.procs").read_text().split():
+                with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+
     def remove(self) -> None:
         if self.path is not None:
+            self.kill_all()  # a process left behind would keep the cgroup (see Sandbox._kill)
             for _ in range(50):
                 try:
                     self.path.rmdir()
@@ -252,7 +262,7 @@ class Sandbox:
         env = _minimal_env() | ({} if self.sandboxed else {"DLGRADE_JOBS": self._worker_dir})
         self.process = subprocess.Popen(
             command, stdin=theirs, stdout=subprocess.DEVNULL, stderr=self._stderr, env=env,
-            preexec_fn=self._cgroup.enter if self._cgroup else None, close_fds=True,
+            preexec_fn=self._cgroup.enter if self._cgroup else None, close_fds=True, process_group=0,
         )
         theirs.close()
         self.control = ours
@@ -312,7 +322,7 @@ class Sandbox:
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._kill()
                 self.process.wait()
             self.process = None
         self.close()
@@ -320,8 +330,19 @@ class Sandbox:
     def abandon(self) -> None:
         """Stop a sandbox nobody will use (it may still be importing torch): kill it and clean up."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            self._kill()
         self.finish_handed_over()
+
+    def _kill(self) -> None:
+        """SIGKILL bubblewrap with its process group. bwrap clones the sandbox's first process, then releases it
+        once its namespaces are set up; killed between the two, bwrap leaves that process waiting for ever (an
+        orphan per kill, seen once in three kills of a starting sandbox). Until it is released it is still in
+        bwrap's process group (it starts its own session only as it execs), so killpg reaches it."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
 
     def stderr_tail(self) -> str:
         self._stderr.seek(0, os.SEEK_END)
@@ -380,6 +401,16 @@ class Sandbox:
         if poller.poll(0):
             return False
         return self._adopted() or self.process.poll() is None  # an adopted one is not ours to poll
+
+    def survived(self) -> bool:
+        """After a job's child died: whether the fork server outlived it (then the death was the child's own).
+        A live fork server answers the reap its job sent; a dead one hangs up, though only once bubblewrap, which
+        holds the other end too, has exited after it, so alive() alone can still say yes for a moment."""
+        try:
+            self._read_reaps()
+        except (SandboxUnavailable, OSError):
+            return False
+        return self.alive()
 
     def open_job(self) -> Job:
         """Fork a fresh child for one submission and connect to it. A fork server that dies before the child has
@@ -452,7 +483,7 @@ class Sandbox:
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._kill()
                 self.process.wait()
             self.process = None
         if getattr(self, "_cgroup", None):

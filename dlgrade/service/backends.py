@@ -134,7 +134,7 @@ class LocalPool:
             if worker.ready and worker.job is None:
                 job = self.pending.popleft()
                 try:
-                    worker.conn.send((0, job.assignment, str(job.path), job.digest))
+                    worker.conn.send((0, job.assignment, str(job.path), job.digest, job.student))
                 except OSError:
                     self.pending.appendleft(job)
                     self._lost(worker, "died (killed, or out of memory)", [])

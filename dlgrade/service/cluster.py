@@ -55,7 +55,7 @@ def cluster_backend(address: str, loaded: dict[str, Assignment], secret: bytes, 
             future: concurrent.futures.Future[Any] = concurrent.futures.Future()
             future.set_exception(GradingFailed("the stored submission changed on disk"))
             return future
-        return client.submit(job.assignment, job.student or job.id, data, filename=f"{job.assignment}.ipynb")
+        return client.submit(job.assignment, job.student, data, filename=f"{job.assignment}.ipynb")
 
     def outcome(future: Any) -> tuple[str, Any]:
         try:

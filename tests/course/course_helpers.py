@@ -48,6 +48,15 @@ def cli_process(*args: str | Path, **popen: object) -> subprocess.Popen[str]:
                             **popen)
 
 
+def one_line_error(run: Run, *words: str) -> None:
+    """Bad input's contract: exit status 2, one line on stderr starting with 'dlgrade: ', holding ``words``."""
+    assert run.code == 2, (run.out, run.err)
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlgrade: "), run.err
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
 def mini() -> assignments.Assignment:
     return assignments.load("mini", root=FIXTURE_ROOT)
 

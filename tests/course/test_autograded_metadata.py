@@ -51,9 +51,16 @@ def duplicated_grade_cell(notebook: nbformat.NotebookNode) -> None:
     notebook.cells.append(duplicate)
 
 
+def deleted_locked_cells(notebook: nbformat.NotebookNode) -> None:
+    """The locked setup cell and the mse grade cell deleted (formgrader could then neither show nor grade mse)."""
+    notebook.cells = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in
+                      ("setup", "mse")]
+
+
 TAMPERINGS: dict[str, Callable[[nbformat.NotebookNode], None]] = {
     "bonus-cell": bonus_cell, "solution-as-grade": solution_as_grade_cell, "edited-points": edited_points,
-    "edited-locked-cell": edited_locked_cell, "duplicated-grade-cell": duplicated_grade_cell}
+    "edited-locked-cell": edited_locked_cell, "duplicated-grade-cell": duplicated_grade_cell,
+    "deleted-locked-cells": deleted_locked_cells}
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +118,15 @@ def test_edited_locked_cell_comes_back_from_the_source(tampered: Path) -> None:
             setup.metadata.nbgrader["grade"]) == (True, False, False)
 
 
+def test_deleted_locked_cells_come_back_from_the_source_in_place(tampered: Path) -> None:
+    notebook = autograded(tampered, "deleted-locked-cells")
+    source = nbformat.read(tampered / "source" / "mini" / "mini.ipynb", as_version=4)
+    assert [c.source for c in notebook.cells] == [c.source for c in source.cells]  # each at its place again
+    assert _cell(notebook, "setup").source == SETUP_SOURCE
+    mse = _cell(notebook, "mse")
+    assert mse.source == 'check("mse")' and mse.outputs and "dlgrade: passed, 2 / 2" in mse.outputs[0]["text"]
+
+
 def test_checksums_and_metadata_pass_nbgraders_own_checks(tampered: Path) -> None:
     """nbgrader's CheckCellMetadata, and the checksum of every locked cell as nbgrader computes it."""
     from nbgrader.preprocessors import CheckCellMetadata
@@ -124,9 +140,17 @@ def test_checksums_and_metadata_pass_nbgraders_own_checks(tampered: Path) -> Non
                 assert compute_checksum(cell) == cell.metadata.nbgrader["checksum"], (student, cell.source)
 
 
-def test_nbgrader_generate_feedback_accepts_every_tampered_submission(tampered: Path) -> None:
+def test_nbgraders_own_generate_feedback_accepts_every_tampered_submission(tampered: Path, tmp_path: Path) -> None:
+    """nbgrader's own feedback converter (GetGrades over the notebook, as formgrader's views read it), not the
+    dlgrade exporter the course's config plugs in, renders every autograded notebook."""
+    course = tmp_path / "course"
+    shutil.copytree(tampered, course)
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text() + "\nc.GenerateFeedback.preprocessors = [\"nbgrader.preprocessors.GetGrades\"]"
+                      "\nc.GenerateFeedback.exporter_class = \"nbconvert.exporters.HTMLExporter\"\n")
     done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", "mini", "--force"],
-                          cwd=tampered, capture_output=True, text=True, timeout=300)
+                          cwd=course, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     for student in TAMPERINGS:
-        assert (tampered / "feedback" / student / "mini" / "mini.html").is_file(), student
+        page = (course / "feedback" / student / "mini" / "mini.html").read_text()
+        assert "Mini assignment" in page and "dlgrade:" in page, student  # nbgrader's render of the notebook

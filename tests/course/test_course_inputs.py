@@ -14,17 +14,10 @@ from course_helpers import (
     course,  # noqa: F401 - a fixture
     gradebook_scores,
     mini,
+    one_line_error,
     records,
     submit,
 )
-
-
-def one_line_error(run, *words: str) -> None:
-    assert run.code == 2, (run.out, run.err)
-    lines = run.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("dlgrade: "), run.err
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def test_unknown_assignment_student_and_course(course: Path, tmp_path: Path) -> None:  # noqa: F811

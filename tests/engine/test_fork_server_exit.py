@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
+
 from dlgrade.sandbox.launcher import Sandbox
 
 
@@ -76,3 +80,35 @@ def test_a_fork_server_that_dies_as_a_job_opens_is_restarted() -> None:
         job.close()
     finally:
         sandbox.close()
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of the host's processes that contain ``text``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                line = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode("utf-8", "replace")
+                if text in line:
+                    found.append(f"{entry}: {line[:120]}")
+    return found
+
+
+def test_a_sandbox_stopped_as_it_starts_leaves_no_process_behind() -> None:
+    # bwrap clones the sandbox's first process and releases it once its namespaces are set up; a kill of bwrap in
+    # between left that process waiting for ever (11 orphans in 30 such stops before the fix): prelaunch's cleanup
+    # and a batch that ends early stop sandboxes that are still starting.
+    worker_dirs = []
+    for attempt in range(30):
+        sandbox = Sandbox()
+        sandbox.launch()
+        worker_dirs.append(sandbox._worker_dir)
+        time.sleep(0.001 * (attempt % 5))
+        sandbox.abandon()
+    deadline = time.monotonic() + 10
+    while True:
+        left = [found for folder in worker_dirs for found in _processes_mentioning(folder)]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert left == []

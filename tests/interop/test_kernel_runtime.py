@@ -147,7 +147,7 @@ def test_every_judge_of_the_suites_has_a_twin() -> None:
             if question.judge is not None:
                 assert twin_for(question) is not None, judge_key(question)
     assert set(TWINS) == {"training.judge_classifier", "training.judge_regressor", "backprop._checker_verdict",
-                          "sgd.judge_lr_regimes"}
+                          "sgd.judge_lr_regimes", "networks.judge_digits"}
 
 
 def _twin(question: Any) -> Any:
@@ -200,3 +200,28 @@ def test_judge_twins_agree_with_the_trusted_judges(question_name: str) -> None:
         assert passed == verdict.passed
         assert message.split(":")[0] == verdict.message.split(":")[0]
     assert question.judge(case, from_value(trained)).passed
+
+
+def test_the_digits_twin_agrees_with_the_trusted_judge() -> None:
+    """networks' digits classifier: the notebook solution's trained weights (every threshold of the band reached),
+    untrained weights, another architecture and diverged weights get the same verdict and the same words."""
+    import torch
+
+    from dlgrade.checking.answers import from_value
+
+    question = assignments.load("networks").suite.question("digits")
+    cases = question.public()
+    trained = question.reference(*cases[0].args)  # one training serves every threshold of the split
+    rng = np.random.default_rng(0)
+    untrained = {key: rng.normal(0.0, 0.01, value.shape) for key, value in trained.items()}
+    other = {"0.weight": np.zeros((5, 64)), "0.bias": np.zeros(5)}
+    diverged = {key: np.full(value.shape, np.nan) for key, value in trained.items()}
+    for case in cases:
+        twin, judge = _twin(question)
+        data = bake.decode_roundtrip(twin.data(question, case))
+        for weights in (trained, untrained, other, diverged):
+            verdict = question.judge(case, from_value(weights))
+            passed, message = judge({k: torch.from_numpy(np.array(v)) for k, v in weights.items()}, data)
+            assert (passed, message) == (verdict.passed, verdict.message)
+        assert question.judge(case, from_value(trained)).passed
+        assert not question.judge(case, from_value(untrained)).passed

@@ -3,5 +3,6 @@ submit(), which hands the notebook in to the course's grading service (standard 
 
 from .client import submit
 from .local import check
+from .student_numbers import my_numbers
 
-__all__ = ["check", "submit"]
+__all__ = ["check", "my_numbers", "submit"]
