@@ -354,6 +354,9 @@ def run_mutants(assignment: Assignment, question: str | None = None, no_sandbox:
     if question is not None and question not in [q.name for q in assignment.suite.questions]:
         known = ", ".join(q.name for q in assignment.suite.questions)
         raise UsageError(f"{assignment.id} has no question {question!r} (its questions: {known})")
+    from dlgrade.authoring.checks import check_cases
+
+    check_cases(assignment)  # a broken reference or case is an authoring error, said before any mutant is graded
     started = time.monotonic()
     with Sandbox(sandboxed=not no_sandbox) as sandbox:
         reports = mutation_reports(assignment, sandbox, [question] if question else None, limit,
