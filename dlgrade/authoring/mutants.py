@@ -9,8 +9,9 @@ its hidden cases of a fixed seed, the cases' trusted values computed once for ev
     killed       it fails a case; "named" when the grader names the failure as one of the question's known mistakes
     survived     it passes every case: a gap in the suite, shown with its diff. It is run again beside the
                  solution (both in the sandbox, same seeds) on the hidden cases of EQUIVALENCE_SEEDS more seeds
-                 and on inputs near the suite's own (numbers jittered; arrays of both signs negated or redrawn):
-                 the report says how often the suite's own cases catch it, else on which nearby input it differs
+                 and on inputs near the suite's own (numbers jittered; arrays of both signs negated or redrawn;
+                 arrays of one sign given both, kept where the solution's answer stays finite): the report says
+                 how often the suite's own cases catch it, else on which nearby input it differs
     equivalent   it gives the solution's answers (at the question's tolerance) on all of those: nothing the suite
                  could ask tells it apart (e.g. axis=1 for axis=-1 on 2-D input); left out of the score
 
@@ -92,6 +93,7 @@ class QuestionReport:
 
 
 NEAR = "near "  # the label's prefix of an input near a suite's case
+SIGNS = "signs crossed: "  # the label's prefix of a suite's case whose one-signed arrays were given both signs
 PROBE_BYTES = 64 << 20  # what is read of one answer when probing (the instructor's code and a mutant of it)
 _NO_ANSWER = object()
 
@@ -101,12 +103,22 @@ def _nearby(value: Any, rng: np.random.Generator, how: str) -> Any:
     number jittered (x e^{0.05 N}: signs, zeros and magnitudes kept), or, for an array that already holds both
     signs (a domain symmetric about 0: logits, weights, data), negated or redrawn at its scale (N(0, 1) times its
     largest magnitude). Probabilities, variances and rates are never pushed out of their domain that way;
-    integers, booleans and texts are kept."""
+    integers, booleans and texts are kept. ``how`` "signs": an array of one sign (all >= 0, or all <= 0) gets
+    random signs (both present), the inputs a suite that only ever draws positive numbers never asks about; the
+    caller keeps such an input only where the solution's answer on it is finite (a probability or a variance
+    made negative is not an input at all)."""
     if isinstance(value, TensorArg):
         return TensorArg(_nearby(value.array, rng, how))
     if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size:
         if how == "jitter":
             return value * np.exp(0.05 * rng.standard_normal(value.shape))
+        if how == "signs":
+            if not np.isfinite(value).all() or not np.any(value) or (np.any(value < 0) and np.any(value > 0)):
+                return value
+            signs = rng.choice([-1.0, 1.0], size=value.shape)
+            if value.size > 1 and np.all(signs == signs.flat[0]):
+                signs.flat[0] = -signs.flat[0]
+            return value * signs
         if not (np.any(value < 0) and np.any(value > 0)):
             return value
         if how == "negated":
@@ -165,6 +177,19 @@ def _same(question: Question, ours: Any, theirs: Any) -> bool:
                        names=question.output_names).passed
     except Exception:
         return False
+
+
+def _finite(value: Any) -> bool:
+    """Whether every number of a plain answer is finite (a solution's answer outside its inputs' domain is not)."""
+    if isinstance(value, tuple | list):
+        return all(_finite(item) for item in value)
+    if isinstance(value, dict):
+        return all(_finite(item) for item in value.values())
+    try:
+        array = np.asarray(value)
+    except Exception:
+        return False
+    return array.dtype.kind not in "fc" or bool(np.isfinite(array).all())
 
 
 def sampled(mutants: Sequence[Mutant], limit: int | None) -> list[Mutant]:
@@ -243,14 +268,26 @@ class MutationRun:
                    if not _same(question, ours, theirs)]
         if not differs:
             return MutantResult(mutant, "equivalent", "passed", f"the solution's answers on {len(probes)} inputs")
-        suite_cases = [case for case in differs if not case.label.startswith(NEAR)]
-        own = sum(not case.label.startswith(NEAR) for case in probes)
+        def made(case: Case) -> bool:
+            return not case.label.startswith((NEAR, SIGNS))
+
+        suite_cases = [case for case in differs if made(case)]
+        own = sum(made(case) for case in probes)
         if suite_cases:
             return MutantResult(mutant, "survived", "passed", f"{len(suite_cases)} of {own} hidden cases of "
                                                               f"{EQUIVALENCE_SEEDS} other seeds catch it")
+        near = [case for case in differs if case.label.startswith(NEAR)]
+        if near:
+            return MutantResult(mutant, "survived", "passed",
+                                f"no case the suite makes catches it; it differs from the solution on {len(near)} "
+                                f"of {sum(c.label.startswith(NEAR) for c in probes)} inputs near them, e.g. "
+                                f"{near[0].label[len(NEAR):][:100]}")
         return MutantResult(mutant, "survived", "passed",
-                            f"no case the suite makes catches it; it differs from the solution on {len(differs)} of "
-                            f"{len(probes) - own} inputs near them, e.g. {differs[0].label[len(NEAR):][:100]}")
+                            f"no case the suite makes catches it: every array the suite draws has one sign; with "
+                            f"both signs it differs from the solution (on {len(differs)} of "
+                            f"{sum(c.label.startswith(SIGNS) for c in probes)} such inputs, e.g. "
+                            f"{differs[0].label[len(SIGNS):][:80]}): add a case with negative and positive values, "
+                            "or, if such inputs are invalid, ignore this mutant")
 
     # ---- probing a survivor beside the solution ----
 
@@ -263,13 +300,15 @@ class MutationRun:
                      for c in question.hidden(np.random.default_rng([_seed(f"other-{n}"), 1]))]
             base = list(question.public()) + list(question.hidden(question_rng(_seed("main"), question)))
             for case in base:
-                for how in ("jitter", "negated", "redrawn"):
-                    near = Case(_nearby(case.args, rng, how), _nearby(dict(case.kwargs), rng, how),
-                                f"{NEAR}{case.describe()[:80]}, {how}")
+                for how in ("jitter", "negated", "redrawn", "signs"):
+                    label = f"{SIGNS}{case.describe()[:80]}" if how == "signs" else \
+                        f"{NEAR}{case.describe()[:80]}, {how}"
+                    near = Case(_nearby(case.args, rng, how), _nearby(dict(case.kwargs), rng, how), label)
                     if _differs(near, case):
                         cases.append(near)
             replies = self.answers(question, None, cases)
-            kept = [(case, answer) for case, answer in zip(cases, replies, strict=True) if answer is not _NO_ANSWER]
+            kept = [(case, answer) for case, answer in zip(cases, replies, strict=True) if answer is not _NO_ANSWER
+                    and (not case.label.startswith(SIGNS) or _finite(answer))]
             self._probes[question.name] = ([case for case, _ in kept], [answer for _, answer in kept])
         return self._probes[question.name]
 
