@@ -111,7 +111,11 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from dlgrade.validate import validate
 
-    return 0 if validate(args.id, no_sandbox=args.no_sandbox, packs=_packs(args)) else 1
+    mutants = args.mutants.strip().lower()
+    if mutants not in ("all", "none") and not (mutants.isdigit() and int(mutants) > 0):
+        raise UsageError(f"--mutants {args.mutants!r}: give a number of mutants per question, 'all' or 'none'")
+    return 0 if validate(args.id, no_sandbox=args.no_sandbox, packs=_packs(args), mutation=mutants != "none",
+                         mutants=None if mutants in ("all", "none") else int(mutants)) else 1
 
 
 # ---- instructors' own assignments (dlgrade.authoring) -----------------------------------------------------------
@@ -421,7 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="prove each suite: solution full marks, template zero, "
                                                     "every known mistake caught and named, templates current")
+    from dlgrade.authoring import VALIDATE_SAMPLE
+
     validate.add_argument("id", nargs="?", default=None)
+    validate.add_argument("--mutants", default=str(VALIDATE_SAMPLE), metavar="N|all|none",
+                          help="mutants per question graded for its mutation score (a deterministic sample; default "
+                               f"{VALIDATE_SAMPLE}), all of them, or none")
     _add_content_flag(validate)
     _add_sandbox_flag(validate)
     validate.set_defaults(run=cmd_validate)

@@ -1,5 +1,6 @@
 """Prove each suite on its sample class: the solution scores full marks, the released template zero, every known
-mistake loses points on its question (only there) and is named, and the committed templates are current."""
+mistake loses points on its question (only there) and is named, and the committed templates are current; then
+each question's mutation score (dlgrade.authoring.mutants), a built-in question under MUTATION_THRESHOLD failing."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 import nbformat
 
 from dlgrade.assignments import Assignment
+from dlgrade.authoring import MUTATION_THRESHOLD, VALIDATE_SAMPLE
 from dlgrade.authoring.checks import check_cases
+from dlgrade.authoring.mutants import mutation_reports
 from dlgrade.content import Packs, packs_of
 from dlgrade.grading import Grader, SubmissionResult, public_values
 from dlgrade.sample_class import SampleSubmission, build
@@ -26,6 +29,11 @@ class Check:
     student: str
     ok: bool
     detail: str
+    warn: bool = False  # ok, but said: a course's own question under the built-in suites' mutation threshold
+
+    @property
+    def mark(self) -> str:
+        return "FAIL" if not self.ok else "warn" if self.warn else "ok  "
 
 
 def judge(assignment: Assignment, student: SampleSubmission, result: SubmissionResult) -> Check:
@@ -95,10 +103,27 @@ def validate_assignment(assignment: Assignment, grader: Grader, workdir: Path) -
     return checks
 
 
+def mutation_checks(assignment: Assignment, sandbox: Sandbox, limit: int | None = VALIDATE_SAMPLE) -> list[Check]:
+    """One check per question: its mutation score on (a deterministic sample of ``limit`` of) its mutants. A
+    built-in question under MUTATION_THRESHOLD fails; a course's own is warned about (its instructor decides)."""
+    checks = []
+    for report in mutation_reports(assignment, sandbox, limit=limit):
+        name = f"mutants {report.question}"
+        if report.score is None or 100 * report.score >= MUTATION_THRESHOLD:
+            checks.append(Check(assignment.id, name, True, report.summary()))
+            continue
+        survivors = [r.mutant.description for r in report.results if r.verdict == "survived"]
+        detail = (f"{report.summary()}, under {MUTATION_THRESHOLD:g}%: survived {'; '.join(survivors)[:300]} (their "
+                  f"diffs: dlgrade mutants {assignment.id} {report.question})")
+        checks.append(Check(assignment.id, name, not assignment.builtin, detail, warn=not assignment.builtin))
+    return checks
+
+
 def validate(assignment_id: str | None = None, no_sandbox: bool = False, out=None,  # noqa: ANN001
-             packs: Packs | None = None) -> bool:
+             packs: Packs | None = None, mutants: int | None = VALIDATE_SAMPLE, mutation: bool = True) -> bool:
     """Validate one assignment or all (of ``packs``: default the built-in ones); print one line per check (to
-    ``out``, default the current sys.stdout); True when every check holds."""
+    ``out``, default the current sys.stdout); True when every check holds. ``mutation``: also each question's
+    mutation score, on at most ``mutants`` mutants per question (None: all of them)."""
     out = out or sys.stdout
     packs = packs or packs_of(None)
     ids = [assignment_id] if assignment_id else list(packs.ids())
@@ -112,10 +137,15 @@ def validate(assignment_id: str | None = None, no_sandbox: bool = False, out=Non
     with Sandbox(sandboxed=not no_sandbox) as sandbox, tempfile.TemporaryDirectory() as workdir:
         for assignment in loaded:
             grader = Grader(assignment, sandbox, secret=b"dlgrade-validate")
-            for check in validate_assignment(assignment, grader, Path(workdir)):
+            checks = validate_assignment(assignment, grader, Path(workdir))
+            if mutation:
+                print(f"note {assignment.id}: mutation scores on " + (
+                    "every mutant" if mutants is None else
+                    f"at most {mutants} mutants per question, a deterministic sample (--mutants all: every one)"),
+                    file=out, flush=True)
+            for check in checks + (mutation_checks(assignment, sandbox, mutants) if mutation else []):
                 all_checks.append(check)
-                print(f"{'ok  ' if check.ok else 'FAIL'} {check.assignment:<10} {check.student:<40} {check.detail}",
-                      file=out, flush=True)
+                print(f"{check.mark} {check.assignment:<10} {check.student:<40} {check.detail}", file=out, flush=True)
     failed = [c for c in all_checks if not c.ok]
     print(f"{len(all_checks) - len(failed)} passed, {len(failed)} failed", file=out)
     return not failed
