@@ -15,7 +15,8 @@ its hidden cases of a fixed seed, the cases' trusted values computed once for ev
     equivalent   it gives the solution's answers (at the question's tolerance) on all of those: nothing the suite
                  could ask tells it apart (e.g. axis=1 for axis=-1 on 2-D input); left out of the score
 
-A judged question (its answer is a trained model) is probed on the further seeds' hidden cases only, by its judge.
+A judged question (its answer is a trained model) is probed on the further seeds' hidden cases only, by its judge:
+a case catches a survivor only where the judge passes the solution itself (a model's accuracy can miss on a seed).
 A question's mutation score is killed / (mutants - equivalent). A hand-computed value (a variable question) is not
 mutated: its mutants would only be other numbers, each caught by definition.
 """
@@ -210,6 +211,7 @@ class MutationRun:
         self.hidden_memo: dict[tuple[str, int, str], Any] = {}
         self.other_memo: dict[tuple[str, int, str], Any] = {}
         self._probes: dict[str, tuple[list[Case], list[Any]]] = {}
+        self._judged: dict[str, QuestionResult] = {}  # a judged question's solution on the further seeds
         self.raw_cells = {cell.metadata.get("nbgrader", {}).get("grade_id"): cell.source
                           for cell in nbformat.read(assignment.source, as_version=4).cells if cell.cell_type == "code"}
         sandbox.warm(assignment.suite.warm_up)
@@ -254,14 +256,21 @@ class MutationRun:
             first = next((case for case in result.cases if not case.passed), None)
             return MutantResult(mutant, "killed", result.status, first.message.splitlines()[0][:160] if first else "")
         if question.judge is not None:
-            again = self.grade(question, mutant.source, others=True)
-            if again.status == "passed":
-                return MutantResult(mutant, "equivalent", "passed", f"the judge passes it on the hidden cases of "
-                                                                    f"{EQUIVALENCE_SEEDS} more seeds")
-            failed = sum(not case.passed for case in again.cases if not case.public)
-            hidden = sum(not case.public for case in again.cases)
-            return MutantResult(mutant, "survived", "passed", f"{failed} of {hidden} hidden cases of "
-                                                              f"{EQUIVALENCE_SEEDS} other seeds catch it")
+            # A judge (a trained model's accuracy) may fail the solution itself on some seed: a mutant is caught
+            # only where the judge passes the solution and fails the mutant.
+            if question.name not in self._judged:
+                self._judged[question.name] = self.grade(question, None, others=True)
+            solution = [case.passed for case in self._judged[question.name].cases if not case.public]
+            again = [case.passed for case in self.grade(question, mutant.source, others=True).cases if not case.public]
+            again += [False] * (len(solution) - len(again))  # cases it never reached (a timeout) are failed
+            caught = sum(ours and not theirs for ours, theirs in zip(solution, again, strict=False))
+            also = f" (the solution fails {solution.count(False)} of them too)" if False in solution else ""
+            if not caught:
+                return MutantResult(mutant, "equivalent", "passed", f"the judge passes it wherever it passes the "
+                                                                    f"solution on {len(solution)} hidden cases of "
+                                                                    f"{EQUIVALENCE_SEEDS} more seeds{also}")
+            return MutantResult(mutant, "survived", "passed", f"{caught} of {len(solution)} hidden cases of "
+                                                              f"{EQUIVALENCE_SEEDS} other seeds catch it{also}")
         probes, answers = self.probes(question)
         mine = self.answers(question, mutant.source, probes)
         differs = [case for case, theirs, ours in zip(probes, answers, mine, strict=True)
