@@ -104,13 +104,15 @@ def _nearby(value: Any, rng: np.random.Generator, how: str) -> Any:
     number jittered (x e^{0.05 N}: signs, zeros and magnitudes kept), or, for an array that already holds both
     signs (a domain symmetric about 0: logits, weights, data), negated or redrawn at its scale (N(0, 1) times its
     largest magnitude). Probabilities, variances and rates are never pushed out of their domain that way;
-    integers, booleans and texts are kept. ``how`` "signs": an array of one sign (all >= 0, or all <= 0) gets
-    random signs (both present), the inputs a suite that only ever draws positive numbers never asks about; the
-    caller keeps such an input only where the solution's answer on it is finite (a probability or a variance
-    made negative is not an input at all)."""
+    integers, booleans and texts are kept, and so (jittered or sign-crossed) are float arrays of whole numbers.
+    ``how`` "signs": an array of one sign (all >= 0, or all <= 0) gets random signs (both present), the inputs a
+    suite that only ever draws positive numbers never asks about; the caller keeps such an input only where the
+    solution's answer on it is finite (a probability or a variance made negative is not an input at all)."""
     if isinstance(value, TensorArg):
         return TensorArg(_nearby(value.array, rng, how))
     if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size:
+        if how in ("jitter", "signs") and np.isfinite(value).all() and np.all(value == np.round(value)):
+            return value  # whole numbers in floats: counts, labels, one-hot rows; a fraction of one is no input
         if how == "jitter":
             return value * np.exp(0.05 * rng.standard_normal(value.shape))
         if how == "signs":
