@@ -9,15 +9,19 @@ its hidden cases of a fixed seed, the cases' trusted values computed once for ev
     killed       it fails a case; "named" when the grader names the failure as one of the question's known mistakes
     survived     it passes every case: a gap in the suite, shown with its diff. It is run again beside the
                  solution (both in the sandbox, same seeds) on the hidden cases of EQUIVALENCE_SEEDS more seeds
-                 and on inputs near the suite's own (numbers jittered; arrays of both signs negated or redrawn;
-                 arrays of one sign given both, kept where the solution's answer stays finite): the report says
-                 how often the suite's own cases catch it, else on which nearby input it differs
+                 and on inputs near the suite's own (numbers jittered; arrays of both signs negated, redrawn, or
+                 scaled by 1000 where the solution's answer stays finite):
+                 the report says how often the suite's own cases catch it, else on which nearby input it differs
+    signs        it gives the solution's answers on all of those, but not once the arrays the suite only ever
+                 draws of one sign hold both (where the solution's answer stays finite): a gap if such inputs are
+                 valid (relu's clamp dropped on positive-only cases), none if they are not (a probability made
+                 negative): shown with its diff for the instructor to decide, left out of the score
     equivalent   it gives the solution's answers (at the question's tolerance) on all of those: nothing the suite
                  could ask tells it apart (e.g. axis=1 for axis=-1 on 2-D input); left out of the score
 
 A judged question (its answer is a trained model) is probed on the further seeds' hidden cases only, by its judge:
 a case catches a survivor only where the judge passes the solution itself (a model's accuracy can miss on a seed).
-A question's mutation score is killed / (mutants - equivalent). A hand-computed value (a variable question) is not
+A question's mutation score is killed / (killed + survived). A hand-computed value (a variable question) is not
 mutated: its mutants would only be other numbers, each caught by definition.
 """
 
@@ -56,7 +60,7 @@ def _seed(label: str) -> int:
 
 @dataclass(frozen=True)
 class MutantResult:
-    """A mutant, graded: verdict killed | named (killed, as a known mistake) | survived | equivalent."""
+    """A mutant, graded: verdict killed | named (killed, as a known mistake) | survived | signs | equivalent."""
 
     mutant: Mutant
     verdict: str
@@ -79,8 +83,8 @@ class QuestionReport:
 
     @property
     def score(self) -> float | None:
-        """killed / (graded - equivalent); None when no mutant counts."""
-        counted = len(self.results) - self.count("equivalent")
+        """killed / (killed + survived); None when no mutant counts."""
+        counted = len(self.results) - self.count("equivalent", "signs")
         return self.count(*KILLED) / counted if counted else None
 
     def summary(self) -> str:
@@ -89,12 +93,14 @@ class QuestionReport:
         sampled = f" (a sample of {self.generated})" if self.generated > len(self.results) else ""
         score = "n/a" if self.score is None else f"{100 * self.score:.0f}%"
         return (f"{len(self.results)} mutants{sampled}: {self.count(*KILLED)} killed ({self.count('named')} as a "
-                f"known mistake), {self.count('survived')} survived, {self.count('equivalent')} equivalent; "
-                f"score {score}")
+                f"known mistake), {self.count('survived')} survived, {self.count('equivalent')} equivalent"
+                + (f", {self.count('signs')} differing only with both signs" if self.count("signs") else "")
+                + f"; score {score}")
 
 
 NEAR = "near "  # the label's prefix of an input near a suite's case
 SIGNS = "signs crossed: "  # the label's prefix of a suite's case whose one-signed arrays were given both signs
+SCALE = 1000.0  # how far a "scaled" probe moves an array of both signs (the solution's answer must stay finite)
 PROBE_BYTES = 64 << 20  # what is read of one answer when probing (the instructor's code and a mutant of it)
 _NO_ANSWER = object()
 
@@ -104,14 +110,15 @@ def _nearby(value: Any, rng: np.random.Generator, how: str) -> Any:
     number jittered (x e^{0.05 N}: signs, zeros and magnitudes kept), or, for an array that already holds both
     signs (a domain symmetric about 0: logits, weights, data), negated or redrawn at its scale (N(0, 1) times its
     largest magnitude). Probabilities, variances and rates are never pushed out of their domain that way;
-    integers, booleans and texts are kept, and so (jittered or sign-crossed) are float arrays of whole numbers.
+    integers, booleans and texts are kept, and so (jittered) are float arrays of whole numbers. "scaled": an array of
+    both signs times SCALE (logits of +-1000, where a softmax without its max-subtraction overflows).
     ``how`` "signs": an array of one sign (all >= 0, or all <= 0) gets random signs (both present), the inputs a
     suite that only ever draws positive numbers never asks about; the caller keeps such an input only where the
     solution's answer on it is finite (a probability or a variance made negative is not an input at all)."""
     if isinstance(value, TensorArg):
         return TensorArg(_nearby(value.array, rng, how))
     if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size:
-        if how in ("jitter", "signs") and np.isfinite(value).all() and np.all(value == np.round(value)):
+        if how == "jitter" and np.isfinite(value).all() and np.all(value == np.round(value)):
             return value  # whole numbers in floats: counts, labels, one-hot rows; a fraction of one is no input
         if how == "jitter":
             return value * np.exp(0.05 * rng.standard_normal(value.shape))
@@ -126,6 +133,8 @@ def _nearby(value: Any, rng: np.random.Generator, how: str) -> Any:
             return value
         if how == "negated":
             return -value
+        if how == "scaled":
+            return value * SCALE
         scale = float(np.max(np.abs(value))) if np.isfinite(value).all() else 1.0
         return rng.standard_normal(value.shape) * (scale or 1.0)
     if type(value) is float and how == "jitter":
@@ -293,12 +302,12 @@ class MutationRun:
                                 f"no case the suite makes catches it; it differs from the solution on {len(near)} "
                                 f"of {sum(c.label.startswith(NEAR) for c in probes)} inputs near them, e.g. "
                                 f"{near[0].label[len(NEAR):][:100]}")
-        return MutantResult(mutant, "survived", "passed",
+        return MutantResult(mutant, "signs", "passed",
                             f"no case the suite makes catches it: every array the suite draws has one sign; with "
                             f"both signs it differs from the solution (on {len(differs)} of "
                             f"{sum(c.label.startswith(SIGNS) for c in probes)} such inputs, e.g. "
-                            f"{differs[0].label[len(SIGNS):][:80]}): add a case with negative and positive values, "
-                            "or, if such inputs are invalid, ignore this mutant")
+                            f"{differs[0].label[len(SIGNS):][:80]}): if such inputs are valid, add a case with "
+                            "negative and positive values; if not, nothing is missing")
 
     # ---- probing a survivor beside the solution ----
 
@@ -311,7 +320,7 @@ class MutationRun:
                      for c in question.hidden(np.random.default_rng([_seed(f"other-{n}"), 1]))]
             base = list(question.public()) + list(question.hidden(question_rng(_seed("main"), question)))
             for case in base:
-                for how in ("jitter", "negated", "redrawn", "signs"):
+                for how in ("jitter", "negated", "redrawn", "scaled", "signs"):
                     label = f"{SIGNS}{case.describe()[:80]}" if how == "signs" else \
                         f"{NEAR}{case.describe()[:80]}, {how}"
                     near = Case(_nearby(case.args, rng, how), _nearby(dict(case.kwargs), rng, how), label)
@@ -319,7 +328,7 @@ class MutationRun:
                         cases.append(near)
             replies = self.answers(question, None, cases)
             kept = [(case, answer) for case, answer in zip(cases, replies, strict=True) if answer is not _NO_ANSWER
-                    and (not case.label.startswith(SIGNS) or _finite(answer))]
+                    and (not case.label.startswith(SIGNS) and not case.label.endswith(", scaled") or _finite(answer))]
             self._probes[question.name] = ([case for case, _ in kept], [answer for _, answer in kept])
         return self._probes[question.name]
 
@@ -383,10 +392,11 @@ def print_report(report: QuestionReport, out: TextIO, details: bool = True) -> N
     if not details:
         return
     for result in report.results:
-        if result.verdict in ("survived", "equivalent", "named"):
-            label = {"survived": "SURVIVED", "equivalent": "equivalent", "named": f"named {result.detail}"}
+        if result.verdict in ("survived", "signs", "equivalent", "named"):
+            label = {"survived": "SURVIVED", "signs": "ONE SIGN", "equivalent": "equivalent",
+                     "named": f"named {result.detail}"}
             print(f"  {label[result.verdict]:<12} {result.mutant.description} ({result.mutant.operator})", file=out)
-            if result.verdict == "survived":
+            if result.verdict in ("survived", "signs"):
                 print(f"  {'':<12} {result.detail}", file=out)
             if result.verdict != "named":
                 for line in result.mutant.diff():
