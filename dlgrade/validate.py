@@ -103,19 +103,24 @@ def validate_assignment(assignment: Assignment, grader: Grader, workdir: Path) -
     return checks
 
 
-def mutation_checks(assignment: Assignment, sandbox: Sandbox, limit: int | None = VALIDATE_SAMPLE) -> list[Check]:
-    """One check per question: its mutation score on (a deterministic sample of ``limit`` of) its mutants. A
-    built-in question under MUTATION_THRESHOLD fails; a course's own is warned about (its instructor decides)."""
+def mutation_checks(assignment: Assignment, sandbox: Sandbox, limit: int | None = VALIDATE_SAMPLE,
+                    judged: bool = True) -> list[Check]:
+    """One check per question (``judged`` False: judged questions left out): its mutation score on (a
+    deterministic sample of ``limit`` of) its mutants. A built-in question compared with its reference fails under
+    MUTATION_THRESHOLD; a course's own question, or a judged one (a judge accepts a range of answers by design: a
+    model that reaches the accuracy, however it was trained), is warned about instead."""
+    names = [q.name for q in assignment.suite.questions if judged or q.judge is None]
     checks = []
-    for report in mutation_reports(assignment, sandbox, limit=limit):
+    for report in mutation_reports(assignment, sandbox, names, limit=limit):
         name = f"mutants {report.question}"
         if report.score is None or 100 * report.score >= MUTATION_THRESHOLD:
             checks.append(Check(assignment.id, name, True, report.summary()))
             continue
+        held = assignment.builtin and assignment.suite.question(report.question).judge is None
         survivors = [r.mutant.description for r in report.results if r.verdict == "survived"]
         detail = (f"{report.summary()}, under {MUTATION_THRESHOLD:g}%: survived {'; '.join(survivors)[:300]} (their "
                   f"diffs: dlgrade mutants {assignment.id} {report.question})")
-        checks.append(Check(assignment.id, name, not assignment.builtin, detail, warn=not assignment.builtin))
+        checks.append(Check(assignment.id, name, not held, detail, warn=not held))
     return checks
 
 

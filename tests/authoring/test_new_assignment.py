@@ -52,6 +52,8 @@ def test_new_then_validate_release_setup_and_grade_a_class(tmp_path: Path) -> No
     lines = run.out.splitlines()
     assert any(line.startswith("ok") and "mse-sum-not-mean" in line and "named sum_not_mean" in line for line in lines)
     assert any(line.startswith("ok") and " released " in f" {line} " for line in lines)
+    assert "note intro: mutation scores on at most 12 mutants per question, a deterministic sample" in run.out
+    assert any(line.startswith("ok") and "mutants mse" in line and line.endswith("; score 100%") for line in lines)
     assert lines[-1].endswith(" 0 failed")
 
     run = cli("release", "intro", "--course", course)
