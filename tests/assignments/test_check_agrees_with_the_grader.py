@@ -18,6 +18,7 @@ import torch
 from autograders import backprop, sgd, training
 from dlgrade.checking.answers import from_value
 from dlgrade.checking.compare import compare
+from dlgrade.solution_cells import solution_sources
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "student_template"
 
@@ -97,7 +98,8 @@ def test_check_runs_lr_regimes_for_its_form_without_giving_the_codes_away(capsys
     checks = (TEMPLATES / "sgd" / "dlcheck" / "checks.json").read_text()
     assert "judge_data" not in checks  # the public codes are the answer to the question's thought experiment
     namespace: dict[str, Any] = {"np": np}
-    exec(sgd.RUN_GD + sgd.LR_REGIMES, namespace)
+    solutions = solution_sources(sgd.NOTEBOOK)
+    exec(solutions["run_gd_solution"] + "\n" + solutions["lr_regimes_solution"], namespace)
     passed, out = check("sgd", "lr_regimes", capsys, lr_regimes=namespace["lr_regimes"])
     assert passed is True and "lr_regimes: ran on the 2 public cases and returned a well-formed answer" in out
     passed, out = check("sgd", "lr_regimes", capsys, lr_regimes=lambda X, y, lrs, steps: np.zeros(len(lrs)))
