@@ -83,7 +83,7 @@ def test_check_judges_the_classifier_as_the_grader_does(capsys):
 
 def test_check_runs_a_gradient_checker_and_judges_its_verdicts(capsys):
     namespace: dict[str, Any] = {"np": np}
-    exec(backprop.GRADCHECK_SOLUTION, namespace)
+    exec(solution_sources(backprop.NOTEBOOK)["gradcheck_linear_solution"], namespace)
     passed, out = check("backprop", "gradcheck_linear", capsys, gradcheck_linear=namespace["gradcheck_linear"])
     assert passed is True and "gradcheck_linear: all passed (5 public cases" in out
     min_not_max = {m.name: m for m in backprop.SUITE.question("gradcheck_linear").mistakes}["min_not_max"]
@@ -137,7 +137,7 @@ def test_check_of_a_numpy_only_harness_does_not_import_torch(tmp_path):
         sys.path.insert(0, {str(TEMPLATES / 'backprop')!r})
         import numpy as np
         from dlcheck import check
-        exec({backprop.NUMGRAD_SOLUTION!r})
+        exec({solution_sources(backprop.NOTEBOOK)["numerical_gradient_solution"]!r})
         assert check("numerical_gradient") is True
         print("torch" in sys.modules)
     """)

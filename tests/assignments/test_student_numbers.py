@@ -156,8 +156,9 @@ def _named(question: Question, answer: Any, numbers: dict[str, float]) -> str | 
 
 
 @pytest.mark.parametrize("suite, cells", [
-    (backprop.SUITE, [backprop.FORWARD_SOLUTION, backprop.CHAIN_SOLUTION, backprop.PARAMS_SOLUTION,
-                      backprop.STEP_SOLUTION]),
+    (backprop.SUITE, [solution_sources(backprop.NOTEBOOK)[cell] for cell in (
+        "scalar_forward_solution", "scalar_chain_rule_solution", "scalar_param_grads_solution",
+        "scalar_sgd_step_solution")]),
     (sgd.SUITE, [solution_sources(sgd.NOTEBOOK)["worked_update_solution"]]),
 ])
 def test_every_known_mistake_is_named_on_anyones_numbers(suite: Any, cells: list[str]) -> None:
