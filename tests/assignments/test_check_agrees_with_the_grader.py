@@ -71,8 +71,8 @@ def test_check_judges_the_classifier_as_the_grader_does(capsys):
     case = question.public()[0]
     grader = question.judge(case, from_value(question.reference(*case.args)))  # the solution, as graded
     assert grader.passed and grader.message.startswith("accuracy on 1000 hidden test points: 0.9")
-    passed, out = check("training", "classifier", capsys, **_solution(training.CLASSIFIER_SOLUTION,
-                                                                      "train_classifier", "Net"))
+    solution = solution_sources(training.NOTEBOOK)["classifier_solution"]
+    passed, out = check("training", "classifier", capsys, **_solution(solution, "train_classifier", "Net"))
     assert passed is True and "classifier: all passed (1 public case, judged as the grader judges them" in out
     assert grader.message in out
     forgot_step = {m.name: m for m in question.mistakes}["forgot_step"]
@@ -147,11 +147,12 @@ def test_check_of_a_numpy_only_harness_does_not_import_torch(tmp_path):
 
 
 def test_check_judges_a_regressor_whose_ffn_keeps_a_sequential_alias_as_the_grader_does(capsys):
-    alias = training.FFN_SOLUTION.replace(
+    solutions = solution_sources(training.NOTEBOOK)
+    alias = solutions["ffn_solution"].replace(
         "        self.layer3 = nn.Linear(hidden_size, out_features)\n",
         "        self.layer3 = nn.Linear(hidden_size, out_features)\n"
         "        self.net = nn.Sequential(self.layer1, nn.ReLU(), self.layer2, nn.ReLU(), self.layer3)\n")
-    names = _solution(alias + training.REGRESSOR_SOLUTION, "FFN", "train_regressor")
+    names = _solution(alias + "\n" + solutions["regressor_solution"], "FFN", "train_regressor")
     question = training.SUITE.question("regressor")
     case = question.public()[0]
     exported = training._trusted("fit_and_export", names["train_regressor"], *case.args)
