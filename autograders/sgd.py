@@ -867,11 +867,38 @@ def _hidden_regime_case(rng: np.random.Generator, target_scale: float) -> Case:
     raise RuntimeError("could not build a learning-rate case")  # pragma: no cover - 50 tries always suffice
 
 
+def _near_the_slow_threshold(rng: np.random.Generator) -> Case:
+    """A few steps with an lr whose final loss lands between 5.5% and 9% of the initial one (fine, but close to
+    the tenth) while the loss one step earlier is above 11% of it and the first step alone halves it: told apart
+    from a tighter threshold (0.05), from the loss before the last step and from a tenth of the loss after the
+    first step; with a tiny lr (too slow) and one above the limit (diverges). The initial loss is below 0.1, so
+    a student comparing with 0.1 itself (absolute_threshold) is not named for another slip here."""
+    run = _silently(_run_gd_variant())
+    for _ in range(50):
+        X, y = _sum_regression(rng, int(rng.integers(10, 20)), 3)
+        y = y * np.sqrt(0.05 / np.mean(y ** 2))  # J(0) = mean(y^2) = 0.05; GD's loss ratios do not change
+        limit, steps = 2.0 / _max_curvature(X), int(rng.integers(3, 7))
+        for factor in np.geomspace(0.01, 0.99, 200):
+            trajectory = run(X, y, limit * factor, steps)
+            ratios = trajectory / trajectory[0]
+            if 0.055 < ratios[-1] < 0.09 and ratios[-2] > 0.11 and ratios[1] <= 0.5:
+                lrs = [limit * factor, limit * 0.001, limit * 1.5]
+                case = Case((X, y, [float(lrs[i]) for i in rng.permutation(3)], steps),
+                            label="a few steps, one lr ending between 5% and 10% of the initial loss")
+                runs = [run_gd_reference(X, y, lr, steps) for lr in case.args[2]]
+                if all(len(_acceptable(t[0], t[-1])) == 1 for t in runs) and \
+                        {GOOD, SLOW, DIVERGES} <= set(lr_regimes_reference(*case.args).tolist()):
+                    return case
+                break
+    raise RuntimeError("could not build a learning-rate case near the threshold")  # pragma: no cover
+
+
 def hidden_lr_regimes(rng: np.random.Generator) -> list[Case]:
     cases = [_hidden_regime_case(rng, 1.0), _hidden_regime_case(rng, 0.2)]  # 0.2: initial loss below 0.1
     X, y = _sum_regression(rng, int(rng.integers(10, 20)), 3)
     limit = 2.0 / _max_curvature(X)
     cases.append(Case((X, y, [limit * 0.001, limit * 0.4, limit * 1.5], 40)))
+    cases.append(_near_the_slow_threshold(rng))
     return cases
 
 
