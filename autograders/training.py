@@ -583,12 +583,27 @@ def accuracy_public() -> Sequence[Case]:
     ]
 
 
+def _thresholds_told_apart(X: np.ndarray, y: np.ndarray, weights: dict[str, np.ndarray], p: float) -> bool:
+    """Whether the eval-mode model's accuracy with the logit threshold 0 differs from that with 0.5 (out.round(),
+    the threshold_half mistake) and with 1 (a logit compared with a probability's 1): some logits in (0, 1)."""
+    model = models.DropoutFFN(X.shape[1], 1, weights["layer1.weight"].shape[0], p)
+    load_numpy_state_dict(model, weights)
+    logits = evaluate(model, X, y, loss="bce_logits").output.reshape(-1)
+    accuracy = {t: float(np.mean((logits > t) == (y > 0.5))) for t in (0.0, 0.5, 1.0)}
+    return accuracy[0.0] != accuracy[0.5] and accuracy[0.0] != accuracy[1.0]
+
+
 def accuracy_hidden(rng: np.random.Generator) -> Sequence[Case]:
     cases = []
     for n, batch_size in ((int(rng.integers(30, 50)), 16), (int(rng.integers(20, 30)), 7), (5, 1)):
         X, y = datasets.make_circles(n, 0.1, rng)
-        cases.append(Case((X, y, _logit_weights(rng, 2, int(rng.integers(8, 17))), float(rng.uniform(0.3, 0.6)),
-                           batch_size, _seed(rng))))
+        units, p = int(rng.integers(8, 17)), float(rng.uniform(0.3, 0.6))
+        weights = _logit_weights(rng, 2, units)
+        for _ in range(100 if n > 5 else 0):  # the two larger cases tell the threshold 0 from 0.5 and from 1
+            if _thresholds_told_apart(X, y, weights, p):
+                break
+            weights = _logit_weights(rng, 2, units)
+        cases.append(Case((X, y, weights, p, batch_size, _seed(rng))))
     return cases
 
 
