@@ -646,8 +646,11 @@ def run_gd_reference(X: np.ndarray, y: np.ndarray, lr: float, steps: int) -> np.
             if step == steps:
                 break
             dJ_dpred = losses.mse_loss_grad(prediction, y)  # 2 (ŷ − y) / n
-            w = optim.gd_step(w, X.T @ dJ_dpred, lr)
-            b = optim.gd_step(b, dJ_dpred.sum(keepdims=True), lr)
+            grad_w, grad_b = X.T @ dJ_dpred, dJ_dpred.sum(keepdims=True)
+            if not (np.isfinite(grad_w).all() and np.isfinite(grad_b).all()):
+                break  # the prediction overflowed (inf − inf in the gradient): diverged, the rest stays inf
+            w = optim.gd_step(w, grad_w, lr)
+            b = optim.gd_step(b, grad_b, lr)
     return out
 
 

@@ -207,3 +207,23 @@ def test_judge_accepts_either_side_of_a_threshold_within_one_percent():
     assert sgd._acceptable(1.0, 0.12) == {1}
     assert sgd._acceptable(1.0, 1.005) == {1, 2}
     assert sgd._acceptable(1.0, np.inf) == {2}
+
+
+def test_a_run_whose_prediction_overflows_is_inf_in_the_reference_not_an_error():
+    # found by the seed a suite edit gave CI's validate: ŷ = ±inf makes the gradient inf − inf = nan, which
+    # gd_step refuses; the reference (and so lr_regimes on a student's hidden case) raised instead of "diverged"
+    X = np.array([[60.3, -185.2], [45.1, 25.6], [-0.0, -213.3], [156.7, 89.8]])
+    y = np.array([0.0, 0.5, -0.9, 0.5])
+    trajectory = sgd.run_gd_reference(X, y, 4.5, 70)
+    assert trajectory[0] == pytest.approx(0.3275) and trajectory[1] > trajectory[0] and np.isinf(trajectory[-1])
+    np.testing.assert_array_equal(sgd.lr_regimes_reference(X, y, [1e-6, 4.5], 70), [1, 2])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_hidden_case_near_the_slow_threshold_sits_between_a_twentieth_and_a_tenth(seed):
+    case = sgd.hidden_lr_regimes(np.random.default_rng(seed))[-1]
+    X, y, lrs, steps = case.args
+    assert np.mean(y ** 2) == pytest.approx(0.05) and sorted(sgd.lr_regimes_reference(*case.args).tolist()) == [0, 1, 2]
+    fine = lrs[sgd.lr_regimes_reference(*case.args).tolist().index(0)]
+    ratios = sgd.run_gd_reference(X, y, fine, steps) / np.mean(y ** 2)
+    assert 0.055 < ratios[-1] < 0.09 and ratios[-2] > 0.11 and ratios[1] <= 0.5
