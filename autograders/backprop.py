@@ -21,15 +21,21 @@ a relative error below 1e-6, or one with a planted bug, which it must flag (abov
 their own linear_backward and numerical_gradient in the notebook; grading it on trusted pieces keeps every
 solution cell self-contained, so a mistake in one question costs points only there.
 Losses are batch means (torch's default), not the sums of unit 8's slides; the notebook says so.
+
+One source for every solution: the notebook's solution cells. Each known mistake is its question's solution cell
+with small edits (Mistake.edits, applied when the suite is bound to the notebook), or, for an answer copied as
+numbers, that cell with the numbers typed in (_typed); its compute is the trusted variant written here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dlgrade.solution_cells import solution_sources
 from dlgrade.suite import Case, Mistake, Question, Suite, Verdict
 from reference.activations import relu, relu_grad, sigmoid, sigmoid_grad, softmax, tanh, tanh_grad
 from reference.backprop import ScalarBackprop, scalar_backprop_example, two_layer_backward
@@ -41,14 +47,7 @@ from reference.losses import binary_cross_entropy_with_logits, cross_entropy
 # "By hand": no autograd in any form, and autograd is switched off while the student's code runs.
 BANNED = ("torch.autograd", ".backward", "torch.func", "functorch")
 
-
-def _swap(source: str, *pairs: tuple[str, str]) -> str:
-    """source with each old text replaced by new; every old text must occur (so a stale edit fails loudly)."""
-    for old, new in pairs:
-        if old not in source:
-            raise ValueError(f"mistake edit does not apply: {old!r} not in the solution")
-        source = source.replace(old, new)
-    return source
+NOTEBOOK = Path(__file__).resolve().parent.parent / "assignments" / "backprop" / "backprop.ipynb"
 
 
 def _round(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
@@ -127,57 +126,10 @@ def _stepped(e: ScalarBackprop, grads: tuple[float, float, float, float], sign: 
     return tuple(p - sign * e.lr * g for p, g in zip((e.w3, e.b3, e.w1, e.b1), grads, strict=True))
 
 
-FORWARD_SOLUTION = """\
-y1 = None
-y2 = None
-y3 = None
-loss = None
-y1 = w1 * x + b1             # lecture: 3·5 + 2 = 17
-y2 = max(y1, 0)              # ReLU: a positive y1 passes through
-y3 = w3 * y2 + b3            # lecture: −0.5·17 + 4 = −4.5
-loss = (y3 - target) ** 2    # lecture: (−4.5 − 2)² = 42.25
-forward_values = (y1, y2, y3, loss)
-"""
-
-CHAIN_SOLUTION = """\
-dl_dy3 = None
-dl_dy2 = None
-dl_dy1 = None
-dl_dx = None
-dl_dy3 = 2 * (y3 - target)               # d(y3 − target)²/dy3
-dl_dy2 = dl_dy3 * w3                     # dy3/dy2 = w3
-dl_dy1 = dl_dy2 * (1 if y1 > 0 else 0)   # dy2/dy1: the ReLU's derivative at y1
-dl_dx = dl_dy1 * w1                      # dy1/dx = w1
-backward_values = (dl_dy3, dl_dy2, dl_dy1, dl_dx)
-"""
-
-PARAMS_SOLUTION = """\
-dl_dw3 = None
-dl_db3 = None
-dl_dw1 = None
-dl_db1 = None
-dl_dw3 = dl_dy3 * y2     # dy3/dw3 = y2
-dl_db3 = dl_dy3 * 1      # dy3/db3 = 1
-dl_dw1 = dl_dy1 * x      # dy1/dw1 = x
-dl_db1 = dl_dy1 * 1      # dy1/db1 = 1
-param_grads = (dl_dw3, dl_db3, dl_dw1, dl_db1)
-"""
-
-STEP_SOLUTION = """\
-w3_new = None
-b3_new = None
-w1_new = None
-b1_new = None
-w3_new = w3 - lr * dl_dw3    # θ' = θ − lr · dl/dθ
-b3_new = b3 - lr * dl_db3
-w1_new = w1 - lr * dl_dw1
-b1_new = b1 - lr * dl_db1
-new_params = (w3_new, b3_new, w1_new, b1_new)
-"""
-
-
-def _typed(solution: str, values: tuple[float, ...], names: tuple[str, ...]) -> str:
-    """The solution cell with numbers typed in instead of the computation (how a copied answer looks)."""
+def _typed(cell: str, values: tuple[float, ...], names: tuple[str, ...]) -> str:
+    """The notebook's solution cell ``cell`` with numbers typed in instead of the computation (how a copied
+    answer looks)."""
+    solution = solution_sources(NOTEBOOK)[cell]
     lines = [line for line in solution.splitlines() if line.endswith("= None")]
     lines += [f"{name} = {value!r}" for name, value in zip(names, values, strict=True)]
     return "\n".join(lines + [solution.rstrip("\n").splitlines()[-1]]) + "\n"
@@ -209,25 +161,25 @@ def _scalar_questions() -> tuple[Question, ...]:
              "y3 = w3·y2 + b3, l = (y3 − target)²",
         mistakes=(
             Mistake("lecture_example", LECTURE_EXAMPLE, _on_lecture(_forward),
-                    _typed(FORWARD_SOLUTION, _forward(lecture), names["forward"])),
+                    _typed("scalar_forward_solution", _forward(lecture), names["forward"])),
             Mistake(
                 "layer_applied_to_x",
                 "your y3 is computed from x instead of y2: the slip in the notes' FFN.forward (`y = "
                 "self.layer2(x)`). Each layer takes the previous layer's output: y3 = w3·y2 + b3.",
                 _on_numbers(lambda e: (e.y1, e.y2, e.w3 * e.x + e.b3, (e.w3 * e.x + e.b3 - e.target) ** 2)),
-                _swap(FORWARD_SOLUTION, ("y3 = w3 * y2 + b3 ", "y3 = w3 * x + b3  ")),
+                edits=[("y3 = w3 * y2 + b3 ", "y3 = w3 * x + b3  ")],
             ),
             Mistake(
                 "forgot_b3",
                 "your y3 leaves out the bias: y3 = w3·y2 + b3.",
                 _on_numbers(lambda e: (e.y1, e.y2, e.w3 * e.y2, (e.w3 * e.y2 - e.target) ** 2)),
-                _swap(FORWARD_SOLUTION, ("y3 = w3 * y2 + b3 ", "y3 = w3 * y2      ")),
+                edits=[("y3 = w3 * y2 + b3 ", "y3 = w3 * y2      ")],
             ),
             Mistake(
                 "target_added",
                 "your loss adds the target instead of subtracting it: l = (y3 − target)².",
                 _on_numbers(lambda e: (e.y1, e.y2, e.y3, (e.y3 + e.target) ** 2)),
-                _swap(FORWARD_SOLUTION, ("loss = (y3 - target) ** 2", "loss = (y3 + target) ** 2")),
+                edits=[("loss = (y3 - target) ** 2", "loss = (y3 + target) ** 2")],
             ),
         ),
         **common,
@@ -239,28 +191,28 @@ def _scalar_questions() -> tuple[Question, ...]:
         mistakes=(
             Mistake("notes_slip", NOTES_SLIP + " The slides print dl/dy3 = −11.5, which is not 2·y3 − 4 at their "
                     "y3 = −4.5, and carry that slip down to dl/dx.", _printed(-11.5, 5.75, 5.75, 17.25),
-                    _typed(CHAIN_SOLUTION, (-11.5, 5.75, 5.75, 17.25), names["chain"])),
+                    _typed("scalar_chain_rule_solution", (-11.5, 5.75, 5.75, 17.25), names["chain"])),
             Mistake("lecture_example", LECTURE_EXAMPLE, _on_lecture(_chain),
-                    _typed(CHAIN_SOLUTION, _chain(lecture), names["chain"])),
+                    _typed("scalar_chain_rule_solution", _chain(lecture), names["chain"])),
             Mistake(
                 "forgot_factor_2",
                 "your dl/dy3 misses the factor 2 of the square: d(y3 − target)²/dy3 = 2(y3 − target).",
                 _on_numbers(lambda e: _chain_from(e.y3 - e.target, e)),
-                _swap(CHAIN_SOLUTION, ("dl_dy3 = 2 * (y3 - target)  ", "dl_dy3 = y3 - target        ")),
+                edits=[("dl_dy3 = 2 * (y3 - target)  ", "dl_dy3 = y3 - target        ")],
             ),
             Mistake(
                 "sign_flipped",
                 "your dl/dy3 has the sign flipped: it is 2(y3 − target), positive when y3 is above the target "
                 "(then increasing y3 raises the loss), and every later gradient flips with it.",
                 _on_numbers(lambda e: _chain_from(2 * (e.target - e.y3), e)),
-                _swap(CHAIN_SOLUTION, ("dl_dy3 = 2 * (y3 - target)  ", "dl_dy3 = 2 * (target - y3)  ")),
+                edits=[("dl_dy3 = 2 * (y3 - target)  ", "dl_dy3 = 2 * (target - y3)  ")],
             ),
             Mistake(
                 "relu_derivative_zero",
                 "your ReLU derivative is on the wrong side: your y1 is positive, so dy2/dy1 = 1 (it is 0 only for "
                 "y1 ≤ 0), and dl/dy1 = dl/dy2.",
                 _on_numbers(lambda e: _chain_from(e.dl_dy3, e, relu_grad=0.0)),
-                _swap(CHAIN_SOLUTION, ("(1 if y1 > 0 else 0)", "(0 if y1 > 0 else 1)")),
+                edits=[("(1 if y1 > 0 else 0)", "(0 if y1 > 0 else 1)")],
             ),
         ),
         **common,
@@ -272,42 +224,42 @@ def _scalar_questions() -> tuple[Question, ...]:
         mistakes=(
             Mistake("notes_slip", NOTES_SLIP + " The slides reuse their slipped dl/dy3 and dl/dx as the parameters' "
                     "gradients.", _printed(-11.5, -11.5, 17.25, 17.25),
-                    _typed(PARAMS_SOLUTION, (-11.5, -11.5, 17.25, 17.25), names["params"])),
+                    _typed("scalar_param_grads_solution", (-11.5, -11.5, 17.25, 17.25), names["params"])),
             Mistake("lecture_example", LECTURE_EXAMPLE, _on_lecture(_params),
-                    _typed(PARAMS_SOLUTION, _params(lecture), names["params"])),
+                    _typed("scalar_param_grads_solution", _params(lecture), names["params"])),
             Mistake(
                 "notes_chain_values",
                 "you took dl/dy3 as the gradient of w3 and b3 and dl/dx as the gradient of w1 and b1 (what the "
                 "lecture's slides do): a parameter's gradient is its node's gradient times the node's derivative "
                 "with respect to that parameter, dl/dw3 = dl/dy3 · y2 and dl/dw1 = dl/dy1 · x, dl/db1 = dl/dy1.",
                 _on_numbers(lambda e: (e.dl_dy3, e.dl_dy3, e.dl_dx, e.dl_dx)),
-                _swap(PARAMS_SOLUTION, ("dl_dw3 = dl_dy3 * y2", "dl_dw3 = dl_dy3 * 1 "),
-                      ("dl_dw1 = dl_dy1 * x ", "dl_dw1 = dl_dy1 * w1"),
-                      ("dl_db1 = dl_dy1 * 1 ", "dl_db1 = dl_dy1 * w1")),
+                edits=[("dl_dw3 = dl_dy3 * y2", "dl_dw3 = dl_dy3 * 1 "),
+                       ("dl_dw1 = dl_dy1 * x ", "dl_dw1 = dl_dy1 * w1"),
+                       ("dl_db1 = dl_dy1 * 1 ", "dl_db1 = dl_dy1 * w1")],
             ),
             Mistake(
                 "forgot_input_factor",
                 "your weight gradients miss the layer's input: dy3/dw3 = y2 and dy1/dw1 = x, so "
                 "dl/dw3 = dl/dy3 · y2 and dl/dw1 = dl/dy1 · x.",
                 _on_numbers(lambda e: (e.dl_dy3, e.dl_dy3, e.dl_dy1, e.dl_dy1)),
-                _swap(PARAMS_SOLUTION, ("dl_dw3 = dl_dy3 * y2", "dl_dw3 = dl_dy3 * 1 "),
-                      ("dl_dw1 = dl_dy1 * x ", "dl_dw1 = dl_dy1 * 1 ")),
+                edits=[("dl_dw3 = dl_dy3 * y2", "dl_dw3 = dl_dy3 * 1 "),
+                       ("dl_dw1 = dl_dy1 * x ", "dl_dw1 = dl_dy1 * 1 ")],
             ),
             Mistake(
                 "weight_for_input",
                 "you multiplied by the weight where the input belongs: dy/dw of y = w·a + b is the input a "
                 "(dy3/dw3 = y2, dy1/dw1 = x), while the weight is dy/da.",
                 _on_numbers(lambda e: (e.dl_dy3 * e.w3, e.dl_dy3, e.dl_dy1 * e.w1, e.dl_dy1)),
-                _swap(PARAMS_SOLUTION, ("dl_dw3 = dl_dy3 * y2", "dl_dw3 = dl_dy3 * w3"),
-                      ("dl_dw1 = dl_dy1 * x ", "dl_dw1 = dl_dy1 * w1")),
+                edits=[("dl_dw3 = dl_dy3 * y2", "dl_dw3 = dl_dy3 * w3"),
+                       ("dl_dw1 = dl_dy1 * x ", "dl_dw1 = dl_dy1 * w1")],
             ),
             Mistake(
                 "negated",
                 "these are the negative gradients −dl/dθ (what the notes tabulate before the update); the "
                 "question asks for dl/dθ itself.",
                 _on_numbers(lambda e: tuple(-g for g in _params(e))),
-                _swap(PARAMS_SOLUTION, ("dl_dw3 = dl_dy3", "dl_dw3 = -dl_dy3"), ("dl_db3 = dl_dy3", "dl_db3 = -dl_dy3"),
-                      ("dl_dw1 = dl_dy1", "dl_dw1 = -dl_dy1"), ("dl_db1 = dl_dy1", "dl_db1 = -dl_dy1")),
+                edits=[("dl_dw3 = dl_dy3", "dl_dw3 = -dl_dy3"), ("dl_db3 = dl_dy3", "dl_db3 = -dl_dy3"),
+                       ("dl_dw1 = dl_dy1", "dl_dw1 = -dl_dy1"), ("dl_db1 = dl_dy1", "dl_db1 = -dl_dy1")],
             ),
         ),
         **common,
@@ -320,32 +272,32 @@ def _scalar_questions() -> tuple[Question, ...]:
         mistakes=(
             Mistake("notes_slip", NOTES_SLIP + " The slides step with their slipped gradients and print w1' with the "
                     "wrong sign, labelled w'_3.", _printed(-0.4885, 4.0115, -2.98275, 1.98275),
-                    _typed(STEP_SOLUTION, (-0.4885, 4.0115, -2.98275, 1.98275), names["step"])),
+                    _typed("scalar_sgd_step_solution", (-0.4885, 4.0115, -2.98275, 1.98275), names["step"])),
             Mistake("lecture_example", LECTURE_EXAMPLE, _on_lecture(_step),
-                    _typed(STEP_SOLUTION, _step(lecture), names["step"])),
+                    _typed("scalar_sgd_step_solution", _step(lecture), names["step"])),
             Mistake(
                 "notes_gradients",
                 "you stepped with dl/dy3 for w3 and b3 and with dl/dx for w1 and b1 (the gradients the slides put "
                 "in those columns): each parameter moves against its own gradient, dl/dw3 = dl/dy3 · y2, "
                 "dl/dw1 = dl/dy1 · x, dl/db1 = dl/dy1.",
                 _on_numbers(lambda e: _stepped(e, (e.dl_dy3, e.dl_dy3, e.dl_dx, e.dl_dx))),
-                _swap(STEP_SOLUTION, ("lr * dl_dw3", "lr * dl_dy3"), ("lr * dl_db3", "lr * dl_dy3"),
-                      ("lr * dl_dw1", "lr * dl_dx "), ("lr * dl_db1", "lr * dl_dx ")),
+                edits=[("lr * dl_dw3", "lr * dl_dy3"), ("lr * dl_db3", "lr * dl_dy3"),
+                       ("lr * dl_dw1", "lr * dl_dx "), ("lr * dl_db1", "lr * dl_dx ")],
             ),
             Mistake(
                 "chain_gradient_for_weight",
                 "you stepped with dl/dy_n (the notes' update formula w'_n = lr·(−dl/dy_n) + w_n has this slip) "
                 "instead of the parameter's own gradient dl/dw_n: dl/dw3 = dl/dy3 · y2, dl/dw1 = dl/dy1 · x.",
                 _on_numbers(lambda e: _stepped(e, (e.dl_dy3, e.dl_dy3, e.dl_dy1, e.dl_dy1))),
-                _swap(STEP_SOLUTION, ("lr * dl_dw3", "lr * dl_dy3"), ("lr * dl_db3", "lr * dl_dy3"),
-                      ("lr * dl_dw1", "lr * dl_dy1"), ("lr * dl_db1", "lr * dl_dy1")),
+                edits=[("lr * dl_dw3", "lr * dl_dy3"), ("lr * dl_db3", "lr * dl_dy3"),
+                       ("lr * dl_dw1", "lr * dl_dy1"), ("lr * dl_db1", "lr * dl_dy1")],
             ),
             Mistake(
                 "gradient_ascent",
                 "you stepped up the gradient: gradient descent subtracts it, θ' = θ − lr · dl/dθ.",
                 _on_numbers(lambda e: _stepped(e, _params(e), sign=-1.0)),
-                _swap(STEP_SOLUTION, ("w3 - lr", "w3 + lr"), ("b3 - lr", "b3 + lr"), ("w1 - lr", "w1 + lr"),
-                      ("b1 - lr", "b1 + lr")),
+                edits=[("w3 - lr", "w3 + lr"), ("b3 - lr", "b3 + lr"), ("w1 - lr", "w1 + lr"),
+                       ("b1 - lr", "b1 + lr")],
             ),
         ),
         **common,
@@ -357,20 +309,6 @@ def _scalar_questions() -> tuple[Question, ...]:
 # Part 2: activation derivatives
 # ============================================================================================================
 
-ACTIVATION_SOLUTION = '''\
-def activation_grad(z, activation):
-    """h'(z) elementwise for activation 'sigmoid', 'tanh' or 'relu'; a float64 array of z's shape."""
-    z = np.asarray(z, dtype=np.float64)
-    if activation == "sigmoid":
-        e = np.exp(-np.abs(z))                             # never overflows
-        s = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-        return s * (1.0 - s)
-    if activation == "tanh":
-        return 1.0 - np.tanh(z) ** 2
-    if activation == "relu":
-        return (z > 0).astype(np.float64)                  # 0 at z = 0, as torch
-    raise ValueError(f"unknown activation {activation!r}")
-'''
 
 _ACTIVATION_GRADS = {"sigmoid": sigmoid_grad, "tanh": tanh_grad, "relu": relu_grad}
 
@@ -421,34 +359,34 @@ def _activation_question() -> Question:
                 "sigmoid_not_derivative",
                 "for 'sigmoid' you returned σ(z) itself: the derivative is σ'(z) = σ(z)(1 − σ(z)).",
                 _activation_variant(sigmoid=sigmoid),
-                _swap(ACTIVATION_SOLUTION, ("return s * (1.0 - s)", "return s")),
+                edits=[("return s * (1.0 - s)", "return s")],
             ),
             Mistake(
                 "sigmoid_of_input",
                 "for 'sigmoid' you computed z(1 − z): the formula σ(1 − σ) takes the sigmoid's output "
                 "σ(z), not its input z (the XOR code's l2*(1-l2) works because l2 is already σ).",
                 _activation_variant(sigmoid=lambda z: z * (1.0 - z)),
-                _swap(ACTIVATION_SOLUTION, ("return s * (1.0 - s)", "return z * (1.0 - z)")),
+                edits=[("return s * (1.0 - s)", "return z * (1.0 - z)")],
             ),
             Mistake(
                 "tanh_not_squared",
                 "for 'tanh' you returned 1 − tanh(z): the derivative is 1 − tanh²(z).",
                 _activation_variant(tanh=lambda z: 1.0 - tanh(z)),
-                _swap(ACTIVATION_SOLUTION, ("return 1.0 - np.tanh(z) ** 2", "return 1.0 - np.tanh(z)")),
+                edits=[("return 1.0 - np.tanh(z) ** 2", "return 1.0 - np.tanh(z)")],
             ),
             Mistake(
                 "relu_one_at_zero",
                 "your ReLU derivative is 1 at z = 0: use torch's convention relu'(0) = 0, i.e. (z > 0), "
                 "not (z >= 0).",
                 _activation_variant(relu=lambda z: (z >= 0).astype(np.float64)),
-                _swap(ACTIVATION_SOLUTION, ("return (z > 0).astype", "return (z >= 0).astype")),
+                edits=[("return (z > 0).astype", "return (z >= 0).astype")],
             ),
             Mistake(
                 "relu_wrong_side",
                 "your ReLU derivative is on the wrong side: it is 1 where z > 0 (where ReLU passes z through) "
                 "and 0 where z ≤ 0.",
                 _activation_variant(relu=lambda z: (z <= 0).astype(np.float64)),
-                _swap(ACTIVATION_SOLUTION, ("return (z > 0).astype", "return (z <= 0).astype")),
+                edits=[("return (z > 0).astype", "return (z <= 0).astype")],
             ),
         ),
     )
@@ -457,15 +395,6 @@ def _activation_question() -> Question:
 # ============================================================================================================
 # Part 2: the linear layer's backward
 # ============================================================================================================
-
-LINEAR_SOLUTION = '''\
-def linear_backward(input, weight, grad_output):
-    """(grad_input, grad_weight, grad_bias) of y = input @ weight.T + bias for the upstream grad_output = dL/dy."""
-    grad_input = grad_output @ weight        # (B, out) @ (out, in) -> (B, in)
-    grad_weight = grad_output.T @ input      # (out, B) @ (B, in)   -> (out, in)
-    grad_bias = grad_output.sum(axis=0)      # summed over the batch -> (out,)
-    return grad_input, grad_weight, grad_bias
-'''
 
 
 def _linear_reference(input: np.ndarray, weight: np.ndarray, grad_output: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -523,30 +452,29 @@ def _linear_question() -> Question:
                 "your weight gradient is transposed: dL/dW = (dL/dy)ᵀ x has W's shape (out, in); xᵀ (dL/dy) "
                 "is its transpose.",
                 _linear_variant("transposed"),
-                _swap(LINEAR_SOLUTION,
-                      ("grad_weight = grad_output.T @ input ", "grad_weight = input.T @ grad_output ")),
+                edits=[("grad_weight = grad_output.T @ input ", "grad_weight = input.T @ grad_output ")],
             ),
             Mistake(
                 "bias_not_summed",
                 "your bias gradient is per example: the bias is shared by every row of the batch, so "
                 "dL/db = (dL/dy)ᵀ 1 sums grad_output over the batch axis, shape (out,).",
                 _linear_variant("bias_not_summed"),
-                _swap(LINEAR_SOLUTION, ("grad_bias = grad_output.sum(axis=0)", "grad_bias = grad_output")),
+                edits=[("grad_bias = grad_output.sum(axis=0)", "grad_bias = grad_output")],
             ),
             Mistake(
                 "bias_summed_over_features",
                 "your bias gradient sums over the wrong axis: sum grad_output over the batch (axis 0), "
                 "giving one value per output feature.",
                 _linear_variant("bias_wrong_axis"),
-                _swap(LINEAR_SOLUTION, ("grad_output.sum(axis=0)", "grad_output.sum(axis=1)")),
+                edits=[("grad_output.sum(axis=0)", "grad_output.sum(axis=1)")],
             ),
             Mistake(
                 "divided_by_batch",
                 "you divided the parameter gradients by the batch size: grad_output already carries any 1/B "
                 "of a mean loss, so dL/dW = (dL/dy)ᵀ x and dL/db = (dL/dy)ᵀ 1 are plain sums.",
                 _linear_variant("averaged"),
-                _swap(LINEAR_SOLUTION, ("grad_output.T @ input ", "grad_output.T @ input / len(input)"),
-                      ("grad_output.sum(axis=0)", "grad_output.mean(axis=0)")),
+                edits=[("grad_output.T @ input ", "grad_output.T @ input / len(input)"),
+                       ("grad_output.sum(axis=0)", "grad_output.mean(axis=0)")],
             ),
         ),
     )
@@ -557,53 +485,6 @@ def _linear_question() -> Question:
 # ============================================================================================================
 
 TWO_LAYER_NAMES = ("loss", "dW1", "db1", "dW2", "db2")
-
-BCE_SOLUTION = '''\
-def two_layer_backward_bce(X, y, W1, b1, W2, b2):
-    """Mean BCE of the sigmoid-hidden, sigmoid-output network and its gradients (loss, dW1, db1, dW2, db2)."""
-    B = X.shape[0]
-    # forward pass
-    Z1 = X @ W1.T + b1                       # (B, H)
-    A1 = 1.0 / (1.0 + np.exp(-Z1))           # (B, H)
-    Z2 = A1 @ W2.T + b2                      # (B, 1): the logits z_O
-    z = Z2[:, 0]                             # (B,)
-    loss = np.mean(np.logaddexp(0.0, z) - y * z)   # ln(1 + e^z) − y z, averaged
-    # backward pass
-    p = 1.0 / (1.0 + np.exp(-z))
-    dZ2 = ((p - y) / B)[:, None]             # dJ/dZ2 = (σ(z) − y) / B, shape (B, 1)
-    dW2 = dZ2.T @ A1                         # (1, H)
-    db2 = dZ2.sum(axis=0)                    # (1,)
-    dA1 = dZ2 @ W2                           # (B, H)
-    dZ1 = dA1 * A1 * (1.0 - A1)              # σ'(Z1) = σ(Z1)(1 − σ(Z1))
-    dW1 = dZ1.T @ X                          # (H, d)
-    db1 = dZ1.sum(axis=0)                    # (H,)
-    return float(loss), dW1, db1, dW2, db2
-'''
-
-CE_SOLUTION = '''\
-def two_layer_backward_ce(X, y, W1, b1, W2, b2):
-    """Mean cross-entropy of the ReLU-hidden, softmax-output network and its gradients (loss, dW1, db1, dW2, db2)."""
-    B = X.shape[0]
-    rows = np.arange(B)
-    # forward pass
-    Z1 = X @ W1.T + b1                                   # (B, H)
-    A1 = np.maximum(Z1, 0.0)                             # (B, H)
-    Z2 = A1 @ W2.T + b2                                  # (B, K): the logits
-    shifted = Z2 - Z2.max(axis=1, keepdims=True)         # subtract the row max: no overflow
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -np.mean(log_probs[rows, y])
-    # backward pass
-    Y = np.zeros_like(Z2)
-    Y[rows, y] = 1.0                                     # one-hot targets
-    dZ2 = (np.exp(log_probs) - Y) / B                    # (softmax − one-hot) / B
-    dW2 = dZ2.T @ A1                                     # (K, H)
-    db2 = dZ2.sum(axis=0)                                # (K,)
-    dA1 = dZ2 @ W2                                       # (B, H)
-    dZ1 = dA1 * (Z1 > 0)                                 # relu'(Z1): 1 where Z1 > 0
-    dW1 = dZ1.T @ X                                      # (H, d)
-    db1 = dZ1.sum(axis=0)                                # (H,)
-    return float(loss), dW1, db1, dW2, db2
-'''
 
 
 def _bce_reference(X: np.ndarray, y: np.ndarray, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray,
@@ -773,53 +654,53 @@ def _bce_question() -> Question:
                 "in the hidden layer you multiplied by σ(Z1) instead of its derivative σ'(Z1) = σ(Z1)(1 − σ(Z1)) "
                 "= A1 ⊙ (1 − A1).",
                 _bce_variant("hidden_sigma"),
-                _swap(BCE_SOLUTION, ("dZ1 = dA1 * A1 * (1.0 - A1)  ", "dZ1 = dA1 * A1                ")),
+                edits=[("dZ1 = dA1 * A1 * (1.0 - A1)  ", "dZ1 = dA1 * A1                ")],
             ),
             Mistake(
                 "forgot_batch_mean",
                 "your gradients are B times too large: J is the mean over the batch, so dJ/dZ2 = (σ(z) − y)/B "
                 "(unit 8's slides write J as a sum; this assignment, like torch, uses the mean).",
                 _bce_variant("not_divided"),
-                _swap(BCE_SOLUTION, ("dZ2 = ((p - y) / B)[:, None]", "dZ2 = (p - y)[:, None]      ")),
+                edits=[("dZ2 = ((p - y) / B)[:, None]", "dZ2 = (p - y)[:, None]      ")],
             ),
             Mistake(
                 "output_sigma_prime",
                 "you multiplied the output delta by σ'(z) = p(1 − p) (as in the XOR code's squared-error "
                 "delta): for BCE written on the logits, dJ/dz = (σ(z) − y)/B, the σ' cancels.",
                 _bce_variant("output_sigma_prime"),
-                _swap(BCE_SOLUTION, ("dZ2 = ((p - y) / B)[:, None]", "dZ2 = ((p - y) * p * (1 - p) / B)[:, None]")),
+                edits=[("dZ2 = ((p - y) / B)[:, None]", "dZ2 = ((p - y) * p * (1 - p) / B)[:, None]")],
             ),
             Mistake(
                 "delta_sign_flipped",
                 "your output delta has the sign flipped (y − p, as in the XOR code that then adds the update): "
                 "the gradient is dJ/dz = (σ(z) − y)/B, and every gradient flips with it.",
                 _bce_variant("sign_flipped"),
-                _swap(BCE_SOLUTION, ("dZ2 = ((p - y) / B)[:, None]", "dZ2 = ((y - p) / B)[:, None]")),
+                edits=[("dZ2 = ((p - y) / B)[:, None]", "dZ2 = ((y - p) / B)[:, None]")],
             ),
             Mistake(
                 "transposed_weight_grad",
                 "your weight gradients are transposed: dJ/dW = (dJ/dZ)ᵀ A_in has the weight's shape (out, in).",
                 _bce_variant("transposed"),
-                _swap(BCE_SOLUTION, ("dW2 = dZ2.T @ A1 ", "dW2 = A1.T @ dZ2 "),
-                      ("dW1 = dZ1.T @ X ", "dW1 = X.T @ dZ1 ")),
+                edits=[("dW2 = dZ2.T @ A1 ", "dW2 = A1.T @ dZ2 "),
+                       ("dW1 = dZ1.T @ X ", "dW1 = X.T @ dZ1 ")],
             ),
             Mistake(
                 "dzo_da_is_zo",
                 "your dJ/dA1 multiplies by the logits Z2 (the notes' slip ∂z_O/∂a_H = z_O): it is the weight, "
                 "dJ/dA1 = dJ/dZ2 · W2.",
                 _bce_variant("dzo_da_is_zo"),
-                _swap(BCE_SOLUTION, ("dA1 = dZ2 @ W2    ", "dA1 = dZ2 * Z2    ")),
+                edits=[("dA1 = dZ2 @ W2    ", "dA1 = dZ2 * Z2    ")],
             ),
             Mistake(
                 "loss_from_probabilities",
                 "your loss goes through log(σ(z)) and log(1 − σ(z)), which give log(0) = −inf once σ(z) rounds "
                 "to 0 or 1: use unit 8's logit form J = ln(1 + e^z) − y z, with np.logaddexp(0, z).",
                 _bce_variant("loss_from_probabilities"),
-                _swap(BCE_SOLUTION, (
+                edits=[(
                     "    loss = np.mean(np.logaddexp(0.0, z) - y * z)   # ln(1 + e^z) − y z, averaged\n", ""),
                     ("    p = 1.0 / (1.0 + np.exp(-z))\n",
                      "    p = 1.0 / (1.0 + np.exp(-z))\n"
-                     "    loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))\n")),
+                     "    loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))\n")],
             ),
         ),
     )
@@ -836,53 +717,53 @@ def _ce_question() -> Question:
                 "softmax_without_onehot",
                 "your output delta is softmax(Z2)/B: subtract the one-hot targets, dJ/dZ2 = (softmax(Z2) − Y)/B.",
                 _ce_variant("no_onehot"),
-                _swap(CE_SOLUTION, ("dZ2 = (np.exp(log_probs) - Y) / B ", "dZ2 = np.exp(log_probs) / B       ")),
+                edits=[("dZ2 = (np.exp(log_probs) - Y) / B ", "dZ2 = np.exp(log_probs) / B       ")],
             ),
             Mistake(
                 "relu_wrong_side",
                 "your ReLU derivative is on the wrong side: relu'(Z1) is 1 where Z1 > 0 and 0 elsewhere.",
                 _ce_variant("relu_wrong_side"),
-                _swap(CE_SOLUTION, ("dZ1 = dA1 * (Z1 > 0)", "dZ1 = dA1 * (Z1 < 0)")),
+                edits=[("dZ1 = dA1 * (Z1 > 0)", "dZ1 = dA1 * (Z1 < 0)")],
             ),
             Mistake(
                 "relu_times_activation",
                 "you multiplied dJ/dA1 by ReLU(Z1) = A1 instead of its derivative [Z1 > 0].",
                 _ce_variant("relu_times_activation"),
-                _swap(CE_SOLUTION, ("dZ1 = dA1 * (Z1 > 0)", "dZ1 = dA1 * A1      ")),
+                edits=[("dZ1 = dA1 * (Z1 > 0)", "dZ1 = dA1 * A1      ")],
             ),
             Mistake(
                 "forgot_batch_mean",
                 "your gradients are B times too large: J is the mean over the batch, so dJ/dZ2 = "
                 "(softmax(Z2) − Y)/B (unit 8's slides write J as a sum; this assignment, like torch, uses the mean).",
                 _ce_variant("not_divided"),
-                _swap(CE_SOLUTION, ("dZ2 = (np.exp(log_probs) - Y) / B ", "dZ2 = np.exp(log_probs) - Y       ")),
+                edits=[("dZ2 = (np.exp(log_probs) - Y) / B ", "dZ2 = np.exp(log_probs) - Y       ")],
             ),
             Mistake(
                 "hidden_bias_sign",
                 "your hidden bias gradient has the wrong sign (the notes' slip ∂z_H/∂b_H = −1): "
                 "∂z_H/∂b_H = 1, so dJ/db1 = (dJ/dZ1)ᵀ 1.",
                 _ce_variant("bias_sign"),
-                _swap(CE_SOLUTION, ("db1 = dZ1.sum(axis=0)  ", "db1 = -dZ1.sum(axis=0) ")),
+                edits=[("db1 = dZ1.sum(axis=0)  ", "db1 = -dZ1.sum(axis=0) ")],
             ),
             Mistake(
                 "bias_not_summed",
                 "your bias gradients are per example: sum dJ/dZ over the batch, dJ/db = (dJ/dZ)ᵀ 1.",
                 _ce_variant("bias_not_summed"),
-                _swap(CE_SOLUTION, ("db2 = dZ2.sum(axis=0)", "db2 = dZ2            "),
-                      ("db1 = dZ1.sum(axis=0)", "db1 = dZ1            ")),
+                edits=[("db2 = dZ2.sum(axis=0)", "db2 = dZ2            "),
+                       ("db1 = dZ1.sum(axis=0)", "db1 = dZ1            ")],
             ),
             Mistake(
                 "no_max_subtraction",
                 "your softmax overflows for large logits (e^1000 = inf, and inf/inf = nan): subtract each row's "
                 "maximum before exponentiating; it changes nothing mathematically.",
                 _ce_variant("no_max_subtraction"),
-                _swap(CE_SOLUTION, (
+                edits=[(
                     "    shifted = Z2 - Z2.max(axis=1, keepdims=True)         # subtract the row max: no overflow\n"
                     "    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))\n"
                     "    loss = -np.mean(log_probs[rows, y])\n",
                     "    probs = np.exp(Z2) / np.exp(Z2).sum(axis=1, keepdims=True)\n"
                     "    loss = -np.mean(np.log(probs[rows, y]))\n"),
-                    ("dZ2 = (np.exp(log_probs) - Y) / B ", "dZ2 = (probs - Y) / B ")),
+                    ("dZ2 = (np.exp(log_probs) - Y) / B ", "dZ2 = (probs - Y) / B ")],
             ),
         ),
     )
@@ -891,28 +772,6 @@ def _ce_question() -> Question:
 # ============================================================================================================
 # Part 2: an MLP of any depth (ReLU hidden layers, linear output), given the upstream gradient
 # ============================================================================================================
-
-MLP_SOLUTION = '''\
-def mlp_backward(x, params, grad_output):
-    """(grad_x, [(dW_1, db_1), ..., (dW_L, db_L)]) of the ReLU MLP for the upstream grad_output = dL/dZ_L."""
-    L = len(params)
-    inputs, pre_activations = [], []          # A_{l-1} and Z_l of every layer
-    a = x
-    for l, (W, b) in enumerate(params):
-        inputs.append(a)
-        z = a @ W.T + b
-        pre_activations.append(z)
-        a = np.maximum(z, 0.0) if l < L - 1 else z   # the last layer stays linear
-    grads = [None] * L
-    delta = grad_output                       # δ_L = dL/dZ_L
-    for l in reversed(range(L)):
-        W, _ = params[l]
-        grads[l] = (delta.T @ inputs[l], delta.sum(axis=0))
-        delta = delta @ W                     # dL/dA_{l-1}
-        if l > 0:
-            delta = delta * (pre_activations[l - 1] > 0)   # ⊙ relu'(Z_{l-1})
-    return delta, grads
-'''
 
 
 def _mlp_reference(x: np.ndarray, params: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -989,37 +848,37 @@ def _mlp_question() -> Question:
                 "you multiplied grad_output by relu'(Z_L): the last layer is linear (no ReLU), so δ_L = "
                 "grad_output as given.",
                 _mlp_variant("relu_on_output"),
-                _swap(MLP_SOLUTION, ("delta = grad_output                       # δ_L = dL/dZ_L",
-                                     "delta = grad_output * (pre_activations[-1] > 0)")),
+                edits=[("delta = grad_output                       # δ_L = dL/dZ_L",
+                        "delta = grad_output * (pre_activations[-1] > 0)")],
             ),
             Mistake(
                 "no_relu_derivative",
                 "you passed the gradient back through the hidden layers without the ReLU derivative: "
                 "δ_{l−1} = (δ_l W_l) ⊙ [Z_{l−1} > 0].",
                 _mlp_variant("no_relu_derivative"),
-                _swap(MLP_SOLUTION, ("            delta = delta * (pre_activations[l - 1] > 0)   # ⊙ relu'(Z_{l-1})\n",
-                                     "            pass\n")),
+                edits=[("            delta = delta * (pre_activations[l - 1] > 0)   # ⊙ relu'(Z_{l-1})\n",
+                        "            pass\n")],
             ),
             Mistake(
                 "reversed_order",
                 "your list of gradients runs from the last layer to the first: return them in the order of "
                 "params, grads[l] = (dW_l, db_l) for params[l].",
                 _mlp_variant("reversed_order"),
-                _swap(MLP_SOLUTION, ("    grads = [None] * L\n", "    grads = []\n"),
-                      ("grads[l] = (delta.T @ inputs[l], delta.sum(axis=0))",
-                       "grads.append((delta.T @ inputs[l], delta.sum(axis=0)))")),
+                edits=[("    grads = [None] * L\n", "    grads = []\n"),
+                       ("grads[l] = (delta.T @ inputs[l], delta.sum(axis=0))",
+                        "grads.append((delta.T @ inputs[l], delta.sum(axis=0)))")],
             ),
             Mistake(
                 "transposed_weight_grad",
                 "your weight gradients are transposed: dL/dW_l = δ_lᵀ A_{l−1} has W_l's shape (out, in).",
                 _mlp_variant("transposed"),
-                _swap(MLP_SOLUTION, ("(delta.T @ inputs[l], ", "(inputs[l].T @ delta, ")),
+                edits=[("(delta.T @ inputs[l], ", "(inputs[l].T @ delta, ")],
             ),
             Mistake(
                 "bias_not_summed",
                 "your bias gradients are per example: sum δ_l over the batch, dL/db_l = δ_lᵀ 1.",
                 _mlp_variant("bias_not_summed"),
-                _swap(MLP_SOLUTION, ("delta.sum(axis=0))", "delta)")),
+                edits=[("delta.sum(axis=0))", "delta)")],
             ),
         ),
     )
@@ -1087,22 +946,6 @@ def gradcheck_harness(gradcheck_linear, which, input, weight, bias, grad_output)
 
 _HARNESS: dict[str, Any] = {"np": np}
 exec(compile(HARNESS_SOURCE, "<backprop harness>", "exec"), _HARNESS)  # the same f on the trusted side
-
-NUMGRAD_SOLUTION = '''\
-def numerical_gradient(f, x, eps=1e-6):
-    """Central differences: grad[i] = (f(x + eps e_i) − f(x − eps e_i)) / (2 eps), same shape as x."""
-    x = np.array(x, dtype=np.float64)          # our own copy, safe to perturb
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        f_plus = f(x)
-        x[i] = old - eps
-        f_minus = f(x)
-        x[i] = old                             # restore before moving on
-        grad[i] = (f_plus - f_minus) / (2 * eps)
-    return grad
-'''
 
 
 def _exact_gradient(function: str, A: np.ndarray, x: np.ndarray, eps: float) -> np.ndarray:
@@ -1196,40 +1039,40 @@ def _numgrad_question() -> Question:
                 "you used a forward difference (f(x + eps) − f(x))/eps: its error is O(eps); the central "
                 "difference (f(x + eps) − f(x − eps))/(2 eps) is O(eps²) accurate.",
                 _difference_variant("forward"),
-                _swap(NUMGRAD_SOLUTION, (
+                edits=[(
                     "        x[i] = old - eps\n        f_minus = f(x)\n        x[i] = old                             "
                     "# restore before moving on\n        grad[i] = (f_plus - f_minus) / (2 * eps)\n",
-                    "        x[i] = old\n        grad[i] = (f_plus - f(x)) / eps\n")),
+                    "        x[i] = old\n        grad[i] = (f_plus - f(x)) / eps\n")],
             ),
             Mistake(
                 "divided_by_eps",
                 "your central difference divides by eps: the two points are 2·eps apart, so divide by 2·eps.",
                 _difference_variant("over_eps"),
-                _swap(NUMGRAD_SOLUTION, ("(f_plus - f_minus) / (2 * eps)", "(f_plus - f_minus) / eps")),
+                edits=[("(f_plus - f_minus) / (2 * eps)", "(f_plus - f_minus) / eps")],
             ),
             Mistake(
                 "not_restored",
                 "you did not put x[i] back after perturbing it, so every later coordinate is differentiated at "
                 "a shifted point: restore x[i] = old before moving on.",
                 _difference_variant("not_restored"),
-                _swap(NUMGRAD_SOLUTION, ("        x[i] = old                             # restore before moving on\n",
-                                         "")),
+                edits=[("        x[i] = old                             # restore before moving on\n",
+                        "")],
             ),
             Mistake(
                 "sign_flipped",
                 "your difference is upside down: (f(x + eps) − f(x − eps))/(2 eps), the point with + first.",
                 _difference_variant("sign"),
-                _swap(NUMGRAD_SOLUTION, ("(f_plus - f_minus) / (2 * eps)", "(f_minus - f_plus) / (2 * eps)")),
+                edits=[("(f_plus - f_minus) / (2 * eps)", "(f_minus - f_plus) / (2 * eps)")],
             ),
             Mistake(
                 "perturbed_all_at_once",
                 "you perturbed every coordinate at once (x + eps), which gives one directional derivative, "
                 "not the gradient: move one coordinate e_i at a time.",
                 _difference_variant("all_at_once"),
-                _swap(NUMGRAD_SOLUTION, (
+                edits=[(
                     "    grad = np.zeros_like(x)\n",
                     "    grad = np.zeros_like(x)\n    grad[...] = (f(x + eps) - f(x - eps)) / (2 * eps)\n"
-                    "    return grad\n")),
+                    "    return grad\n")],
             ),
         ),
     )
@@ -1239,29 +1082,6 @@ def _numgrad_question() -> Question:
 # Part 2: a gradient check of a linear backward, which must pass a correct one and flag broken ones
 # ============================================================================================================
 
-GRADCHECK_SOLUTION = '''\
-def gradcheck_linear(backward, numerical_gradient, input, weight, bias, grad_output):
-    """Largest relative error between backward(input, weight, grad_output) and numerical gradients (eps=1e-6)."""
-    def rel_error(a, b):
-        return np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-12)
-
-    def f_input(v):                            # L = Σ grad_output ⊙ y, as a function of the input
-        return np.sum(grad_output * (v @ weight.T + bias))
-
-    def f_weight(v):
-        return np.sum(grad_output * (input @ v.T + bias))
-
-    def f_bias(v):
-        return np.sum(grad_output * (input @ weight.T + v))
-
-    grad_input, grad_weight, grad_bias = backward(input, weight, grad_output)
-    errors = [
-        rel_error(grad_input, numerical_gradient(f_input, input, 1e-6)),
-        rel_error(grad_weight, numerical_gradient(f_weight, weight, 1e-6)),
-        rel_error(grad_bias, numerical_gradient(f_bias, bias, 1e-6)),
-    ]
-    return float(max(errors))
-'''
 
 GRADCHECK_PASS = 1e-6  # a correct backward must give a relative error below this
 GRADCHECK_FLAG = 1e-3  # a broken one (errors of order 1) must give one above this
@@ -1387,38 +1207,39 @@ def _gradcheck_question() -> Question:
                 "your f is Σ (input Wᵀ + b), without grad_output: a backward returns the gradient of "
                 "L = Σ grad_output ⊙ y, so that is the f to differentiate numerically.",
                 _gradcheck_variant("unweighted"),
-                _swap(GRADCHECK_SOLUTION,
-                      ("np.sum(grad_output * (v @ weight.T + bias))", "np.sum(v @ weight.T + bias)"),
-                      ("np.sum(grad_output * (input @ v.T + bias))", "np.sum(input @ v.T + bias)"),
-                      ("np.sum(grad_output * (input @ weight.T + v))", "np.sum(input @ weight.T + v)")),
+                edits=[("np.sum(grad_output * (v @ weight.T + bias))", "np.sum(v @ weight.T + bias)"),
+                       ("np.sum(grad_output * (input @ v.T + bias))", "np.sum(input @ v.T + bias)"),
+                       ("np.sum(grad_output * (input @ weight.T + v))", "np.sum(input @ weight.T + v)")],
             ),
             Mistake(
                 "mean_not_sum",
                 "your f averages grad_output ⊙ y instead of summing it: L = Σ grad_output ⊙ y (a mean divides "
                 "every numerical derivative by the number of outputs).",
                 _gradcheck_variant("mean"),
-                _swap(GRADCHECK_SOLUTION, ("return np.sum(grad_output", "return np.mean(grad_output")),
+                edits=[("np.sum(grad_output * (v @", "np.mean(grad_output * (v @"),
+                       ("np.sum(grad_output * (input @ v.T", "np.mean(grad_output * (input @ v.T"),
+                       ("np.sum(grad_output * (input @ weight.T", "np.mean(grad_output * (input @ weight.T")],
             ),
             Mistake(
                 "bias_left_out",
                 "your f for the bias does not depend on its argument (it uses `bias`, not `v`), so its "
                 "numerical gradient is 0: write f_bias(v) = Σ grad_output ⊙ (input Wᵀ + v).",
                 _gradcheck_variant("bias_left_out"),
-                _swap(GRADCHECK_SOLUTION, ("(input @ weight.T + v))", "(input @ weight.T + bias))")),
+                edits=[("(input @ weight.T + v))", "(input @ weight.T + bias))")],
             ),
             Mistake(
                 "checked_only_input",
                 "you only checked grad_input: a backward can be wrong in grad_weight or grad_bias too, so "
                 "compare all three and return the largest error.",
                 _gradcheck_variant("input_only"),
-                _swap(GRADCHECK_SOLUTION, ("return float(max(errors))", "return float(errors[0])")),
+                edits=[("return float(max(errors))", "return float(errors[0])")],
             ),
             Mistake(
                 "min_not_max",
                 "you returned the smallest of the three errors, so a bug in one gradient goes unnoticed: return "
                 "the largest.",
                 _gradcheck_variant("min"),
-                _swap(GRADCHECK_SOLUTION, ("return float(max(errors))", "return float(min(errors))")),
+                edits=[("return float(max(errors))", "return float(min(errors))")],
             ),
         ),
     )
@@ -1437,19 +1258,6 @@ SUITE = Suite(
         _gradcheck_question(),
     ),
     harness_source=HARNESS_SOURCE,
+    notebook=NOTEBOOK,  # each mistake's code: its question's solution cell with its edits
 )
 
-# The solution cells of the source notebook, markers removed (checked by tests/assignments/test_backprop_assignment.py).
-SOLUTIONS = {
-    "scalar_forward_solution": FORWARD_SOLUTION,
-    "scalar_chain_rule_solution": CHAIN_SOLUTION,
-    "scalar_param_grads_solution": PARAMS_SOLUTION,
-    "scalar_sgd_step_solution": STEP_SOLUTION,
-    "activation_grad_solution": ACTIVATION_SOLUTION,
-    "linear_backward_solution": LINEAR_SOLUTION,
-    "two_layer_bce_solution": BCE_SOLUTION,
-    "two_layer_ce_solution": CE_SOLUTION,
-    "mlp_backward_solution": MLP_SOLUTION,
-    "numerical_gradient_solution": NUMGRAD_SOLUTION,
-    "gradcheck_linear_solution": GRADCHECK_SOLUTION,
-}

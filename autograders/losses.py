@@ -18,14 +18,16 @@ Slips of the lecture notes that are in the catalog:
 - lecture 8's Weibull code keeps the parameters as (N, 1) columns with unsqueeze(1) and calls log_prob on
   targets of shape (N,), which broadcasts to an N × N table of log-densities (weibull notes_unsqueeze).
 
-The solution-cell sources below are the notebook's solution cells, markers included (tests/assignments/
-test_losses.py checks that they are identical); every mistake's solution is that source with a small edit.
+One source for every solution: the notebook's solution cells. Each known mistake is its question's solution cell
+with small edits (Mistake.edits, applied when the suite is bound to the notebook); its compute is the trusted
+variant written here, which recognises a student who makes it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,22 +55,7 @@ BANNED = (
     "torch.poisson_nll_loss", "torch.kl_div", "torch.autograd", ".backward",
 )
 
-_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
-
-
-def _student(source: str) -> str:
-    """A solution cell as a student leaves it: the same code without nbgrader's solution markers."""
-    return "".join(line for line in source.splitlines(keepends=True) if line.strip() not in _MARKERS)
-
-
-def _swap(source: str, *pairs: tuple[str, str]) -> str:
-    """The student version of source with each old text replaced by new; every old text must occur once."""
-    source = _student(source)
-    for old, new in pairs:
-        if source.count(old) != 1:
-            raise ValueError(f"mistake edit does not apply: {old!r} occurs {source.count(old)} times")
-        source = source.replace(old, new)
-    return source
+NOTEBOOK = Path(__file__).resolve().parent.parent / "assignments" / "losses" / "losses.ipynb"
 
 
 def _reduced(loss: np.ndarray, reduction: str, total: float | None = None) -> np.ndarray:
@@ -107,23 +94,6 @@ def _round(values: np.ndarray, decimals: int = 3) -> np.ndarray:
 # ============================================================================================================
 # Part A: regression losses
 # ============================================================================================================
-
-MSE_SOLUTION = '''\
-def mse_loss(input, target, reduction="mean"):
-    """Mean squared error, as torch.nn.functional.mse_loss: l_n = (x_n - y_n)^2, then the reduction.
-
-    input, target: float arrays of the same shape. reduction: 'none' | 'mean' | 'sum'.
-    Returns an array of input's shape for 'none', a single number for 'mean' and 'sum'.
-    """
-    ### BEGIN SOLUTION
-    loss = (input - target) ** 2
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return np.sum(loss)
-    return np.mean(loss)
-    ### END SOLUTION
-'''
 
 
 def _mse_half(input, target, reduction="mean"):
@@ -177,45 +147,27 @@ def mse_question() -> Question:
                 "half_factor",
                 "your loss is ½(x − y)², the convenience form in the notes; torch's mse_loss (and this "
                 "exercise) has no ½: l_n = (x_n − y_n)².",
-                _mse_half, _swap(MSE_SOLUTION, ("loss = (input - target) ** 2", "loss = 0.5 * (input - target) ** 2")),
+                _mse_half, edits=[("loss = (input - target) ** 2", "loss = 0.5 * (input - target) ** 2")],
             ),
             Mistake(
                 "sum_instead_of_mean",
                 "for reduction='mean' you return the sum of the squared errors; 'mean' divides that sum by the "
                 "number of elements.",
-                _mse_sum_for_mean, _swap(MSE_SOLUTION, ("return np.mean(loss)", "return np.sum(loss)")),
+                _mse_sum_for_mean, edits=[("return np.mean(loss)", "return np.sum(loss)")],
             ),
             Mistake(
                 "root_mean_square",
                 "for reduction='mean' you return the root of the mean squared error (RMSE); mse_loss is the mean "
                 "itself, without the square root.",
-                _mse_rms, _swap(MSE_SOLUTION, ("return np.mean(loss)", "return np.sqrt(np.mean(loss))")),
+                _mse_rms, edits=[("return np.mean(loss)", "return np.sqrt(np.mean(loss))")],
             ),
             Mistake(
                 "absolute_error",
                 "you used |x − y| (that is l1_loss); the squared error is (x − y)².",
-                _mse_abs, _swap(MSE_SOLUTION, ("loss = (input - target) ** 2", "loss = np.abs(input - target)")),
+                _mse_abs, edits=[("loss = (input - target) ** 2", "loss = np.abs(input - target)")],
             ),
         ),
     )
-
-
-L1_SOLUTION = '''\
-def l1_loss(input, target, reduction="mean"):
-    """Mean absolute error, as torch.nn.functional.l1_loss: l_n = |x_n - y_n|, then the reduction.
-
-    input, target: float arrays of the same shape. reduction: 'none' | 'mean' | 'sum'.
-    Returns an array of input's shape for 'none', a single number for 'mean' and 'sum'.
-    """
-    ### BEGIN SOLUTION
-    loss = np.abs(input - target)
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return np.sum(loss)
-    return np.mean(loss)
-    ### END SOLUTION
-'''
 
 
 def _l1_signed(input, target, reduction="mean"):
@@ -241,18 +193,18 @@ def l1_question() -> Question:
                 "signed_difference",
                 "your loss is the signed difference x − y, so errors of opposite signs cancel; the L1 loss is "
                 "its absolute value |x_n − y_n|.",
-                _l1_signed, _swap(L1_SOLUTION, ("loss = np.abs(input - target)", "loss = input - target")),
+                _l1_signed, edits=[("loss = np.abs(input - target)", "loss = input - target")],
             ),
             Mistake(
                 "squared_error",
                 "you squared the differences (that is mse_loss); the L1 loss is |x_n − y_n|.",
-                mse_loss, _swap(L1_SOLUTION, ("loss = np.abs(input - target)", "loss = (input - target) ** 2")),
+                mse_loss, edits=[("loss = np.abs(input - target)", "loss = (input - target) ** 2")],
             ),
             Mistake(
                 "sum_instead_of_mean",
                 "for reduction='mean' you return the sum of the absolute errors; 'mean' divides it by the number "
                 "of elements.",
-                _l1_sum_for_mean, _swap(L1_SOLUTION, ("return np.mean(loss)", "return np.sum(loss)")),
+                _l1_sum_for_mean, edits=[("return np.mean(loss)", "return np.sum(loss)")],
             ),
         ),
     )
@@ -261,26 +213,6 @@ def l1_question() -> Question:
 # ============================================================================================================
 # Part B: binary classification, from probabilities and from logits
 # ============================================================================================================
-
-BCE_SOLUTION = '''\
-def binary_cross_entropy(input, target, reduction="mean"):
-    """Binary cross-entropy on probabilities, as torch.nn.functional.binary_cross_entropy.
-
-    l_n = -[y_n max(log x_n, -100) + (1 - y_n) max(log(1 - x_n), -100)], then the reduction.
-    input: probabilities in [0, 1]; target: same shape, in [0, 1]. reduction: 'none' | 'mean' | 'sum'.
-    """
-    ### BEGIN SOLUTION
-    with np.errstate(divide="ignore"):  # log(0) = -inf is expected: the clamp turns it into -100
-        log_p = np.maximum(np.log(input), -100.0)
-        log_1mp = np.maximum(np.log(1.0 - input), -100.0)
-    loss = -(target * log_p + (1.0 - target) * log_1mp)
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return np.sum(loss)
-    return np.mean(loss)
-    ### END SOLUTION
-'''
 
 
 def _bce_no_minus(input, target, reduction="mean"):
@@ -353,16 +285,16 @@ def bce_question() -> Question:
                 "forgot_minus",
                 "your BCE has the sign flipped (the slip in lecture 8's formula): the loss is "
                 "−[y log x + (1 − y) log(1 − x)], which is ≥ 0.",
-                _bce_no_minus, _swap(BCE_SOLUTION, ("loss = -(target * log_p", "loss = (target * log_p")),
+                _bce_no_minus, edits=[("loss = -(target * log_p", "loss = (target * log_p")],
             ),
             Mistake(
                 "no_log_clamp",
                 "your logs are not clamped, so a probability of exactly 0 or 1 gives log 0 = −inf and then inf "
                 "or nan (0 · −inf); torch clamps each log at −100: max(log x, −100), max(log(1 − x), −100).",
                 _bce_no_clamp,
-                _swap(BCE_SOLUTION, ("log_p = np.maximum(np.log(input), -100.0)", "log_p = np.log(input)"),
-                      ("log_1mp = np.maximum(np.log(1.0 - input), -100.0)", "log_1mp = np.log(1.0 - input)"),
-                      ('with np.errstate(divide="ignore"):', 'with np.errstate(divide="ignore", invalid="ignore"):')),
+                edits=[("log_p = np.maximum(np.log(input), -100.0)", "log_p = np.log(input)"),
+                       ("log_1mp = np.maximum(np.log(1.0 - input), -100.0)", "log_1mp = np.log(1.0 - input)"),
+                       ('with np.errstate(divide="ignore"):', 'with np.errstate(divide="ignore", invalid="ignore"):')],
             ),
             Mistake(
                 "clipped_probabilities",
@@ -370,9 +302,9 @@ def bce_question() -> Question:
                 "the log at −100, so a certain wrong prediction costs 100, not 16.1, and a certain right one "
                 "costs exactly 0.",
                 _bce_clipped,
-                _swap(BCE_SOLUTION, ("log_p = np.maximum(np.log(input), -100.0)",
-                                     "p = np.clip(input, 1e-7, 1.0 - 1e-7)\n        log_p = np.log(p)"),
-                      ("log_1mp = np.maximum(np.log(1.0 - input), -100.0)", "log_1mp = np.log(1.0 - p)")),
+                edits=[("log_p = np.maximum(np.log(input), -100.0)",
+                        "p = np.clip(input, 1e-7, 1.0 - 1e-7)\n        log_p = np.log(p)"),
+                       ("log_1mp = np.maximum(np.log(1.0 - input), -100.0)", "log_1mp = np.log(1.0 - p)")],
             ),
             Mistake(
                 "swapped_arguments",
@@ -380,32 +312,13 @@ def bce_question() -> Question:
                 "with the true label first): the logs are of the prediction x, weighted by the label y: "
                 "−[y log x + (1 − y) log(1 − x)].",
                 _bce_swapped,
-                _swap(BCE_SOLUTION, ("np.log(input), -100.0)", "np.log(target), -100.0)"),
-                      ("np.log(1.0 - input), -100.0)", "np.log(1.0 - target), -100.0)"),
-                      ("loss = -(target * log_p + (1.0 - target) * log_1mp)",
-                       "loss = -(input * log_p + (1.0 - input) * log_1mp)")),
+                edits=[("np.log(input), -100.0)", "np.log(target), -100.0)"),
+                       ("np.log(1.0 - input), -100.0)", "np.log(1.0 - target), -100.0)"),
+                       ("loss = -(target * log_p + (1.0 - target) * log_1mp)",
+                        "loss = -(input * log_p + (1.0 - input) * log_1mp)")],
             ),
         ),
     )
-
-
-BCE_LOGITS_SOLUTION = '''\
-def binary_cross_entropy_with_logits(input, target, reduction="mean"):
-    """Binary cross-entropy on logits, as torch.nn.functional.binary_cross_entropy_with_logits.
-
-    l_n = -[y_n log sigmoid(x_n) + (1 - y_n) log(1 - sigmoid(x_n))], computed in a form that never overflows.
-    input: logits (any real numbers); target: same shape, in [0, 1]. reduction: 'none' | 'mean' | 'sum'.
-    """
-    ### BEGIN SOLUTION
-    # log(1 + e^x) - y x, with log(1 + e^x) = max(x, 0) + log(1 + e^(-|x|)): no exponent is ever positive
-    loss = np.maximum(input, 0.0) - input * target + np.log1p(np.exp(-np.abs(input)))
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return np.sum(loss)
-    return np.mean(loss)
-    ### END SOLUTION
-'''
 
 
 def _bcel_sigmoid_log(input, target, reduction="mean"):
@@ -472,10 +385,9 @@ def bce_logits_question() -> Question:
                 "sigmoid rounds to exactly 0 or 1 and the log gives inf or nan. Stay in logits: "
                 "l = max(x, 0) − x·y + log(1 + e^(−|x|)).",
                 _bcel_sigmoid_log,
-                _swap(BCE_LOGITS_SOLUTION,
-                      ("loss = np.maximum(input, 0.0) - input * target + np.log1p(np.exp(-np.abs(input)))",
-                       "p = 1.0 / (1.0 + np.exp(-input))\n"
-                       "    loss = -(target * np.log(p) + (1.0 - target) * np.log(1.0 - p))")),
+                edits=[("loss = np.maximum(input, 0.0) - input * target + np.log1p(np.exp(-np.abs(input)))",
+                        "p = 1.0 / (1.0 + np.exp(-input))\n"
+                        "    loss = -(target * np.log(p) + (1.0 - target) * np.log(1.0 - p))")],
             ),
             Mistake(
                 "sigmoid_then_bce",
@@ -483,30 +395,28 @@ def bce_logits_question() -> Question:
                 "100 (and loses all precision once sigmoid(x) rounds to 1), while the loss of a logit of 1000 "
                 "on the wrong side is 1000. Stay in logits: l = max(x, 0) − x·y + log(1 + e^(−|x|)).",
                 _bcel_sigmoid_then_bce,
-                _swap(BCE_LOGITS_SOLUTION,
-                      ("loss = np.maximum(input, 0.0) - input * target + np.log1p(np.exp(-np.abs(input)))",
-                       "e = np.exp(-np.abs(input))\n"
-                       "    p = np.where(input >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n"
-                       "    with np.errstate(divide=\"ignore\"):\n"
-                       "        log_p = np.maximum(np.log(p), -100.0)\n"
-                       "        log_1mp = np.maximum(np.log(1.0 - p), -100.0)\n"
-                       "    loss = -(target * log_p + (1.0 - target) * log_1mp)")),
+                edits=[("loss = np.maximum(input, 0.0) - input * target + np.log1p(np.exp(-np.abs(input)))",
+                        "e = np.exp(-np.abs(input))\n"
+                        "    p = np.where(input >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n"
+                        "    with np.errstate(divide=\"ignore\"):\n"
+                        "        log_p = np.maximum(np.log(p), -100.0)\n"
+                        "        log_1mp = np.maximum(np.log(1.0 - p), -100.0)\n"
+                        "    loss = -(target * log_p + (1.0 - target) * log_1mp)")],
             ),
             Mistake(
                 "naive_softplus",
                 "you wrote log(1 + e^x) − y·x literally (unit 8's formula): e^x overflows to inf for x > 709. "
                 "Write log(1 + e^x) = max(x, 0) + log(1 + e^(−|x|)), which never exponentiates a positive number.",
                 _bcel_softplus,
-                _swap(BCE_LOGITS_SOLUTION,
-                      ("loss = np.maximum(input, 0.0) - input * target + np.log1p(np.exp(-np.abs(input)))",
-                       "loss = np.log(1.0 + np.exp(input)) - target * input")),
+                edits=[("loss = np.maximum(input, 0.0) - input * target + np.log1p(np.exp(-np.abs(input)))",
+                        "loss = np.log(1.0 + np.exp(input)) - target * input")],
             ),
             Mistake(
                 "forgot_abs",
                 "your stable form lost the absolute value: log1p(e^(−x)) overflows for x < −709. The identity "
                 "is log(1 + e^x) = max(x, 0) + log(1 + e^(−|x|)).",
                 _bcel_no_abs,
-                _swap(BCE_LOGITS_SOLUTION, ("np.log1p(np.exp(-np.abs(input)))", "np.log1p(np.exp(-input))")),
+                edits=[("np.log1p(np.exp(-np.abs(input)))", "np.log1p(np.exp(-input))")],
             ),
         ),
     )
@@ -515,27 +425,6 @@ def bce_logits_question() -> Question:
 # ============================================================================================================
 # Part C: multi-class classification
 # ============================================================================================================
-
-CE_SOLUTION = '''\
-def cross_entropy(input, target, reduction="mean"):
-    """Cross-entropy on logits with class-index targets, as torch.nn.functional.cross_entropy.
-
-    l_n = log(sum_c exp(x_nc)) - x_{n, y_n}, with the log-sum-exp computed stably (max subtracted).
-    input: logits of shape (N, C); target: int array of shape (N,) with values in 0..C-1.
-    Returns shape (N,) for 'none', a single number for 'mean' and 'sum'.
-    """
-    ### BEGIN SOLUTION
-    m = np.max(input, axis=1, keepdims=True)
-    log_sum_exp = m[:, 0] + np.log(np.sum(np.exp(input - m), axis=1))
-    picked = input[np.arange(input.shape[0]), target]
-    loss = log_sum_exp - picked
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return np.sum(loss)
-    return np.mean(loss)
-    ### END SOLUTION
-'''
 
 
 def _ce_naive(input, target, reduction="mean"):
@@ -604,14 +493,13 @@ def ce_question() -> Question:
                 "you computed softmax as e^x / Σ e^x without subtracting the maximum: e^1000 overflows to inf and "
                 "inf / inf is nan. Use the log-sum-exp form: l = m + log Σ_c e^(x_c − m) − x_y with m = max_c x_c.",
                 _ce_naive,
-                _swap(CE_SOLUTION,
-                      ("m = np.max(input, axis=1, keepdims=True)\n"
-                       "    log_sum_exp = m[:, 0] + np.log(np.sum(np.exp(input - m), axis=1))\n"
-                       "    picked = input[np.arange(input.shape[0]), target]\n"
-                       "    loss = log_sum_exp - picked",
-                       "e = np.exp(input)\n"
-                       "    p = e / np.sum(e, axis=1, keepdims=True)\n"
-                       "    loss = -np.log(p[np.arange(input.shape[0]), target])")),
+                edits=[("m = np.max(input, axis=1, keepdims=True)\n"
+                        "    log_sum_exp = m[:, 0] + np.log(np.sum(np.exp(input - m), axis=1))\n"
+                        "    picked = input[np.arange(input.shape[0]), target]\n"
+                        "    loss = log_sum_exp - picked",
+                        "e = np.exp(input)\n"
+                        "    p = e / np.sum(e, axis=1, keepdims=True)\n"
+                        "    loss = -np.log(p[np.arange(input.shape[0]), target])")],
             ),
             Mistake(
                 "log_of_softmax",
@@ -619,51 +507,28 @@ def ce_question() -> Question:
                 "maximum underflows to 0 and log 0 = −inf, so the loss is inf where it should be e.g. 2000. "
                 "Never form the probability: l = m + log Σ_c e^(x_c − m) − x_y.",
                 _ce_log_of_softmax,
-                _swap(CE_SOLUTION,
-                      ("log_sum_exp = m[:, 0] + np.log(np.sum(np.exp(input - m), axis=1))\n"
-                       "    picked = input[np.arange(input.shape[0]), target]\n"
-                       "    loss = log_sum_exp - picked",
-                       "e = np.exp(input - m)\n"
-                       "    p = e / np.sum(e, axis=1, keepdims=True)\n"
-                       "    loss = -np.log(p[np.arange(input.shape[0]), target])")),
+                edits=[("log_sum_exp = m[:, 0] + np.log(np.sum(np.exp(input - m), axis=1))\n"
+                        "    picked = input[np.arange(input.shape[0]), target]\n"
+                        "    loss = log_sum_exp - picked",
+                        "e = np.exp(input - m)\n"
+                        "    p = e / np.sum(e, axis=1, keepdims=True)\n"
+                        "    loss = -np.log(p[np.arange(input.shape[0]), target])")],
             ),
             Mistake(
                 "mean_over_classes",
                 "for reduction='mean' you averaged over all N·C entries of the one-hot product, which divides by "
                 "C too often; 'mean' averages the N per-sample losses.",
-                _ce_mean_over_classes, _swap(CE_SOLUTION, ("return np.mean(loss)", "return np.sum(loss) / input.size")),
+                _ce_mean_over_classes, edits=[("return np.mean(loss)", "return np.sum(loss) / input.size")],
             ),
             Mistake(
                 "logits_as_log_probabilities",
                 "you returned −x_{n, y_n}, treating the logits as if they were log-probabilities (that is what "
                 "nll_loss expects); cross_entropy normalizes first: l = log Σ_c e^(x_c) − x_y.",
                 _ce_logits_as_log_probs,
-                _swap(CE_SOLUTION, ("loss = log_sum_exp - picked", "loss = -picked")),
+                edits=[("loss = log_sum_exp - picked", "loss = -picked")],
             ),
         ),
     )
-
-
-NLL_SOLUTION = '''\
-def nll_loss(input, target, weight=None, reduction="mean"):
-    """Negative log-likelihood on log-probabilities, as torch.nn.functional.nll_loss.
-
-    l_n = -w_{y_n} x_{n, y_n}; 'mean' divides the sum by sum_n w_{y_n} (by N when weight is None).
-    input: log-probabilities of shape (N, C); target: int array (N,); weight: None or a float array (C,).
-    Returns shape (N,) for 'none', a single number for 'mean' and 'sum'.
-    """
-    ### BEGIN SOLUTION
-    n, c = input.shape
-    w = np.ones(c) if weight is None else weight
-    w_y = w[target]
-    loss = -w_y * input[np.arange(n), target]
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return np.sum(loss)
-    return np.sum(loss) / np.sum(w_y)
-    ### END SOLUTION
-'''
 
 
 def _nll_plus(input, target, weight=None, reduction="mean"):
@@ -727,54 +592,30 @@ def nll_question() -> Question:
                 "forgot_minus",
                 "your loss has the sign flipped: x holds log-probabilities (≤ 0), and the negative "
                 "log-likelihood is −w_{y_n} x_{n, y_n} ≥ 0.",
-                _nll_plus, _swap(NLL_SOLUTION, ("loss = -w_y * input", "loss = w_y * input")),
+                _nll_plus, edits=[("loss = -w_y * input", "loss = w_y * input")],
             ),
             Mistake(
                 "weighted_mean_over_n",
                 "with class weights, your 'mean' divides by the number of samples N; torch's weighted mean divides "
                 "by the total weight of the targets, Σ_n w[y_n].",
-                _nll_mean_over_n, _swap(NLL_SOLUTION, ("return np.sum(loss) / np.sum(w_y)", "return np.sum(loss) / n")),
+                _nll_mean_over_n, edits=[("return np.sum(loss) / np.sum(w_y)", "return np.sum(loss) / n")],
             ),
             Mistake(
                 "mean_over_all_entries",
                 "for reduction='mean' you divided by N·C (every entry of the input), not by the number of "
                 "samples (Σ_n w[y_n] with class weights).",
                 _nll_mean_over_all,
-                _swap(NLL_SOLUTION, ("return np.sum(loss) / np.sum(w_y)", "return np.sum(loss) / input.size")),
+                edits=[("return np.sum(loss) / np.sum(w_y)", "return np.sum(loss) / input.size")],
             ),
             Mistake(
                 "weight_ignored",
                 "your loss ignores the class weights: each sample's loss is multiplied by w[y_n] (and 'mean' "
                 "divides by Σ_n w[y_n]).",
                 _nll_unweighted,
-                _swap(NLL_SOLUTION, ("w = np.ones(c) if weight is None else weight", "w = np.ones(c)")),
+                edits=[("w = np.ones(c) if weight is None else weight", "w = np.ones(c)")],
             ),
         ),
     )
-
-
-MULTI_MARGIN_SOLUTION = '''\
-def multi_margin_loss(input, target, p=1, margin=1.0, reduction="mean"):
-    """Multi-class hinge loss, as torch.nn.functional.multi_margin_loss.
-
-    l_n = sum_{i != y_n} max(0, margin - x_{n, y_n} + x_{n, i})^p / C
-    input: scores of shape (N, C); target: int array (N,); p: 1 or 2.
-    Returns shape (N,) for 'none', a single number for 'mean' and 'sum'.
-    """
-    ### BEGIN SOLUTION
-    n, c = input.shape
-    rows = np.arange(n)
-    x_y = input[rows, target][:, None]
-    hinge = np.maximum(0.0, margin - x_y + input) ** p
-    hinge[rows, target] = 0.0  # the target class does not compete with itself
-    loss = np.sum(hinge, axis=1) / c
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return np.sum(loss)
-    return np.mean(loss)
-    ### END SOLUTION
-'''
 
 
 def _margin_table(input, target, margin):
@@ -843,27 +684,27 @@ def multi_margin_question() -> Question:
                 "you summed over every class including the target (as lecture 8's formula is written): the "
                 "target's own term is max(0, margin)^p, which adds margin^p / C to every sample. The sum runs "
                 "over i ≠ y_n.",
-                _mm_with_target, _swap(MULTI_MARGIN_SOLUTION, ("    hinge[rows, target] = 0.0  # the target class does "
-                                                               "not compete with itself\n", "")),
+                _mm_with_target, edits=[("    hinge[rows, target] = 0.0  # the target class does "
+                                         "not compete with itself\n", "")],
             ),
             Mistake(
                 "divided_by_c_minus_1",
                 "you divided by the number of competitors C − 1; torch divides the sum by the number of classes C.",
-                _mm_c_minus_1, _swap(MULTI_MARGIN_SOLUTION, ("loss = np.sum(hinge, axis=1) / c",
-                                                             "loss = np.sum(hinge, axis=1) / (c - 1)")),
+                _mm_c_minus_1, edits=[("loss = np.sum(hinge, axis=1) / c",
+                                       "loss = np.sum(hinge, axis=1) / (c - 1)")],
             ),
             Mistake(
                 "no_hinge",
                 "you left out the max(0, ·): a competitor already beaten by more than the margin must add 0, not "
                 "a negative amount (or, with p = 2, a positive one).",
-                _mm_no_clamp, _swap(MULTI_MARGIN_SOLUTION, ("hinge = np.maximum(0.0, margin - x_y + input) ** p",
-                                                            "hinge = (margin - x_y + input) ** p")),
+                _mm_no_clamp, edits=[("hinge = np.maximum(0.0, margin - x_y + input) ** p",
+                                      "hinge = (margin - x_y + input) ** p")],
             ),
             Mistake(
                 "forgot_power",
                 "you ignored p: with p = 2 each active hinge is squared, max(0, margin − x_y + x_i)².",
-                _mm_no_power, _swap(MULTI_MARGIN_SOLUTION, ("hinge = np.maximum(0.0, margin - x_y + input) ** p",
-                                                            "hinge = np.maximum(0.0, margin - x_y + input)")),
+                _mm_no_power, edits=[("hinge = np.maximum(0.0, margin - x_y + input) ** p",
+                                      "hinge = np.maximum(0.0, margin - x_y + input)")],
             ),
         ),
     )
@@ -872,31 +713,6 @@ def multi_margin_question() -> Question:
 # ============================================================================================================
 # Part D: negative log-likelihoods of distributions (Poisson, Gaussian)
 # ============================================================================================================
-
-POISSON_SOLUTION = '''\
-def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduction="mean"):
-    """Poisson negative log-likelihood, as torch.nn.functional.poisson_nll_loss.
-
-    log_input=True:  l_n = exp(x_n) - y_n x_n          (x is the log of the rate)
-    log_input=False: l_n = x_n - y_n log(x_n + eps)    (x is the rate itself)
-    full=True adds Stirling's approximation of log(y_n!), y log y - y + 0.5 log(2 pi y), where y_n > 1.
-    """
-    ### BEGIN SOLUTION
-    if log_input:
-        loss = np.exp(input) - target * input
-    else:
-        loss = input - target * np.log(input + eps)
-    if full:
-        y = np.where(target > 1, target, 2.0)  # placeholder 2 keeps log() finite where the term is not added
-        stirling = y * np.log(y) - y + 0.5 * np.log(2 * np.pi * y)
-        loss = loss + np.where(target > 1, stirling, 0.0)
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return np.sum(loss)
-    return np.mean(loss)
-    ### END SOLUTION
-'''
 
 
 def _poisson_negated(input, target, log_input=True, full=False, eps=1e-8, reduction="mean"):
@@ -986,70 +802,48 @@ def poisson_question() -> Question:
                 "forgot_minus",
                 "you returned the log-likelihood (y·log λ − λ …) instead of its negative; the loss to minimize is "
                 "the negative log-likelihood, e.g. e^x − y·x for log_input=True.",
-                _poisson_negated, _swap(POISSON_SOLUTION, ("    if reduction == \"none\":\n",
-                                                           "    loss = -loss\n    if reduction == \"none\":\n")),
+                _poisson_negated, edits=[("    if reduction == \"none\":\n",
+                                          "    loss = -loss\n    if reduction == \"none\":\n")],
             ),
             Mistake(
                 "ignored_log_input",
                 "you always treat the input as the log of the rate; with log_input=False the input is the rate "
                 "λ itself and the loss is λ − y·log(λ + eps).",
-                _poisson_always_log, _swap(POISSON_SOLUTION, ("    if log_input:\n        loss = np.exp(input) - "
-                                                              "target * input\n    else:\n        loss = input - "
-                                                              "target * np.log(input + eps)\n",
-                                                              "    loss = np.exp(input) - target * input\n")),
+                _poisson_always_log, edits=[("    if log_input:\n        loss = np.exp(input) - "
+                                             "target * input\n    else:\n        loss = input - "
+                                             "target * np.log(input + eps)\n",
+                                             "    loss = np.exp(input) - target * input\n")],
             ),
             Mistake(
                 "forgot_eps",
                 "with log_input=False you take log(x) of the rate without the eps: a rate of 0 gives log 0 = −inf "
                 "(and 0·log 0 = nan); torch computes x − y·log(x + eps).",
-                _poisson_no_eps, _swap(POISSON_SOLUTION, ("loss = input - target * np.log(input + eps)",
-                                                          "loss = input - target * np.log(input)")),
+                _poisson_no_eps, edits=[("loss = input - target * np.log(input + eps)",
+                                         "loss = input - target * np.log(input)")],
             ),
             Mistake(
                 "exact_log_factorial",
                 "with full=True you added the exact log(y!); torch adds Stirling's approximation "
                 "y·log y − y + ½·log(2πy), and only where y > 1.",
                 _poisson_exact_factorial,
-                _swap(POISSON_SOLUTION,
-                      ("        y = np.where(target > 1, target, 2.0)  # placeholder 2 keeps log() finite where the "
-                       "term is not added\n        stirling = y * np.log(y) - y + 0.5 * np.log(2 * np.pi * y)\n"
-                       "        loss = loss + np.where(target > 1, stirling, 0.0)\n",
-                       "        import math\n"
-                       "        log_factorial = np.array([math.lgamma(v + 1.0) for v in np.ravel(target)])\n"
-                       "        loss = loss + log_factorial.reshape(np.shape(target))\n")),
+                edits=[
+                       ("        y = np.where(target > 1, target, 2.0)  # placeholder 2 keeps log() finite where the "
+                        "term is not added\n        stirling = y * np.log(y) - y + 0.5 * np.log(2 * np.pi * y)\n"
+                        "        loss = loss + np.where(target > 1, stirling, 0.0)\n",
+                        "        import math\n"
+                        "        log_factorial = np.array([math.lgamma(v + 1.0) for v in np.ravel(target)])\n"
+                        "        loss = loss + log_factorial.reshape(np.shape(target))\n")],
             ),
             Mistake(
                 "stirling_from_one",
                 "with full=True you added Stirling's term for y = 1 too (it gives −1 + ½·log 2π ≈ −0.081 there); "
                 "torch adds it only where y > 1, since log 0! = log 1! = 0.",
                 _poisson_stirling_from_one,
-                _swap(POISSON_SOLUTION,
-                      ("y = np.where(target > 1, target, 2.0)", "y = np.where(target >= 1, target, 2.0)"),
-                      ("np.where(target > 1, stirling, 0.0)", "np.where(target >= 1, stirling, 0.0)")),
+                edits=[("y = np.where(target > 1, target, 2.0)", "y = np.where(target >= 1, target, 2.0)"),
+                       ("np.where(target > 1, stirling, 0.0)", "np.where(target >= 1, stirling, 0.0)")],
             ),
         ),
     )
-
-
-GAUSSIAN_SOLUTION = '''\
-def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
-    """Gaussian negative log-likelihood, as torch.nn.functional.gaussian_nll_loss.
-
-    l_n = 0.5 [log(max(var_n, eps)) + (x_n - y_n)^2 / max(var_n, eps)]  (+ 0.5 log(2 pi) if full)
-    input (the predicted mean), target, var: arrays of the same shape, var >= 0.
-    """
-    ### BEGIN SOLUTION
-    v = np.maximum(var, eps)
-    loss = 0.5 * (np.log(v) + (input - target) ** 2 / v)
-    if full:
-        loss = loss + 0.5 * np.log(2 * np.pi)
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return np.sum(loss)
-    return np.mean(loss)
-    ### END SOLUTION
-'''
 
 
 def _gauss_no_half(input, target, var, full=False, eps=1e-6, reduction="mean"):
@@ -1122,29 +916,29 @@ def gaussian_question() -> Question:
             Mistake(
                 "forgot_half",
                 "your loss is log v + (x − y)²/v; the Gaussian NLL has a factor ½: ½[log v + (x − y)²/v].",
-                _gauss_no_half, _swap(GAUSSIAN_SOLUTION, ("loss = 0.5 * (np.log(v) + (input - target) ** 2 / v)",
-                                                          "loss = np.log(v) + (input - target) ** 2 / v")),
+                _gauss_no_half, edits=[("loss = 0.5 * (np.log(v) + (input - target) ** 2 / v)",
+                                        "loss = np.log(v) + (input - target) ** 2 / v")],
             ),
             Mistake(
                 "var_as_std",
                 "you treated var as a standard deviation σ (log σ² and (x − y)²/σ²); it is the variance itself: "
                 "½[log var + (x − y)²/var].",
                 _gauss_var_as_std,
-                _swap(GAUSSIAN_SOLUTION, ("loss = 0.5 * (np.log(v) + (input - target) ** 2 / v)",
-                                          "loss = np.log(v) + 0.5 * (input - target) ** 2 / v ** 2")),
+                edits=[("loss = 0.5 * (np.log(v) + (input - target) ** 2 / v)",
+                        "loss = np.log(v) + 0.5 * (input - target) ** 2 / v ** 2")],
             ),
             Mistake(
                 "no_eps_clamp",
                 "you did not clamp the variance: var = 0 gives log 0 and a division by 0 (inf or nan). torch uses "
                 "max(var, eps) in both places.",
-                _gauss_no_clamp, _swap(GAUSSIAN_SOLUTION, ("v = np.maximum(var, eps)",
-                                                           "v = var")),
+                _gauss_no_clamp, edits=[("v = np.maximum(var, eps)",
+                                         "v = var")],
             ),
             Mistake(
                 "full_constant_not_halved",
                 "with full=True you added log(2π); the constant of the Gaussian NLL is ½·log(2π).",
-                _gauss_full_unhalved, _swap(GAUSSIAN_SOLUTION, ("loss = loss + 0.5 * np.log(2 * np.pi)",
-                                                                "loss = loss + np.log(2 * np.pi)")),
+                _gauss_full_unhalved, edits=[("loss = loss + 0.5 * np.log(2 * np.pi)",
+                                              "loss = loss + np.log(2 * np.pi)")],
             ),
         ),
     )
@@ -1153,27 +947,6 @@ def gaussian_question() -> Question:
 # ============================================================================================================
 # Part E: which input does each PyTorch loss expect?
 # ============================================================================================================
-
-LOSS_INPUTS_SOLUTION = '''\
-import torch.nn as nn
-
-
-def loss_inputs(logits, target):
-    """The four classification losses of torch.nn, each fed the input it expects (all with reduction='mean').
-
-    logits: float64 tensor (N, C) of raw scores; target: int64 tensor (N,) of class indices.
-    BCELoss and BCEWithLogitsLoss treat each class as its own yes/no question against the one-hot target.
-    Returns the tuple (bce, bce_with_logits, cross_entropy, nll) of 0-d tensors.
-    """
-    ### BEGIN SOLUTION
-    one_hot = nn.functional.one_hot(target, logits.shape[1]).to(logits.dtype)
-    bce = nn.BCELoss()(torch.sigmoid(logits), one_hot)              # probabilities
-    bce_with_logits = nn.BCEWithLogitsLoss()(logits, one_hot)        # logits
-    cross_entropy = nn.CrossEntropyLoss()(logits, target)            # logits
-    nll = nn.NLLLoss()(torch.log_softmax(logits, dim=1), target)     # log-probabilities
-    return bce, bce_with_logits, cross_entropy, nll
-    ### END SOLUTION
-'''
 
 
 def _one_hot_of(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -1246,40 +1019,40 @@ def loss_inputs_question() -> Question:
                 "you fed sigmoid(logits) to BCEWithLogitsLoss, which applies the sigmoid itself (a double "
                 "sigmoid); it takes the raw logits.",
                 _inputs_variant(1, _double_sigmoid),
-                _swap(LOSS_INPUTS_SOLUTION, ("nn.BCEWithLogitsLoss()(logits, one_hot)",
-                                             "nn.BCEWithLogitsLoss()(torch.sigmoid(logits), one_hot)")),
+                edits=[("nn.BCEWithLogitsLoss()(logits, one_hot)",
+                        "nn.BCEWithLogitsLoss()(torch.sigmoid(logits), one_hot)")],
             ),
             Mistake(
                 "softmax_to_bce",
                 "you fed softmax(logits) to BCELoss: each class is its own binary question, so BCELoss takes the "
                 "sigmoid of each logit, not a softmax across the classes.",
                 _inputs_variant(0, _softmax_to_bce),
-                _swap(LOSS_INPUTS_SOLUTION, ("nn.BCELoss()(torch.sigmoid(logits), one_hot)",
-                                             "nn.BCELoss()(torch.softmax(logits, dim=1), one_hot)")),
+                edits=[("nn.BCELoss()(torch.sigmoid(logits), one_hot)",
+                        "nn.BCELoss()(torch.softmax(logits, dim=1), one_hot)")],
             ),
             Mistake(
                 "double_softmax",
                 "you fed softmax(logits) to CrossEntropyLoss, which applies log_softmax itself (a double "
                 "softmax); it takes the raw logits.",
                 _inputs_variant(2, _double_softmax),
-                _swap(LOSS_INPUTS_SOLUTION, ("nn.CrossEntropyLoss()(logits, target)",
-                                             "nn.CrossEntropyLoss()(torch.softmax(logits, dim=1), target)")),
+                edits=[("nn.CrossEntropyLoss()(logits, target)",
+                        "nn.CrossEntropyLoss()(torch.softmax(logits, dim=1), target)")],
             ),
             Mistake(
                 "probabilities_to_nll",
                 "you fed softmax probabilities to NLLLoss; NLLLoss only picks −input[y], so it needs "
                 "log-probabilities: log_softmax(logits).",
                 _inputs_variant(3, _probabilities_to_nll),
-                _swap(LOSS_INPUTS_SOLUTION, ("nn.NLLLoss()(torch.log_softmax(logits, dim=1), target)",
-                                             "nn.NLLLoss()(torch.softmax(logits, dim=1), target)")),
+                edits=[("nn.NLLLoss()(torch.log_softmax(logits, dim=1), target)",
+                        "nn.NLLLoss()(torch.softmax(logits, dim=1), target)")],
             ),
             Mistake(
                 "logits_to_nll",
                 "you fed raw logits to NLLLoss; NLLLoss only picks −input[y], so it needs log-probabilities: "
                 "log_softmax(logits) (CrossEntropyLoss = NLLLoss ∘ log_softmax).",
                 _inputs_variant(3, _logits_to_nll),
-                _swap(LOSS_INPUTS_SOLUTION, ("nn.NLLLoss()(torch.log_softmax(logits, dim=1), target)",
-                                             "nn.NLLLoss()(logits, target)")),
+                edits=[("nn.NLLLoss()(torch.log_softmax(logits, dim=1), target)",
+                        "nn.NLLLoss()(logits, target)")],
             ),
         ),
     )
@@ -1288,19 +1061,6 @@ def loss_inputs_question() -> Question:
 # ============================================================================================================
 # Part F: NLL of a distribution with torch.distributions (lecture 8)
 # ============================================================================================================
-
-EXPONENTIAL_SOLUTION = '''\
-def exponential_nll(rate, y):
-    """Summed NLL of observations y under Exponential(rate), as in lecture 8.
-
-    rate: float64 tensor (N, 1), the network's output (the rate lambda of each observation).
-    y: float64 tensor (N,) of observations >= 0. Returns a 0-d tensor: -sum_n log p(y_n).
-    """
-    ### BEGIN SOLUTION
-    dist = torch.distributions.Exponential(rate.squeeze(1))
-    return -dist.log_prob(y).sum()
-    ### END SOLUTION
-'''
 
 
 def exponential_nll_reference(rate, y):
@@ -1357,46 +1117,29 @@ def exponential_question() -> Question:
                 "forgot_minus",
                 "you returned the summed log-likelihood; the loss is its negative, −Σ log p(y_n).",
                 _exp_plus,
-                _swap(EXPONENTIAL_SOLUTION, ("return -dist.log_prob(y).sum()", "return dist.log_prob(y).sum()")),
+                edits=[("return -dist.log_prob(y).sum()", "return dist.log_prob(y).sum()")],
             ),
             Mistake(
                 "mean_instead_of_sum",
                 "you averaged the NLL over the observations; lecture 8's loss is the sum, −Σ_n log p(y_n).",
                 _exp_mean,
-                _swap(EXPONENTIAL_SOLUTION, ("return -dist.log_prob(y).sum()", "return -dist.log_prob(y).mean()")),
+                edits=[("return -dist.log_prob(y).sum()", "return -dist.log_prob(y).mean()")],
             ),
             Mistake(
                 "rate_as_scale",
                 "you used the network output as the scale (the mean 1/λ) instead of the rate: torch's "
                 "Exponential(rate) has density λ e^(−λ y).",
-                _exp_as_scale, _swap(EXPONENTIAL_SOLUTION, ("Exponential(rate.squeeze(1))",
-                                                            "Exponential(1.0 / rate.squeeze(1))")),
+                _exp_as_scale, edits=[("Exponential(rate.squeeze(1))",
+                                       "Exponential(1.0 / rate.squeeze(1))")],
             ),
             Mistake(
                 "forgot_squeeze",
                 "you kept the rates as an (N, 1) column: against y of shape (N,) it broadcasts to an N × N table "
                 "and the sum counts every rate with every observation. Squeeze to (N,) first, as lecture 8 does.",
-                _exp_no_squeeze, _swap(EXPONENTIAL_SOLUTION, ("Exponential(rate.squeeze(1))", "Exponential(rate)")),
+                _exp_no_squeeze, edits=[("Exponential(rate.squeeze(1))", "Exponential(rate)")],
             ),
         ),
     )
-
-
-WEIBULL_SOLUTION = '''\
-def weibull_nll(params, y):
-    """Summed NLL of observations y under Weibull(scale, concentration), as in lecture 8.
-
-    params: float64 tensor (N, 2), the network's output: column 0 the scale, column 1 the concentration,
-    each clamped at min=1e-6 (they must be positive). y: float64 tensor (N,) of observations > 0.
-    Returns a 0-d tensor: -sum_n log p(y_n).
-    """
-    ### BEGIN SOLUTION
-    scale = torch.clamp(params[:, 0], min=1e-6)
-    concentration = torch.clamp(params[:, 1], min=1e-6)
-    dist = torch.distributions.Weibull(scale, concentration)
-    return -dist.log_prob(y).sum()
-    ### END SOLUTION
-'''
 
 
 def _weibull_log_pdf(scale: np.ndarray, k: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -1469,20 +1212,20 @@ def weibull_question() -> Question:
                 "you swapped the parameters: torch's Weibull(scale, concentration) takes the scale λ first and "
                 "the concentration (shape) k second; here the scale is params[:, 0].",
                 _weibull_swapped,
-                _swap(WEIBULL_SOLUTION, ("distributions.Weibull(scale, concentration)",
-                                         "distributions.Weibull(concentration, scale)")),
+                edits=[("distributions.Weibull(scale, concentration)",
+                        "distributions.Weibull(concentration, scale)")],
             ),
             Mistake(
                 "forgot_minus",
                 "you returned the summed log-likelihood; the loss is its negative, −Σ log p(y_n).",
                 _weibull_plus,
-                _swap(WEIBULL_SOLUTION, ("return -dist.log_prob(y).sum()", "return dist.log_prob(y).sum()")),
+                edits=[("return -dist.log_prob(y).sum()", "return dist.log_prob(y).sum()")],
             ),
             Mistake(
                 "mean_instead_of_sum",
                 "you averaged the NLL over the observations; lecture 8's loss is the sum, −Σ_n log p(y_n).",
                 _weibull_mean,
-                _swap(WEIBULL_SOLUTION, ("return -dist.log_prob(y).sum()", "return -dist.log_prob(y).mean()")),
+                edits=[("return -dist.log_prob(y).sum()", "return -dist.log_prob(y).mean()")],
             ),
             Mistake(
                 "notes_unsqueeze",
@@ -1490,9 +1233,9 @@ def weibull_question() -> Question:
                 "broadcasts to an N × N table and the sum mixes every observation with every parameter pair. Keep "
                 "scale and concentration of shape (N,), like y.",
                 _weibull_unsqueeze,
-                _swap(WEIBULL_SOLUTION,
-                      ("torch.clamp(params[:, 0], min=1e-6)", "torch.clamp(params[:, 0].unsqueeze(1), min=1e-6)"),
-                      ("torch.clamp(params[:, 1], min=1e-6)", "torch.clamp(params[:, 1].unsqueeze(1), min=1e-6)")),
+                edits=[
+                       ("torch.clamp(params[:, 0], min=1e-6)", "torch.clamp(params[:, 0].unsqueeze(1), min=1e-6)"),
+                       ("torch.clamp(params[:, 1], min=1e-6)", "torch.clamp(params[:, 1].unsqueeze(1), min=1e-6)")],
             ),
         ),
     )
@@ -1506,14 +1249,6 @@ SUITE = Suite(
         exponential_question(), weibull_question(),
     ),
     warm_up=WARM_UP_DISTRIBUTIONS,  # the NLL questions are written with torch.distributions
+    notebook=NOTEBOOK,  # each mistake's code: its question's solution cell with its edits
 )
 
-# The notebook's solution cells, by grade_id (the notebook is written from these; a test keeps them identical).
-SOLUTIONS = {
-    "mse_solution": MSE_SOLUTION, "l1_solution": L1_SOLUTION, "bce_solution": BCE_SOLUTION,
-    "bce_with_logits_solution": BCE_LOGITS_SOLUTION, "cross_entropy_solution": CE_SOLUTION,
-    "nll_solution": NLL_SOLUTION, "multi_margin_solution": MULTI_MARGIN_SOLUTION,
-    "poisson_nll_solution": POISSON_SOLUTION, "gaussian_nll_solution": GAUSSIAN_SOLUTION,
-    "loss_inputs_solution": LOSS_INPUTS_SOLUTION, "exponential_nll_solution": EXPONENTIAL_SOLUTION,
-    "weibull_nll_solution": WEIBULL_SOLUTION,
-}

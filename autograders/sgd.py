@@ -5,11 +5,17 @@ Every optimizer question takes plain arrays (a start θ⁰ and a fixed sequence 
 trajectory θ⁰, θ¹, …, θᵏ, so that torch.optim's exact update order (weight decay before momentum, the first
 momentum buffer, Nesterov's look-ahead, Adam's bias corrections) shows in the numbers. References come from
 reference/optim.py, reference/regularization.py, reference/losses.py and reference/backprop.py.
+
+One source for every solution: the notebook's solution cells. Each known mistake is its question's solution cell
+with small edits (Mistake.edits, applied when the suite is bound to the notebook); its compute is the trusted
+variant written here, which recognises a student who makes it. A mistaken worked_update typed in as numbers is
+written whole (solution=): it is the student's numbers, not an edit of the code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,18 +23,10 @@ import numpy as np
 from dlgrade.suite import Case, Mistake, Question, Suite, Verdict
 from reference import backprop, datasets, losses, optim, regularization
 
+NOTEBOOK = Path(__file__).resolve().parent.parent / "assignments" / "sgd" / "sgd.ipynb"
+
 # "By hand": no optimizer from torch, no autograd to compute a gradient.
 BANNED = ("torch.optim", "torch.autograd", ".backward")
-
-
-def _variant(base: str, *edits: tuple[str, str]) -> str:
-    """The solution source ``base`` with each (old, new) edit applied; old must occur exactly once."""
-    source = base
-    for old, new in edits:
-        if source.count(old) != 1:
-            raise ValueError(f"edit target {old!r} occurs {source.count(old)} times in the solution")
-        source = source.replace(old, new)
-    return source
 
 
 def _trajectory(theta0: np.ndarray, steps: Sequence[np.ndarray]) -> np.ndarray:
@@ -36,10 +34,6 @@ def _trajectory(theta0: np.ndarray, steps: Sequence[np.ndarray]) -> np.ndarray:
 
 
 # ---- Q1 gd_step: θ' = θ − lr ∇J(θ) ----------------------------------------------------------------------
-
-GD_STEP = """def gd_step(theta, grad, lr):
-    return theta - lr * grad
-"""
 
 
 def public_gd_step() -> list[Case]:
@@ -66,17 +60,17 @@ GD_STEP_MISTAKES = (
             "you stepped uphill: theta + lr * grad is gradient ascent (the lecture's `localmin + learningRate*grad`); "
             "gradient descent subtracts the gradient: theta' = theta - lr * grad.",
             lambda theta, grad, lr: theta + lr * grad,
-            _variant(GD_STEP, ("theta - lr * grad", "theta + lr * grad"))),
+            edits=[("return theta - lr * grad", "return theta + lr * grad")]),
     Mistake("forgot_lr",
             "you subtracted the raw gradient: the step is the gradient scaled by the learning rate, "
             "theta' = theta - lr * grad.",
             lambda theta, grad, lr: theta - grad,
-            _variant(GD_STEP, ("theta - lr * grad", "theta - grad"))),
+            edits=[("return theta - lr * grad", "return theta - grad")]),
     Mistake("abs_grad_scaled_step",
             "you scaled the step by |grad| (the lecture's derivative-adaptive idea `lr = learningRate*np.abs(grad)`); "
             "plain gradient descent takes theta' = theta - lr * grad with a fixed lr.",
             lambda theta, grad, lr: theta - lr * np.abs(grad) * grad,
-            _variant(GD_STEP, ("theta - lr * grad", "theta - lr * np.abs(grad) * grad"))),
+            edits=[("return theta - lr * grad", "return theta - lr * np.abs(grad) * grad")]),
 )
 
 
@@ -122,17 +116,6 @@ def _same_for_everyone(answer: dict[str, float]) -> Any:
     return compute
 
 
-WORKED_UPDATE = """\
-updated_params = None
-y1 = w1 * x + b1                              # forward
-y3 = w3 * max(y1, 0) + b3
-dl_dy3 = 2 * (y3 - target)                    # backward, one local derivative per step
-dl_dy1 = dl_dy3 * w3 * (1 if y1 > 0 else 0)
-updated_params = {"w1": w1 - lr * dl_dy1 * x, "b1": b1 - lr * dl_dy1,
-                  "w3": w3 - lr * dl_dy3 * max(y1, 0), "b3": b3 - lr * dl_dy3}
-"""
-
-
 def _typed_update(answer: dict[str, float]) -> str:
     return f"updated_params = None\nupdated_params = {answer!r}\n"
 
@@ -160,28 +143,22 @@ WORKED_MISTAKES = (
             "w_n' = lr * -dl/dy_n + w_n): a weight moves against its own gradient, dl/dw3 = dl/dy3 * y2 and "
             "dl/dw1 = dl/dy1 * x.",
             lambda **numbers: _worked(w3_local=False, w1_local="one", **numbers),
-            _variant(WORKED_UPDATE, ("lr * dl_dy1 * x", "lr * dl_dy1"), ("lr * dl_dy3 * max(y1, 0)", "lr * dl_dy3"))),
+            edits=[("lr * dl_dy1 * x", "lr * dl_dy1"), ("lr * dl_dy3 * max(y1, 0)", "lr * dl_dy3")]),
     Mistake("layer1_used_dl_dx",
             "for w1 and b1 you used dl/dx = dl/dy1 * w1 (the slides put dl/dx in the w1 column): dy1/dw1 = x and "
             "dy1/db1 = 1, so dl/dw1 = dl/dy1 * x and dl/db1 = dl/dy1.",
             lambda **numbers: _worked(w1_local="w1", **numbers),
-            _variant(WORKED_UPDATE, ("lr * dl_dy1 * x", "lr * dl_dy1 * w1"),
-                     ("b1 - lr * dl_dy1,", "b1 - lr * dl_dy1 * w1,"))),
+            edits=[("lr * dl_dy1 * x", "lr * dl_dy1 * w1"),
+                   ("b1 - lr * dl_dy1,", "b1 - lr * dl_dy1 * w1,")]),
     Mistake("gradient_ascent",
             "you added lr * gradient: gradient descent subtracts it, theta' = theta - lr * dl/dtheta.",
             lambda **numbers: _worked(sign=-1.0, **numbers),
-            _variant(WORKED_UPDATE, ("w1 - lr", "w1 + lr"), ("b1 - lr", "b1 + lr"), ("w3 - lr", "w3 + lr"),
-                     ("b3 - lr", "b3 + lr"))),
+            edits=[("w1 - lr", "w1 + lr"), ("b1 - lr", "b1 + lr"), ("w3 - lr", "w3 + lr"),
+                   ("b3 - lr", "b3 + lr")]),
 )
 
 
 # ---- Q3 minibatches: shuffle once with rng.permutation(n), cut into consecutive batches ----------------------
-
-MINIBATCHES = """def minibatches(n, batch_size, seed):
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
-    return [order[start:start + batch_size] for start in range(0, n, batch_size)]
-"""
 
 
 def minibatches_reference(n: int, batch_size: int, seed: int) -> list[np.ndarray]:
@@ -223,58 +200,33 @@ MINIBATCH_MISTAKES = (
             "your batches are 0, 1, 2, ... in order: shuffle once per epoch first (order = rng.permutation(n)), "
             "then cut the shuffled order into consecutive batches.",
             lambda n, batch_size, seed: _batches(np.arange(n), batch_size),
-            _variant(MINIBATCHES, ("rng.permutation(n)", "np.arange(n)"))),
+            edits=[("order = rng.permutation(n)", "order = np.arange(n)")]),
     Mistake("dropped_last_batch",
             "you dropped the last, smaller batch (as if T = n/B always divided evenly): every sample is used once "
             "per epoch, so keep the partial batch at the end.",
             lambda n, batch_size, seed: _batches(np.random.default_rng(seed).permutation(n), batch_size, True),
-            _variant(MINIBATCHES, ("range(0, n, batch_size)", "range(0, n - n % batch_size, batch_size)"))),
+            edits=[("range(0, n, batch_size)", "range(0, n - n % batch_size, batch_size)")]),
     Mistake("reshuffled_in_loop",
             "you drew a new permutation for every batch, so batches overlap and some samples are never used: "
             "call rng.permutation(n) once, before the loop, and slice that one order.",
             _reshuffled,
-            "def minibatches(n, batch_size, seed):\n"
-            "    rng = np.random.default_rng(seed)\n"
-            "    batches = []\n"
-            "    for start in range(0, n, batch_size):\n"
-            "        order = rng.permutation(n)\n"
-            "        batches.append(order[start:start + batch_size])\n"
-            "    return batches\n"),
+            edits=[("    order = rng.permutation(n)\n", ""),
+                   ("return [order[start:", "return [rng.permutation(n)[start:")]),
     Mistake("one_based_indices",
             "your indices run from 1 to n (the slides' {1, ..., n}): numpy indexes from 0, so the batches must "
             "partition 0, ..., n-1.",
             lambda n, batch_size, seed: _batches(np.random.default_rng(seed).permutation(n) + 1, batch_size),
-            _variant(MINIBATCHES, ("rng.permutation(n)", "rng.permutation(n) + 1"))),
+            edits=[("order = rng.permutation(n)", "order = rng.permutation(n) + 1")]),
     Mistake("legacy_global_rng",
             "you shuffled with the legacy global generator (np.random.seed / np.random.permutation): use "
             "rng = np.random.default_rng(seed) and rng.permutation(n), so the partition is the reproducible one.",
             lambda n, batch_size, seed: _batches(np.random.RandomState(seed).permutation(n), batch_size),
-            _variant(MINIBATCHES, ("rng = np.random.default_rng(seed)\n    order = rng.permutation(n)",
-                                   "np.random.seed(seed)\n    order = np.random.permutation(n)"))),
+            edits=[("rng = np.random.default_rng(seed)\n    order = rng.permutation(n)",
+                    "np.random.seed(seed)\n    order = np.random.permutation(n)")]),
 )
 
 
 # ---- Q4 sgd_momentum: torch.optim.SGD's exact update over k given gradients ------------------------------------
-
-SGD = """def sgd_trajectory(theta0, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
-    theta = np.array(theta0, dtype=np.float64)
-    trajectory = [theta.copy()]
-    buf = None
-    for g in grads:
-        d_p = g + weight_decay * theta
-        if momentum != 0:
-            if buf is None:
-                buf = d_p.copy()
-            else:
-                buf = momentum * buf + (1 - dampening) * d_p
-            if nesterov:
-                d_p = d_p + momentum * buf
-            else:
-                d_p = buf
-        theta = theta - lr * d_p
-        trajectory.append(theta.copy())
-    return np.stack(trajectory)
-"""
 
 
 def sgd_reference(theta0, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
@@ -358,63 +310,30 @@ SGD_MISTAKES = (
             "you added weight_decay * theta after the momentum step: torch adds it to the gradient first, "
             "g <- g + weight_decay * theta, and that decayed gradient is what enters the momentum buffer.",
             _sgd_mistake(decay_after=True),
-            _variant(SGD, ("        d_p = g + weight_decay * theta\n", "        d_p = g\n"),
-                     ("theta = theta - lr * d_p\n", "theta = theta - lr * (d_p + weight_decay * theta)\n"))),
+            edits=[("        d_p = g + weight_decay * theta\n", "        d_p = g\n"),
+                   ("theta = theta - lr * d_p\n", "theta = theta - lr * (d_p + weight_decay * theta)\n")]),
     Mistake("dampening_on_first_step",
             "your first momentum buffer is (1 - dampening) * g, as if it started at zero: torch sets buf = g on the "
             "first step (no dampening) and only later steps use buf = momentum * buf + (1 - dampening) * g.",
             _sgd_mistake(damp_first=True),
-            _variant(SGD, ("buf = d_p.copy()", "buf = (1 - dampening) * d_p"))),
+            edits=[("buf = d_p.copy()", "buf = (1 - dampening) * d_p")]),
     Mistake("nesterov_old_buffer",
             "your Nesterov step uses the buffer from before this step's update (with dampening 0 that is exactly "
             "plain momentum, as if nesterov were ignored): torch updates the buffer first, then steps along "
             "g + momentum * buf with the new buf.",
             _sgd_mistake(old_buffer=True),
-            "def sgd_trajectory(theta0, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):\n"
-            "    theta = np.array(theta0, dtype=np.float64)\n"
-            "    trajectory = [theta.copy()]\n"
-            "    buf = None\n"
-            "    for g in grads:\n"
-            "        d_p = g + weight_decay * theta\n"
-            "        if momentum != 0:\n"
-            "            old = np.zeros_like(theta) if buf is None else buf\n"
-            "            if buf is None:\n"
-            "                buf = d_p.copy()\n"
-            "            else:\n"
-            "                buf = momentum * buf + (1 - dampening) * d_p\n"
-            "            if nesterov:\n"
-            "                d_p = d_p + momentum * old\n"
-            "            else:\n"
-            "                d_p = buf\n"
-            "        theta = theta - lr * d_p\n"
-            "        trajectory.append(theta.copy())\n"
-            "    return np.stack(trajectory)\n"),
+            edits=[("        if momentum != 0:\n",
+                    "        if momentum != 0:\n            old = np.zeros_like(theta) if buf is None else buf\n"),
+                   ("d_p = d_p + momentum * buf", "d_p = d_p + momentum * old")]),
     Mistake("momentum_as_dampening",
             "your buffer is an average, buf = momentum * buf + (1 - momentum) * g: torch uses "
             "buf = momentum * buf + (1 - dampening) * g, and dampening defaults to 0.",
             _sgd_mistake(ema=True),
-            _variant(SGD, ("(1 - dampening) * d_p", "(1 - momentum) * d_p"))),
+            edits=[("(1 - dampening) * d_p", "(1 - momentum) * d_p")]),
 )
 
 
 # ---- Q5, Q6 l1_penalty, l1_grad: the lecture's L1 term over the non-bias parameters ---------------------------
-
-L1_PENALTY = """def l1_penalty(params, lam):
-    weights = [w for name, w in params.items() if 'bias' not in name]
-    n_weights = sum(w.size for w in weights)
-    return lam * sum(np.abs(w).sum() for w in weights) / n_weights
-"""
-
-L1_GRAD = """def l1_penalty_grad(params, lam):
-    n_weights = sum(w.size for name, w in params.items() if 'bias' not in name)
-    grads = {}
-    for name, w in params.items():
-        if 'bias' in name:
-            grads[name] = np.zeros_like(w)
-        else:
-            grads[name] = lam * np.sign(w) / n_weights
-    return grads
-"""
 
 
 def _weights(params: dict[str, np.ndarray], biases: bool = False) -> list[np.ndarray]:
@@ -479,26 +398,24 @@ L1_PENALTY_MISTAKES = (
             "you penalised the biases too: the lecture's L1 term skips every parameter whose name contains "
             "'bias', in the sum and in the count n_weights.",
             _l1_penalty_variant(biases_in_sum=True, biases_in_count=True),
-            "def l1_penalty(params, lam):\n"
-            "    n_weights = sum(w.size for w in params.values())\n"
-            "    return lam * sum(np.abs(w).sum() for w in params.values()) / n_weights\n"),
+            edits=[(" if 'bias' not in name]", "]")]),
     Mistake("counted_biases",
             "your sum skips the biases but n_weights counts them: n_weights is the number of non-bias weights.",
             _l1_penalty_variant(biases_in_count=True),
-            _variant(L1_PENALTY, ("sum(w.size for w in weights)", "sum(w.size for w in params.values())"))),
+            edits=[("sum(w.size for w in weights)", "sum(w.size for w in params.values())")]),
     Mistake("not_divided_by_n_weights",
             "you did not divide by n_weights: the lecture's term is lam * L1_term / n_weights, "
             "lam times the mean |w|.",
             _l1_penalty_variant(divide=False),
-            _variant(L1_PENALTY, (" / n_weights\n", "\n"))),
+            edits=[(" / n_weights\n", "\n")]),
     Mistake("squared_weights",
             "you summed w**2, which is the L2 (ridge) penalty: L1 (lasso) sums |w|.",
             _l1_penalty_variant(power=2),
-            _variant(L1_PENALTY, ("np.abs(w).sum()", "(w ** 2).sum()"))),
+            edits=[("np.abs(w).sum()", "(w ** 2).sum()")]),
     Mistake("forgot_abs",
             "you summed the signed weights, so positive and negative ones cancel: L1 sums |w|.",
             _l1_penalty_variant(absolute=False),
-            _variant(L1_PENALTY, ("np.abs(w).sum()", "w.sum()"))),
+            edits=[("np.abs(w).sum()", "w.sum()")]),
 )
 
 
@@ -522,39 +439,33 @@ L1_GRAD_MISTAKES = (
             "you returned 2 * lam * w / n_weights, the gradient of the L2 penalty: the L1 subgradient is "
             "lam * sign(w) / n_weights.",
             _l1_grad_variant(lambda w: 2.0 * w),
-            _variant(L1_GRAD, ("lam * np.sign(w) / n_weights", "2 * lam * w / n_weights"))),
+            edits=[("lam * np.sign(w) / n_weights", "2 * lam * w / n_weights")]),
     Mistake("sign_of_zero_is_one",
             "at w = 0 your subgradient is +lam / n_weights: |w| has no slope there, and torch (like np.sign) "
             "uses 0, so a zero weight stays exactly zero.",
             _l1_grad_variant(lambda w: np.where(w >= 0, 1.0, -1.0)),
-            _variant(L1_GRAD, ("np.sign(w)", "np.where(w >= 0, 1.0, -1.0)"))),
+            edits=[("np.sign(w)", "np.where(w >= 0, 1.0, -1.0)")]),
     Mistake("included_biases",
             "you penalised the biases too: the lecture's L1 term skips names containing 'bias', so their "
             "gradient is 0 and n_weights counts only the weights.",
             _l1_grad_variant(np.sign, biases=True),
-            "def l1_penalty_grad(params, lam):\n"
-            "    n_weights = sum(w.size for w in params.values())\n"
-            "    return {name: lam * np.sign(w) / n_weights for name, w in params.items()}\n"),
+            edits=[(" if 'bias' not in name)", ")"),
+                   ("        if 'bias' in name:\n            grads[name] = np.zeros_like(w)\n        else:\n"
+                    "            grads[name]", "        grads[name]")]),
     Mistake("not_divided_by_n_weights",
             "you did not divide by n_weights: the penalty is lam * sum|w| / n_weights, so its subgradient is "
             "lam * sign(w) / n_weights.",
             _l1_grad_variant(np.sign, divide=False),
-            _variant(L1_GRAD, ("lam * np.sign(w) / n_weights", "lam * np.sign(w)"))),
+            edits=[("lam * np.sign(w) / n_weights", "lam * np.sign(w)")]),
     Mistake("missing_bias_entries",
             "your dict has no entries for the biases: return one gradient per parameter, zeros for the biases, "
             "so an optimizer can update every parameter from it.",
             _l1_grad_variant(np.sign, bias_keys=False),
-            _variant(L1_GRAD, ("            grads[name] = np.zeros_like(w)\n", "            continue\n"))),
+            edits=[("            grads[name] = np.zeros_like(w)\n", "            continue\n")]),
 )
 
 
 # ---- Q7 lr_schedule: StepLR and ExponentialLR --------------------------------------------------------------
-
-LR_SCHEDULE = """def lr_schedule(kind, lr0, gamma, epochs, step_size=1):
-    if kind == 'step':
-        return np.array([lr0 * gamma ** (e // step_size) for e in range(epochs)])
-    return np.array([lr0 * gamma ** e for e in range(epochs)])
-"""
 
 
 def lr_schedule_reference(kind: str, lr0: float, gamma: float, epochs: int, step_size: int = 1) -> np.ndarray:
@@ -607,43 +518,26 @@ LR_SCHEDULE_MISTAKES = (
             "the epoch's training): epoch 0 trains with lr0, and the lr of epoch e is lr0 * gamma**(e // step_size) "
             "for StepLR and lr0 * gamma**e for ExponentialLR.",
             _schedule_variant(lambda e, s: (e + 1) // s, lambda lr0, gamma, e: lr0 * gamma ** (e + 1)),
-            _variant(LR_SCHEDULE, ("gamma ** (e // step_size)", "gamma ** ((e + 1) // step_size)"),
-                     ("gamma ** e ", "gamma ** (e + 1) "))),
+            edits=[("gamma ** (e // step_size)", "gamma ** ((e + 1) // step_size)"),
+                   ("gamma ** e ", "gamma ** (e + 1) ")]),
     Mistake("decayed_every_epoch",
             "your StepLR decays every epoch: it multiplies by gamma only every step_size epochs, "
             "lr0 * gamma**(e // step_size).",
             _schedule_variant(lambda e, s: e),
-            _variant(LR_SCHEDULE, ("gamma ** (e // step_size)", "gamma ** e"))),
+            edits=[("gamma ** (e // step_size)", "gamma ** e")]),
     Mistake("no_floor",
             "your StepLR decays smoothly, gamma**(e / step_size): it is a staircase, gamma**(e // step_size) "
             "(integer division), constant for step_size epochs at a time.",
             _schedule_variant(lambda e, s: e / s),
-            _variant(LR_SCHEDULE, ("gamma ** (e // step_size)", "gamma ** (e / step_size)"))),
+            edits=[("gamma ** (e // step_size)", "gamma ** (e / step_size)")]),
     Mistake("exp_of_gamma",
             "your ExponentialLR is lr0 * exp(-gamma * e): torch's multiplies by gamma every epoch, lr0 * gamma**e.",
             _schedule_variant(lambda e, s: e // s, lambda lr0, gamma, e: lr0 * np.exp(-gamma * e)),
-            _variant(LR_SCHEDULE, ("lr0 * gamma ** e ", "lr0 * np.exp(-gamma * e) "))),
+            edits=[("lr0 * gamma ** e ", "lr0 * np.exp(-gamma * e) ")]),
 )
 
 
 # ---- Q8 adam: torch.optim.Adam's exact update over k given gradients -------------------------------------------
-
-ADAM = """def adam_trajectory(theta0, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-    beta1, beta2 = betas
-    theta = np.array(theta0, dtype=np.float64)
-    m = np.zeros_like(theta)
-    v = np.zeros_like(theta)
-    trajectory = [theta.copy()]
-    for t, g in enumerate(grads, start=1):
-        g = g + weight_decay * theta
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g * g
-        m_hat = m / (1 - beta1 ** t)
-        v_hat = v / (1 - beta2 ** t)
-        theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
-        trajectory.append(theta.copy())
-    return np.stack(trajectory)
-"""
 
 
 def adam_reference(theta0, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -712,45 +606,30 @@ ADAM_MISTAKES = (
             "you used m and v without bias correction: they start at 0, so torch divides them by (1 - beta1**t) "
             "and (1 - beta2**t) at step t (t = 1, 2, ...).",
             _adam_mistake(correct=False),
-            _variant(ADAM, ("m / (1 - beta1 ** t)", "m"), ("v / (1 - beta2 ** t)", "v"))),
+            edits=[("m / (1 - beta1 ** t)", "m"), ("v / (1 - beta2 ** t)", "v")]),
     Mistake("eps_inside_sqrt",
             "you put eps inside the square root, sqrt(v_hat + eps): torch adds it after, sqrt(v_hat) + eps.",
             _adam_mistake(eps_inside=True),
-            _variant(ADAM, ("(np.sqrt(v_hat) + eps)", "np.sqrt(v_hat + eps)"))),
+            edits=[("(np.sqrt(v_hat) + eps)", "np.sqrt(v_hat + eps)")]),
     Mistake("bias_correction_power_misread",
             "your bias correction divides by (1 - beta)**t: it is 1 - beta**t, one minus the t-th power of beta.",
             _adam_mistake(misread_power=True),
-            _variant(ADAM, ("(1 - beta1 ** t)", "(1 - beta1) ** t"), ("(1 - beta2 ** t)", "(1 - beta2) ** t"))),
+            edits=[("(1 - beta1 ** t)", "(1 - beta1) ** t"), ("(1 - beta2 ** t)", "(1 - beta2) ** t")]),
     Mistake("bias_correction_off_by_one",
             "your bias correction uses the power t + 1: at the first step (t = 1) torch divides by 1 - beta1 and "
             "1 - beta2, so the first step moves each entry by about lr.",
             _adam_mistake(offset=1),
-            _variant(ADAM, ("enumerate(grads, start=1)", "enumerate(grads, start=2)"))),
+            edits=[("enumerate(grads, start=1)", "enumerate(grads, start=2)")]),
     Mistake("decoupled_weight_decay",
             "you decayed the weights directly, theta *= 1 - lr * weight_decay (that is AdamW): torch.optim.Adam "
             "adds weight_decay * theta to the gradient before the moment updates.",
             _adam_mistake(decoupled=True),
-            _variant(ADAM, ("        g = g + weight_decay * theta\n",
-                            "        theta = theta * (1 - lr * weight_decay)\n"))),
+            edits=[("        g = g + weight_decay * theta\n",
+                    "        theta = theta * (1 - lr * weight_decay)\n")]),
 )
 
 
 # ---- Q9 run_gd: full-batch gradient descent on linear regression, the loss trajectory -------------------------
-
-RUN_GD = """def run_gd(X, y, lr, steps):
-    n, d = X.shape
-    w = np.zeros(d)
-    b = 0.0
-    losses = []
-    for step in range(steps + 1):
-        residual = X @ w + b - y
-        losses.append(np.mean(residual ** 2))
-        if step == steps:
-            break
-        w = w - lr * 2 * X.T @ residual / n
-        b = b - lr * 2 * residual.sum() / n
-    return np.array(losses)
-"""
 
 
 def run_gd_reference(X: np.ndarray, y: np.ndarray, lr: float, steps: int) -> np.ndarray:
@@ -767,8 +646,11 @@ def run_gd_reference(X: np.ndarray, y: np.ndarray, lr: float, steps: int) -> np.
             if step == steps:
                 break
             dJ_dpred = losses.mse_loss_grad(prediction, y)  # 2 (ŷ − y) / n
-            w = optim.gd_step(w, X.T @ dJ_dpred, lr)
-            b = optim.gd_step(b, dJ_dpred.sum(keepdims=True), lr)
+            grad_w, grad_b = X.T @ dJ_dpred, dJ_dpred.sum(keepdims=True)
+            if not (np.isfinite(grad_w).all() and np.isfinite(grad_b).all()):
+                break  # the prediction overflowed (inf − inf in the gradient): diverged, the rest stays inf
+            w = optim.gd_step(w, grad_w, lr)
+            b = optim.gd_step(b, grad_b, lr)
     return out
 
 
@@ -830,56 +712,34 @@ RUN_GD_MISTAKES = (
             "your gradient is half the MSE's: d/dy_hat mean((y_hat - y)^2) = 2 (y_hat - y) / n. The 1/2 of the "
             "notes' L = 1/2 (y_hat - y)^2 is not in the loss you are asked to record (torch's MSELoss).",
             _run_gd_variant(scale=0.5),
-            _variant(RUN_GD, ("lr * 2 * X.T @ residual / n", "lr * X.T @ residual / n"),
-                     ("lr * 2 * residual.sum() / n", "lr * residual.sum() / n"))),
+            edits=[("lr * 2 * X.T @ residual / n", "lr * X.T @ residual / n"),
+                   ("lr * 2 * residual.sum() / n", "lr * residual.sum() / n")]),
     Mistake("summed_gradient",
             "your gradient sums over the samples: the loss is a mean, so its gradient is "
             "2 X^T (y_hat - y) / n (and 2 sum(y_hat - y) / n for b).",
             _run_gd_variant(scale="n"),
-            _variant(RUN_GD, ("lr * 2 * X.T @ residual / n", "lr * 2 * X.T @ residual"),
-                     ("lr * 2 * residual.sum() / n", "lr * 2 * residual.sum()"))),
+            edits=[("lr * 2 * X.T @ residual / n", "lr * 2 * X.T @ residual"),
+                   ("lr * 2 * residual.sum() / n", "lr * 2 * residual.sum()")]),
     Mistake("bias_not_trained",
             "your bias b never moves: the model is y_hat = X w + b and b is trained too, "
             "with dJ/db = 2 sum(y_hat - y) / n.",
             _run_gd_variant(bias=False),
-            _variant(RUN_GD, ("        b = b - lr * 2 * residual.sum() / n\n", ""))),
+            edits=[("        b = b - lr * 2 * residual.sum() / n\n", "")]),
     Mistake("gradient_ascent",
             "you added the gradient: gradient descent steps against it, theta <- theta - lr * grad.",
             _run_gd_variant(sign=-1.0),
-            _variant(RUN_GD, ("w = w - lr", "w = w + lr"), ("b = b - lr", "b = b + lr"))),
+            edits=[("w = w - lr", "w = w + lr"), ("b = b - lr", "b = b + lr")]),
     Mistake("lecture_loop_losses",
             "you recorded the loss only before each step, as the lecture's training loop does (steps values): "
             "return steps + 1 values, the loss at the start and after every step.",
             _run_gd_variant(before_step_only=True),
-            "def run_gd(X, y, lr, steps):\n"
-            "    n, d = X.shape\n"
-            "    w = np.zeros(d)\n"
-            "    b = 0.0\n"
-            "    losses = np.zeros(steps)\n"
-            "    for e in range(steps):\n"
-            "        residual = X @ w + b - y\n"
-            "        losses[e] = np.mean(residual ** 2)\n"
-            "        w = w - lr * 2 * X.T @ residual / n\n"
-            "        b = b - lr * 2 * residual.sum() / n\n"
-            "    return losses\n"),
+            edits=[("for step in range(steps + 1):", "for step in range(steps):"),
+                   ("        if step == steps:\n            break\n", "")]),
 )
 
 
 # ---- Q10 lr_regimes: which learning rates diverge, which are too slow (judged) --------------------------------
 
-LR_REGIMES = """def lr_regimes(X, y, lrs, steps):
-    codes = []
-    for lr in lrs:
-        with np.errstate(over='ignore', invalid='ignore'):
-            losses = run_gd(X, y, lr, steps)
-        if not np.isfinite(losses[-1]) or losses[-1] > losses[0]:
-            codes.append(2)
-        elif losses[-1] > 0.1 * losses[0]:
-            codes.append(1)
-        else:
-            codes.append(0)
-    return np.array(codes, dtype=np.int64)
-"""
 
 GOOD, SLOW, DIVERGES = 0, 1, 2
 REGIME_WORDS = {GOOD: "0 (fine)", SLOW: "1 (too slow)", DIVERGES: "2 (diverges)"}
@@ -1014,11 +874,38 @@ def _hidden_regime_case(rng: np.random.Generator, target_scale: float) -> Case:
     raise RuntimeError("could not build a learning-rate case")  # pragma: no cover - 50 tries always suffice
 
 
+def _near_the_slow_threshold(rng: np.random.Generator) -> Case:
+    """A few steps with an lr whose final loss lands between 5.5% and 9% of the initial one (fine, but close to
+    the tenth) while the loss one step earlier is above 11% of it and the first step alone halves it: told apart
+    from a tighter threshold (0.05), from the loss before the last step and from a tenth of the loss after the
+    first step; with a tiny lr (too slow) and one above the limit (diverges). The initial loss is below 0.1, so
+    a student comparing with 0.1 itself (absolute_threshold) is not named for another slip here."""
+    run = _silently(_run_gd_variant())
+    for _ in range(50):
+        X, y = _sum_regression(rng, int(rng.integers(10, 20)), 3)
+        y = y * np.sqrt(0.05 / np.mean(y ** 2))  # J(0) = mean(y^2) = 0.05; GD's loss ratios do not change
+        limit, steps = 2.0 / _max_curvature(X), int(rng.integers(3, 7))
+        for factor in np.geomspace(0.01, 0.99, 200):
+            trajectory = run(X, y, limit * factor, steps)
+            ratios = trajectory / trajectory[0]
+            if 0.055 < ratios[-1] < 0.09 and ratios[-2] > 0.11 and ratios[1] <= 0.5:
+                lrs = [limit * factor, limit * 0.001, limit * 1.5]
+                case = Case((X, y, [float(lrs[i]) for i in rng.permutation(3)], steps),
+                            label="a few steps, one lr ending between 5% and 10% of the initial loss")
+                runs = [run_gd_reference(X, y, lr, steps) for lr in case.args[2]]
+                if all(len(_acceptable(t[0], t[-1])) == 1 for t in runs) and \
+                        {GOOD, SLOW, DIVERGES} <= set(lr_regimes_reference(*case.args).tolist()):
+                    return case
+                break
+    raise RuntimeError("could not build a learning-rate case near the threshold")  # pragma: no cover
+
+
 def hidden_lr_regimes(rng: np.random.Generator) -> list[Case]:
     cases = [_hidden_regime_case(rng, 1.0), _hidden_regime_case(rng, 0.2)]  # 0.2: initial loss below 0.1
     X, y = _sum_regression(rng, int(rng.integers(10, 20)), 3)
     limit = 2.0 / _max_curvature(X)
     cases.append(Case((X, y, [limit * 0.001, limit * 0.4, limit * 1.5], 40)))
+    cases.append(_near_the_slow_threshold(rng))
     return cases
 
 
@@ -1028,18 +915,18 @@ LR_REGIME_MISTAKES = (
             "the first steps can still lower it before the steep direction blows up. Compare the final loss "
             "with the initial one.",
             _silently(_regimes_variant(first_step_only=True)),
-            _variant(LR_REGIMES, ("losses[-1] > losses[0]:\n", "losses[1] > losses[0]:\n"))),
+            edits=[("losses[-1] > losses[0]:\n", "losses[1] > losses[0]:\n")]),
     Mistake("absolute_threshold",
             "you compared the final loss with 0.1 itself: too slow means still above a tenth of the initial "
             "loss, 0.1 * losses[0].",
             _silently(_regimes_variant(absolute=True)),
-            _variant(LR_REGIMES, ("losses[-1] > 0.1 * losses[0]", "losses[-1] > 0.1"))),
+            edits=[("losses[-1] > 0.1 * losses[0]", "losses[-1] > 0.1")]),
     Mistake("overflow_not_divergent",
             "a loss that overflowed to inf or nan fails every comparison (nan > x is False), so you called it "
             "fine: check np.isfinite(losses[-1]) first: an overflow is a divergence.",
             _silently(_regimes_variant(nan_blind=True)),
-            _variant(LR_REGIMES, ("not np.isfinite(losses[-1]) or losses[-1] > losses[0]",
-                                  "losses[-1] > losses[0]"))),
+            edits=[("not np.isfinite(losses[-1]) or losses[-1] > losses[0]",
+                    "losses[-1] > losses[0]")]),
 )
 
 
@@ -1122,4 +1009,5 @@ SUITE = Suite(
             hint="the codes are judged with the reference's loss curves: if run_gd (question 9) fails, fix it first.",
         ),
     ),
+    notebook=NOTEBOOK,  # each mistake's code: its question's solution cell with its edits
 )

@@ -19,8 +19,9 @@ Slips of the lecture notes that are in the catalog:
   (seeded_normal float32_draw); and they call np.random.RandomState(17) the "newer seed mechanism", while it is
   the legacy generator that np.random.seed also drives (rng_batches legacy_global_random).
 
-The solution-cell sources below are the notebook's solution cells, markers included (tests/assignments/
-test_tensors.py checks that they are identical); every mistake's solution is that source with a small edit.
+One source for every solution: the notebook's solution cells. Each known mistake is its question's solution cell
+with small edits (Mistake.edits, applied when the suite is bound to the notebook); its compute is the trusted
+variant written here, which recognises a student who makes it.
 
 Not in the catalog: "seeding after drawing" (and never seeding). Its numbers come from whatever state the global
 generator was in, which the grader's worker sets per call and no trusted variant can reproduce; such an answer
@@ -30,6 +31,7 @@ fails every case, it is just not named.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,22 +42,7 @@ from reference.activations import log_softmax, softmax
 from reference.information import binary_entropy, cross_entropy_of, entropy
 from reference.layers import linear
 
-_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
-
-
-def _student(source: str) -> str:
-    """A solution cell as a student leaves it: the same code without nbgrader's solution markers."""
-    return "".join(line for line in source.splitlines(keepends=True) if line.strip() not in _MARKERS)
-
-
-def _swap(source: str, *pairs: tuple[str, str]) -> str:
-    """The student version of source with each old text replaced by new; every old text must occur once."""
-    source = _student(source)
-    for old, new in pairs:
-        if source.count(old) != 1:
-            raise ValueError(f"mistake edit does not apply: {old!r} occurs {source.count(old)} times")
-        source = source.replace(old, new)
-    return source
+NOTEBOOK = Path(__file__).resolve().parent.parent / "assignments" / "tensors" / "tensors.ipynb"
 
 
 def _cases(*items: tuple[tuple[Any, ...], dict[str, Any], str]) -> Callable[[], Sequence[Case]]:
@@ -87,17 +74,6 @@ def _xlogx(p: np.ndarray) -> np.ndarray:
 # ============================================================================================================
 # Part A: transpose, dot product, matrix product
 # ============================================================================================================
-
-DOT_SOLUTION = '''\
-def dot_numpy(a, b):
-    """The dot product a . b = sum_i a_i b_i of two 1-D numpy float arrays of the same length.
-
-    Returns a single number (a float or a 0-d numpy value), not an array.
-    """
-    ### BEGIN SOLUTION
-    return np.sum(a * b)
-    ### END SOLUTION
-'''
 
 
 def _dot(a, b):
@@ -142,34 +118,21 @@ def dot_question() -> Question:
                 "elementwise_product",
                 "you returned the elementwise product a * b (an array, as lecture 8's [2.4, 0.6, 0.8]); the dot "
                 "product adds those products up into one number: sum_i a_i b_i (3.8 in the notes' example).",
-                _dot_elementwise, _swap(DOT_SOLUTION, ("return np.sum(a * b)", "return a * b")),
+                _dot_elementwise, edits=[("return np.sum(a * b)", "return a * b")],
             ),
             Mistake(
                 "mean_instead_of_sum",
                 "you averaged the products a_i b_i; the dot product is their sum, not their mean.",
-                _dot_mean, _swap(DOT_SOLUTION, ("return np.sum(a * b)", "return np.mean(a * b)")),
+                _dot_mean, edits=[("return np.sum(a * b)", "return np.mean(a * b)")],
             ),
             Mistake(
                 "product_of_sums",
                 "you multiplied the sums, (sum_i a_i)(sum_j b_j), which also pairs a_i with b_j for i != j; the dot "
                 "product pairs entries at the same position only: sum_i a_i b_i.",
-                _dot_sums, _swap(DOT_SOLUTION, ("return np.sum(a * b)", "return np.sum(a) * np.sum(b)")),
+                _dot_sums, edits=[("return np.sum(a * b)", "return np.sum(a) * np.sum(b)")],
             ),
         ),
     )
-
-
-LINEAR_UNIT_SOLUTION = '''\
-def linear_unit(x, A, b):
-    """One linear unit, y = x A^T + b, as nn.Linear(d, 1) computes it (numpy in, numpy out).
-
-    x: (N, d) batch of inputs, one per row. A: (1, d) weight. b: (1,) bias.
-    Returns y of shape (N, 1).
-    """
-    ### BEGIN SOLUTION
-    return x @ A.T + b
-    ### END SOLUTION
-'''
 
 
 def _unit_elementwise(x, A, b):
@@ -207,33 +170,21 @@ def linear_unit_question() -> Question:
                 "elementwise_product",
                 "you multiplied x and A elementwise (lecture 8's slip: it prints xAᵀ = [2.4, 0.6, 0.8]); xAᵀ is a "
                 "matrix product, which sums over the features: 1.2·2 + 0.3·2 + 0.4·2 = 3.8. Use x @ A.T.",
-                _unit_elementwise, _swap(LINEAR_UNIT_SOLUTION, ("return x @ A.T + b", "return x * A + b")),
+                _unit_elementwise, edits=[("return x @ A.T + b", "return x * A + b")],
             ),
             Mistake(
                 "forgot_bias",
                 "you left out the bias: y = x Aᵀ + b.",
-                _unit_no_bias, _swap(LINEAR_UNIT_SOLUTION, ("return x @ A.T + b", "return x @ A.T")),
+                _unit_no_bias, edits=[("return x @ A.T + b", "return x @ A.T")],
             ),
             Mistake(
                 "flat_output",
                 "your values are right but your output has shape (N,): multiplying by the row A[0] drops a "
                 "dimension. nn.Linear(d, 1) returns a column of shape (N, 1); use x @ A.T (A.T is (d, 1)).",
-                _unit_flat, _swap(LINEAR_UNIT_SOLUTION, ("return x @ A.T + b", "return x @ A[0] + b")),
+                _unit_flat, edits=[("return x @ A.T + b", "return x @ A[0] + b")],
             ),
         ),
     )
-
-
-GRAM_SOLUTION = '''\
-def gram_matrix(X):
-    """All pairwise dot products of the rows of X: G[i, j] = x_i . x_j, that is G = X X^T (torch in, torch out).
-
-    X: float64 tensor of shape (N, d), one vector per row. Returns a tensor of shape (N, N).
-    """
-    ### BEGIN SOLUTION
-    return X @ X.T
-    ### END SOLUTION
-'''
 
 
 def _gram(X):
@@ -273,19 +224,19 @@ def gram_question() -> Question:
                 "wrong_side",
                 "you computed Xᵀ X, of shape (d, d): the dot products of the columns. The rows are the vectors "
                 "here, so G = X Xᵀ, of shape (N, N).",
-                _gram_wrong_side, _swap(GRAM_SOLUTION, ("return X @ X.T", "return X.T @ X")),
+                _gram_wrong_side, edits=[("return X @ X.T", "return X.T @ X")],
             ),
             Mistake(
                 "elementwise_product",
                 "you multiplied X by itself elementwise (X * X); G = X Xᵀ is a matrix product (X @ X.T), which "
                 "sums over the d features of each pair of rows.",
-                _gram_elementwise, _swap(GRAM_SOLUTION, ("return X @ X.T", "return X * X")),
+                _gram_elementwise, edits=[("return X @ X.T", "return X * X")],
             ),
             Mistake(
                 "diagonal_only",
                 "you returned only x_i . x_i, the squared length of each row (the diagonal of G); G holds the dot "
                 "product of every pair of rows: X @ X.T, of shape (N, N).",
-                _gram_diagonal, _swap(GRAM_SOLUTION, ("return X @ X.T", "return (X * X).sum(dim=1)")),
+                _gram_diagonal, edits=[("return X @ X.T", "return (X * X).sum(dim=1)")],
             ),
         ),
     )
@@ -300,20 +251,6 @@ SOFTMAX_BANNED = (
     "torch.nn", "torch._C", "torch.softmax", "torch.log_softmax", "torch.logsumexp", "torch.special",
     ".softmax", ".log_softmax", ".logsumexp", "scipy",
 )
-
-SOFTMAX_SOLUTION = '''\
-def softmax(input, dim):
-    """softmax(x)_i = exp(x_i) / sum_j exp(x_j) along dimension dim of a float64 tensor.
-
-    Subtract the maximum along dim first, so that no exponent is positive and nothing overflows.
-    Returns a tensor of input's shape whose slices along dim sum to 1.
-    """
-    ### BEGIN SOLUTION
-    shifted = input - input.max(dim=dim, keepdim=True).values
-    e = torch.exp(shifted)
-    return e / e.sum(dim=dim, keepdim=True)
-    ### END SOLUTION
-'''
 
 
 def _softmax_naive(input, dim):
@@ -376,55 +313,39 @@ def softmax_question() -> Question:
                 "you exponentiate the logits as they are (as the notes' num = np.exp(z) does): exp(1000) "
                 "overflows to inf and inf/inf is nan. Subtract the max along dim first; softmax(x − m) = "
                 "softmax(x), and every exponent is then ≤ 0.",
-                _softmax_naive, _swap(SOFTMAX_SOLUTION, (
+                _softmax_naive, edits=[(
                     "    shifted = input - input.max(dim=dim, keepdim=True).values\n", ""),
-                    ("e = torch.exp(shifted)", "e = torch.exp(input)")),
+                    ("e = torch.exp(shifted)", "e = torch.exp(input)")],
             ),
             Mistake(
                 "ignored_dim",
                 "you always normalise over the last dimension, whatever dim says; each slice along dim "
                 "(for dim=0 on a matrix: each column) must sum to 1. Pass dim to max and sum.",
-                _softmax_last_axis, _swap(SOFTMAX_SOLUTION,
-                                          ("input.max(dim=dim, keepdim=True)", "input.max(dim=-1, keepdim=True)"),
-                                          ("e.sum(dim=dim, keepdim=True)", "e.sum(dim=-1, keepdim=True)")),
+                _softmax_last_axis, edits=[
+                                           ("input.max(dim=dim, keepdim=True)", "input.max(dim=-1, keepdim=True)"),
+                                           ("e.sum(dim=dim, keepdim=True)", "e.sum(dim=-1, keepdim=True)")],
             ),
             Mistake(
                 "normalised_over_everything",
                 "you divide by the sum over the whole tensor, so all entries together sum to 1; softmax "
                 "normalises each slice along dim separately: e.sum(dim=dim, keepdim=True).",
-                _softmax_everything, _swap(SOFTMAX_SOLUTION, ("input.max(dim=dim, keepdim=True).values", "input.max()"),
-                                           ("e.sum(dim=dim, keepdim=True)", "e.sum()")),
+                _softmax_everything, edits=[("input.max(dim=dim, keepdim=True).values", "input.max()"),
+                                            ("e.sum(dim=dim, keepdim=True)", "e.sum()")],
             ),
             Mistake(
                 "global_max",
                 "you subtract the maximum of the whole tensor instead of the maximum along dim: a row whose "
                 "logits all lie far below that max underflows to exp(−2000) = 0 everywhere, and 0/0 is nan. "
                 "Subtract each slice's own max: input.max(dim=dim, keepdim=True).values.",
-                _softmax_global_max, _swap(SOFTMAX_SOLUTION,
-                                           ("input.max(dim=dim, keepdim=True).values", "input.max()")),
+                _softmax_global_max, edits=[("input.max(dim=dim, keepdim=True).values", "input.max()")],
             ),
             Mistake(
                 "forgot_to_normalise",
                 "you return exp(x − max) without dividing by the sum along dim, so the outputs do not sum to 1.",
-                _softmax_unnormalised, _swap(SOFTMAX_SOLUTION, ("return e / e.sum(dim=dim, keepdim=True)", "return e")),
+                _softmax_unnormalised, edits=[("return e / e.sum(dim=dim, keepdim=True)", "return e")],
             ),
         ),
     )
-
-
-LOG_SOFTMAX_SOLUTION = '''\
-def log_softmax(input, dim):
-    """log softmax(x)_i = x_i - log sum_j exp(x_j) along dimension dim of a float64 tensor.
-
-    Compute log-sum-exp stably: m + log sum_j exp(x_j - m) with m the max along dim.
-    Returns a tensor of input's shape (every entry <= 0, and finite for finite input).
-    """
-    ### BEGIN SOLUTION
-    m = input.max(dim=dim, keepdim=True).values
-    lse = m + torch.log(torch.exp(input - m).sum(dim=dim, keepdim=True))
-    return input - lse
-    ### END SOLUTION
-'''
 
 
 def _log_of_softmax(input, dim):
@@ -466,39 +387,37 @@ def log_softmax_question() -> Question:
                 "you take the log of the softmax: for a logit far below the max the softmax underflows to 0 and "
                 "log(0) = −inf, although log-softmax is finite (x_i − logsumexp(x)). Subtract the log-sum-exp "
                 "instead of dividing and then taking the log.",
-                _log_of_softmax, _swap(LOG_SOFTMAX_SOLUTION, (
+                _log_of_softmax, edits=[(
                     "    lse = m + torch.log(torch.exp(input - m).sum(dim=dim, keepdim=True))\n"
                     "    return input - lse\n",
                     "    e = torch.exp(input - m)\n"
-                    "    return torch.log(e / e.sum(dim=dim, keepdim=True))\n")),
+                    "    return torch.log(e / e.sum(dim=dim, keepdim=True))\n")],
             ),
             Mistake(
                 "no_max_subtraction",
                 "your log-sum-exp exponentiates the logits as they are: exp(1000) overflows to inf. Use "
                 "logsumexp(x) = m + log Σ exp(x − m) with m the max along dim.",
-                _log_softmax_naive, _swap(LOG_SOFTMAX_SOLUTION,
-                                          ("m + torch.log(torch.exp(input - m)", "torch.log(torch.exp(input)")),
+                _log_softmax_naive, edits=[("m + torch.log(torch.exp(input - m)", "torch.log(torch.exp(input)")],
             ),
             Mistake(
                 "forgot_max_in_logsumexp",
                 "your log-sum-exp is log Σ exp(x − m) without adding m back: logsumexp(x) = m + log Σ exp(x − m). "
                 "Each of your slices is off by its max.",
-                _log_softmax_no_max_back, _swap(LOG_SOFTMAX_SOLUTION,
-                                                ("lse = m + torch.log(", "lse = torch.log(")),
+                _log_softmax_no_max_back, edits=[("lse = m + torch.log(", "lse = torch.log(")],
             ),
             Mistake(
                 "ignored_dim",
                 "you always work over the last dimension, whatever dim says; the max and the sum must be taken "
                 "along dim.",
-                _log_softmax_last_axis, _swap(LOG_SOFTMAX_SOLUTION,
-                                              ("input.max(dim=dim, keepdim=True)", "input.max(dim=-1, keepdim=True)"),
-                                              (".sum(dim=dim, keepdim=True)", ".sum(dim=-1, keepdim=True)")),
+                _log_softmax_last_axis, edits=[
+                                               ("input.max(dim=dim, keepdim=True)", "input.max(dim=-1, keepdim=True)"),
+                                               (".sum(dim=dim, keepdim=True)", ".sum(dim=-1, keepdim=True)")],
             ),
             Mistake(
                 "sign_flipped",
                 "your values have the wrong sign: you return logsumexp(x) − x (a negative log-likelihood); "
                 "log-softmax is x − logsumexp(x), always ≤ 0.",
-                _log_softmax_negated, _swap(LOG_SOFTMAX_SOLUTION, ("return input - lse", "return lse - input")),
+                _log_softmax_negated, edits=[("return input - lse", "return lse - input")],
             ),
         ),
     )
@@ -510,23 +429,6 @@ def log_softmax_question() -> Question:
 
 # Written with numpy: scipy.stats.entropy / scipy.special.entr and torch's entropies would do the exercise.
 INFORMATION_BANNED = ("scipy", "torch.special", "torch.distributions", "torch.nn")
-
-ENTROPY_SOLUTION = '''\
-def entropy(p, dim=-1, base=None):
-    """Shannon entropy H(p) = -sum_i p_i log p_i of the distributions along dim, with 0 log 0 = 0.
-
-    p: float array whose slices along dim are probability distributions (entries >= 0, summing to 1).
-    base: None for natural logs (nats), 2 for bits, any other base b > 0 (b != 1) for log_b.
-    Returns an array of p's shape without dim (a single number when p is 1-D).
-    """
-    ### BEGIN SOLUTION
-    safe = np.where(p > 0, p, 1.0)  # log(1) = 0 where p = 0, so 0 log 0 counts as 0
-    h = -np.sum(p * np.log(safe), axis=dim)
-    if base is not None:
-        h = h / np.log(base)
-    return h
-    ### END SOLUTION
-'''
 
 
 def _entropy_nats(p, dim=-1, base=None):
@@ -595,54 +497,36 @@ def entropy_question() -> Question:
                 "ignored_base",
                 "your entropy is always in nats: np.log is the natural log (the notes write log₂ but compute "
                 "np.log). For base=2 (bits) divide by log(2): log_b x = ln x / ln b.",
-                _entropy_nats, _swap(ENTROPY_SOLUTION, (
-                    "    if base is not None:\n        h = h / np.log(base)\n", "")),
+                _entropy_nats, edits=[(
+                    "    if base is not None:\n        h = h / np.log(base)\n", "")],
             ),
             Mistake(
                 "always_bits",
                 "your entropy is always in bits (log₂), whatever base says; base=None means natural logs (nats), "
                 "and base=b means log_b x = ln x / ln b.",
-                _entropy_bits, _swap(ENTROPY_SOLUTION, ("np.log(safe)", "np.log2(safe)"), (
-                    "    if base is not None:\n        h = h / np.log(base)\n", "")),
+                _entropy_bits, edits=[("np.log(safe)", "np.log2(safe)"), (
+                    "    if base is not None:\n        h = h / np.log(base)\n", "")],
             ),
             Mistake(
                 "missing_minus_sign",
                 "your entropy is negative: log p ≤ 0, so Σ p log p ≤ 0, and the entropy is its negative, "
                 "H(p) = −Σ p log p ≥ 0.",
-                _entropy_negated, _swap(ENTROPY_SOLUTION, ("h = -np.sum(", "h = np.sum(")),
+                _entropy_negated, edits=[("h = -np.sum(", "h = np.sum(")],
             ),
             Mistake(
                 "zero_probability_nan",
                 "a probability of 0 gives you nan: 0 · log 0 is 0 · (−inf) = nan in floating point, as in the "
                 "notes' loop. By convention (the limit of p log p as p → 0) that term is 0: skip the zeros.",
-                _entropy_nan, _swap(ENTROPY_SOLUTION, ("np.log(safe)", "np.log(p)")),
+                _entropy_nan, edits=[("np.log(safe)", "np.log(p)")],
             ),
             Mistake(
                 "ignored_dim",
                 "you always sum over the last axis, whatever dim says; each distribution lies along dim (for "
                 "dim=0 on a matrix: each column).",
-                _entropy_last_axis, _swap(ENTROPY_SOLUTION, ("axis=dim", "axis=-1")),
+                _entropy_last_axis, edits=[("axis=dim", "axis=-1")],
             ),
         ),
     )
-
-
-CROSS_ENTROPY_SOLUTION = '''\
-def cross_entropy_of(p, q, dim=-1, base=None):
-    """Cross-entropy H(p, q) = -sum_i p_i log q_i along dim: p the true distribution, q the model's.
-
-    p, q: float arrays of the same shape whose slices along dim are probability distributions.
-    Terms with p_i = 0 are 0 (even where q_i = 0); p_i > 0 with q_i = 0 gives inf.
-    base: None for nats, 2 for bits, b for log_b. Returns an array of p's shape without dim.
-    """
-    ### BEGIN SOLUTION
-    safe_q = np.where(p > 0, q, 1.0)  # terms with p_i = 0 count as 0
-    h = -np.sum(p * np.log(safe_q), axis=dim)
-    if base is not None:
-        h = h / np.log(base)
-    return h
-    ### END SOLUTION
-'''
 
 
 def _ce(p, q, dim=-1, base=None):
@@ -706,20 +590,20 @@ def cross_entropy_question() -> Question:
                 "missing_minus_sign",
                 "your cross-entropy is negative: Σ p log q ≤ 0, and the cross-entropy is its negative, "
                 "H(p, q) = −Σ p_i log q_i ≥ 0.",
-                _ce_negated, _swap(CROSS_ENTROPY_SOLUTION, ("h = -np.sum(", "h = np.sum(")),
+                _ce_negated, edits=[("h = -np.sum(", "h = np.sum(")],
             ),
             Mistake(
                 "ignored_base",
                 "your cross-entropy is always in nats (natural log); for base=2 (bits) divide by ln 2: "
                 "log_b x = ln x / ln b.",
-                _ce_nats, _swap(CROSS_ENTROPY_SOLUTION, (
-                    "    if base is not None:\n        h = h / np.log(base)\n", "")),
+                _ce_nats, edits=[(
+                    "    if base is not None:\n        h = h / np.log(base)\n", "")],
             ),
             Mistake(
                 "zero_probability_nan",
                 "where p_i = 0 and q_i = 0 you get 0 · log 0 = 0 · (−inf) = nan; that term is 0 (an outcome that "
                 "never happens costs nothing). Skip the terms with p_i = 0.",
-                _ce_nan, _swap(CROSS_ENTROPY_SOLUTION, ("np.log(safe_q)", "np.log(q)")),
+                _ce_nan, edits=[("np.log(safe_q)", "np.log(q)")],
             ),
             # Last on purpose: its variant is inf on the notes' case, and the diagnosis takes the first variant
             # that reproduces every failure, so the finite variants are tried first.
@@ -728,31 +612,11 @@ def cross_entropy_question() -> Question:
                 "you computed H(q, p) = −Σ q log p, with the arguments the other way round (as the notes' loop "
                 "H -= q[i]*np.log(p[i]) does, with p the label): cross-entropy is not symmetric. H(p, q) = "
                 "−Σ p_i log q_i weights the model's log-probabilities log q by the true distribution p.",
-                _ce_swapped, _swap(CROSS_ENTROPY_SOLUTION,
-                                   ("safe_q = np.where(p > 0, q, 1.0)", "safe_q = np.where(q > 0, p, 1.0)"),
-                                   ("h = -np.sum(p * np.log(safe_q)", "h = -np.sum(q * np.log(safe_q)")),
+                _ce_swapped, edits=[("safe_q = np.where(p > 0, q, 1.0)", "safe_q = np.where(q > 0, p, 1.0)"),
+                                    ("h = -np.sum(p * np.log(safe_q)", "h = -np.sum(q * np.log(safe_q)")],
             ),
         ),
     )
-
-
-BINARY_ENTROPY_SOLUTION = '''\
-def binary_entropy(p, base=None):
-    """H_b(p) = -p log p - (1 - p) log(1 - p), elementwise: the entropy of a coin with P(heads) = p.
-
-    p: float array of probabilities in [0, 1], any shape. H_b(0) = H_b(1) = 0.
-    base: None for nats, 2 for bits, b for log_b. Returns an array of p's shape.
-    """
-    ### BEGIN SOLUTION
-    h = np.zeros_like(p)
-    inside = (p > 0) & (p < 1)  # at p = 0 and p = 1 both terms are 0 log 0 = 0
-    r = p[inside]
-    h[inside] = -(r * np.log(r) + (1 - r) * np.log(1 - r))
-    if base is not None:
-        h = h / np.log(base)
-    return h
-    ### END SOLUTION
-'''
 
 
 def _binary_negated(p, base=None):
@@ -796,31 +660,31 @@ def binary_entropy_question() -> Question:
                 "missing_minus_sign",
                 "your binary entropy is negative: H_b(p) = −[p log p + (1 − p) log(1 − p)], with the minus sign "
                 "in front of the whole bracket.",
-                _binary_negated, _swap(BINARY_ENTROPY_SOLUTION, ("h[inside] = -(r", "h[inside] = (r")),
+                _binary_negated, edits=[("h[inside] = -(r", "h[inside] = (r")],
             ),
             Mistake(
                 "forgot_second_term",
                 "you have only −p log p; a coin has two outcomes, so add the tails term −(1 − p) log(1 − p).",
-                _binary_first_term, _swap(BINARY_ENTROPY_SOLUTION, (
-                    "-(r * np.log(r) + (1 - r) * np.log(1 - r))", "-(r * np.log(r))")),
+                _binary_first_term, edits=[(
+                    "-(r * np.log(r) + (1 - r) * np.log(1 - r))", "-(r * np.log(r))")],
             ),
             Mistake(
                 "zero_or_one_nan",
                 "p = 0 or p = 1 gives you nan: 0 · log 0 = 0 · (−inf) = nan in floating point. A certain coin "
                 "has entropy 0 (0 log 0 = 0 by convention): handle p = 0 and p = 1 separately.",
-                _binary_nan, _swap(BINARY_ENTROPY_SOLUTION, (
+                _binary_nan, edits=[(
                     "    h = np.zeros_like(p)\n"
                     "    inside = (p > 0) & (p < 1)  # at p = 0 and p = 1 both terms are 0 log 0 = 0\n"
                     "    r = p[inside]\n"
                     "    h[inside] = -(r * np.log(r) + (1 - r) * np.log(1 - r))\n",
-                    "    h = -(p * np.log(p) + (1 - p) * np.log(1 - p))\n")),
+                    "    h = -(p * np.log(p) + (1 - p) * np.log(1 - p))\n")],
             ),
             Mistake(
                 "ignored_base",
                 "your binary entropy is always in nats; for base=2 (bits: a fair coin has exactly 1 bit) divide "
                 "by ln 2.",
-                _binary_nats, _swap(BINARY_ENTROPY_SOLUTION, (
-                    "    if base is not None:\n        h = h / np.log(base)\n", "")),
+                _binary_nats, edits=[(
+                    "    if base is not None:\n        h = h / np.log(base)\n", "")],
             ),
         ),
     )
@@ -829,18 +693,6 @@ def binary_entropy_question() -> Question:
 # ============================================================================================================
 # Part D: argmin/argmax, mean and variance
 # ============================================================================================================
-
-ARG_SOLUTION = '''\
-def argmin_argmax(x, axis):
-    """The positions of the smallest and of the largest value of x along axis (numpy in, integers out).
-
-    x: float array (no ties). axis: int. Returns the tuple (argmin, argmax), two integer arrays of x's shape
-    without axis (plain integers when x is 1-D).
-    """
-    ### BEGIN SOLUTION
-    return np.argmin(x, axis=axis), np.argmax(x, axis=axis)
-    ### END SOLUTION
-'''
 
 
 def _argminmax(x, axis):
@@ -893,48 +745,31 @@ def arg_question() -> Question:
                 "returned_values",
                 "you returned the smallest and largest values themselves; argmin and argmax return their "
                 "positions (integer indices): np.argmin / np.argmax rather than np.min / np.max.",
-                _minmax_values, _swap(ARG_SOLUTION, ("np.argmin(x, axis=axis), np.argmax(x, axis=axis)",
-                                                     "np.min(x, axis=axis), np.max(x, axis=axis)")),
+                _minmax_values, edits=[("np.argmin(x, axis=axis), np.argmax(x, axis=axis)",
+                                        "np.min(x, axis=axis), np.max(x, axis=axis)")],
             ),
             Mistake(
                 "flattened_index",
                 "without axis, np.argmin and np.argmax return one index into the flattened array; pass axis= "
                 "to get one index per slice along that axis.",
-                _argminmax_flat, _swap(ARG_SOLUTION, ("np.argmin(x, axis=axis), np.argmax(x, axis=axis)",
-                                                      "np.argmin(x), np.argmax(x)")),
+                _argminmax_flat, edits=[("np.argmin(x, axis=axis), np.argmax(x, axis=axis)",
+                                         "np.argmin(x), np.argmax(x)")],
             ),
             Mistake(
                 "wrong_axis",
                 "you always search along axis 0 (down the columns), whatever axis says; use axis=axis.",
-                _argminmax_axis0, _swap(ARG_SOLUTION, ("np.argmin(x, axis=axis), np.argmax(x, axis=axis)",
-                                                       "np.argmin(x, axis=0), np.argmax(x, axis=0)")),
+                _argminmax_axis0, edits=[("np.argmin(x, axis=axis), np.argmax(x, axis=axis)",
+                                          "np.argmin(x, axis=0), np.argmax(x, axis=0)")],
             ),
             Mistake(
                 "swapped_outputs",
                 "your two answers are in the wrong order: return (argmin, argmax), the smallest value's "
                 "position first.",
-                _argmaxmin, _swap(ARG_SOLUTION, ("np.argmin(x, axis=axis), np.argmax(x, axis=axis)",
-                                                 "np.argmax(x, axis=axis), np.argmin(x, axis=axis)")),
+                _argmaxmin, edits=[("np.argmin(x, axis=axis), np.argmax(x, axis=axis)",
+                                    "np.argmax(x, axis=axis), np.argmin(x, axis=axis)")],
             ),
         ),
     )
-
-
-MEAN_VAR_SOLUTION = '''\
-def mean_and_variances(x):
-    """Per-feature mean, population variance and sample variance of a data tensor (torch in, torch out).
-
-    x: float64 tensor of shape (N, d), N >= 2 observations (rows) of d features (columns).
-    Returns the tuple (mean, population_variance, sample_variance), three tensors of shape (d,):
-    the variances are sum_n (x_n - mean)^2 divided by N and by N - 1.
-    """
-    ### BEGIN SOLUTION
-    mean = x.mean(dim=0)
-    population = x.var(dim=0, correction=0)  # divide by N
-    sample = x.var(dim=0, correction=1)  # divide by N - 1
-    return mean, population, sample
-    ### END SOLUTION
-'''
 
 
 def _mean_var(x):
@@ -987,38 +822,38 @@ def mean_var_question() -> Question:
                 "your sample variance divides by N, which is the population variance (np.var's default, "
                 "ddof=0, or torch.var(..., correction=0)); the sample variance divides by N − 1 (ddof=1, "
                 "torch.var's default), because the mean was estimated from the same data.",
-                _mean_var_both_population, _swap(MEAN_VAR_SOLUTION, (
-                    "sample = x.var(dim=0, correction=1)", "sample = ((x - mean) ** 2).mean(dim=0)")),
+                _mean_var_both_population, edits=[(
+                    "sample = x.var(dim=0, correction=1)", "sample = ((x - mean) ** 2).mean(dim=0)")],
             ),
             Mistake(
                 "population_variance_divides_by_n_minus_1",
                 "your population variance divides by N − 1, which is the sample variance: torch.var's default "
                 "is correction=1 (unbiased=True). The population variance divides by N: correction=0 (as "
                 "np.var's default ddof=0).",
-                _mean_var_both_sample, _swap(MEAN_VAR_SOLUTION, (
-                    "population = x.var(dim=0, correction=0)", "population = x.var(dim=0)")),
+                _mean_var_both_sample, edits=[(
+                    "population = x.var(dim=0, correction=0)", "population = x.var(dim=0)")],
             ),
             Mistake(
                 "variances_swapped",
                 "your two variances are in the wrong order: the population variance (÷ N) comes second, the "
                 "sample variance (÷ (N − 1), the larger one) third.",
-                _mean_var_swapped, _swap(MEAN_VAR_SOLUTION, ("return mean, population, sample",
-                                                             "return mean, sample, population")),
+                _mean_var_swapped, edits=[("return mean, population, sample",
+                                           "return mean, sample, population")],
             ),
             Mistake(
                 "wrong_axis",
                 "you reduced over each row (dim=1): one value per observation. The features are the columns, "
                 "so reduce over the observations, dim=0, for one value per feature.",
-                _mean_var_rows, _swap(MEAN_VAR_SOLUTION, ("x.mean(dim=0)", "x.mean(dim=1)"),
-                                      ("x.var(dim=0, correction=0)", "x.var(dim=1, correction=0)"),
-                                      ("x.var(dim=0, correction=1)", "x.var(dim=1, correction=1)")),
+                _mean_var_rows, edits=[("x.mean(dim=0)", "x.mean(dim=1)"),
+                                       ("x.var(dim=0, correction=0)", "x.var(dim=1, correction=0)"),
+                                       ("x.var(dim=0, correction=1)", "x.var(dim=1, correction=1)")],
             ),
             Mistake(
                 "standard_deviation",
                 "you returned standard deviations (square roots, x.std); the variance is the mean squared "
                 "deviation itself, without the root: x.var.",
-                _mean_std, _swap(MEAN_VAR_SOLUTION, ("x.var(dim=0, correction=0)", "x.std(dim=0, correction=0)"),
-                                 ("x.var(dim=0, correction=1)", "x.std(dim=0, correction=1)")),
+                _mean_std, edits=[("x.var(dim=0, correction=0)", "x.std(dim=0, correction=0)"),
+                                  ("x.var(dim=0, correction=1)", "x.std(dim=0, correction=1)")],
             ),
         ),
     )
@@ -1031,19 +866,6 @@ def mean_var_question() -> Question:
 # Draws are compared bit-for-bit in spirit: any other stream differs at order 1. rtol is not 0 only because the
 # released notebook's public checks hold the expected values to 13 significant digits.
 SEED_RTOL, SEED_ATOL = 1e-12, 1e-300
-
-SEEDED_NORMAL_SOLUTION = '''\
-def seeded_normal(seed, n):
-    """n standard normal numbers from torch's generator seeded with seed, drawn in float64.
-
-    Seed first (torch.manual_seed), then draw with torch.randn(..., dtype=torch.float64).
-    Returns a float64 tensor of shape (n,); the same seed must give the very same numbers.
-    """
-    ### BEGIN SOLUTION
-    torch.manual_seed(seed)
-    return torch.randn(n, dtype=torch.float64)
-    ### END SOLUTION
-'''
 
 
 def _torch_generator(seed: int) -> torch.Generator:
@@ -1095,53 +917,36 @@ def seeded_normal_question() -> Question:
                 "you drew in float32 (torch's default dtype, as torch.Tensor in the notes) and converted to "
                 "float64: that is a different draw, rounded to 7 digits and, for n ≥ 16, even a different "
                 "sequence. Draw in float64: torch.randn(n, dtype=torch.float64).",
-                _seeded_float32, _swap(SEEDED_NORMAL_SOLUTION, (
-                    "return torch.randn(n, dtype=torch.float64)", "return torch.randn(n).double()")),
+                _seeded_float32, edits=[(
+                    "return torch.randn(n, dtype=torch.float64)", "return torch.randn(n).double()")],
             ),
             Mistake(
                 "numpy_generator",
                 "your numbers come from numpy's generator (np.random.seed / np.random.randn), not from torch's: "
                 "seeding numpy leaves torch's stream untouched and vice versa. Use torch.manual_seed and "
                 "torch.randn.",
-                _seeded_numpy, _swap(SEEDED_NORMAL_SOLUTION, ("torch.manual_seed(seed)", "np.random.seed(seed)"), (
-                    "return torch.randn(n, dtype=torch.float64)", "return torch.from_numpy(np.random.randn(n))")),
+                _seeded_numpy, edits=[("torch.manual_seed(seed)", "np.random.seed(seed)"), (
+                    "return torch.randn(n, dtype=torch.float64)", "return torch.from_numpy(np.random.randn(n))")],
             ),
             Mistake(
                 "reseeded_in_loop",
                 "all your numbers are equal: you seed again before every draw, so each draw restarts the same "
                 "stream. Seed once, then draw all n numbers.",
-                _seeded_loop, _swap(SEEDED_NORMAL_SOLUTION, (
+                _seeded_loop, edits=[(
                     "    torch.manual_seed(seed)\n    return torch.randn(n, dtype=torch.float64)\n",
                     "    values = []\n"
                     "    for i in range(n):\n"
                     "        torch.manual_seed(seed)\n"
                     "        values.append(torch.randn(1, dtype=torch.float64))\n"
-                    "    return torch.cat(values)\n")),
+                    "    return torch.cat(values)\n")],
             ),
             Mistake(
                 "uniform_instead_of_normal",
                 "you drew uniform numbers on [0, 1) with torch.rand; torch.randn draws standard normal ones.",
-                _seeded_uniform, _swap(SEEDED_NORMAL_SOLUTION, ("return torch.randn(", "return torch.rand(")),
+                _seeded_uniform, edits=[("return torch.randn(", "return torch.rand(")],
             ),
         ),
     )
-
-
-RNG_BATCHES_SOLUTION = '''\
-def rng_batches(seed, k, n):
-    """k mini-batches of n standard normal numbers from ONE numpy Generator made with default_rng(seed).
-
-    Make the generator once, then draw the batches one after another with rng.standard_normal(n).
-    Returns a float64 array of shape (k, n): row i is batch i.
-    """
-    ### BEGIN SOLUTION
-    rng = np.random.default_rng(seed)
-    batches = []
-    for i in range(k):
-        batches.append(rng.standard_normal(n))
-    return np.stack(batches)
-    ### END SOLUTION
-'''
 
 
 def _rng_batches(seed, k, n):
@@ -1182,9 +987,9 @@ def rng_batches_question() -> Question:
                 "reseeded_in_loop",
                 "all your batches are identical: you create the generator (reseed) inside the loop, so every "
                 "batch restarts the same stream. Create it once, before the loop, and keep drawing from it.",
-                _rng_reseeded, _swap(RNG_BATCHES_SOLUTION, (
+                _rng_reseeded, edits=[(
                     "    rng = np.random.default_rng(seed)\n    batches = []\n    for i in range(k):\n",
-                    "    batches = []\n    for i in range(k):\n        rng = np.random.default_rng(seed)\n")),
+                    "    batches = []\n    for i in range(k):\n        rng = np.random.default_rng(seed)\n")],
             ),
             Mistake(
                 "legacy_global_random",
@@ -1192,39 +997,21 @@ def rng_batches_question() -> Question:
                 "np.random.standard_normal, or np.random.RandomState — which the notes call the newer "
                 "mechanism, but it is the old one): a different algorithm and stream. Use the Generator "
                 "rng = np.random.default_rng(seed) and draw with rng.standard_normal(n).",
-                _rng_legacy, _swap(RNG_BATCHES_SOLUTION,
-                                   ("rng = np.random.default_rng(seed)", "np.random.seed(seed)"),
-                                   ("batches.append(rng.standard_normal(n))",
-                                    "batches.append(np.random.standard_normal(n))")),
+                _rng_legacy, edits=[("rng = np.random.default_rng(seed)", "np.random.seed(seed)"),
+                                    ("batches.append(rng.standard_normal(n))",
+                                     "batches.append(np.random.standard_normal(n))")],
             ),
             Mistake(
                 "seed_per_batch",
                 "you seed each batch with its own seed (seed + i): the batches come from k separate streams "
                 "instead of one. Make one generator from seed and draw the batches from it one after another.",
-                _rng_seed_per_batch, _swap(RNG_BATCHES_SOLUTION, (
+                _rng_seed_per_batch, edits=[(
                     "    rng = np.random.default_rng(seed)\n    batches = []\n    for i in range(k):\n",
-                    "    batches = []\n    for i in range(k):\n        rng = np.random.default_rng(seed + i)\n")),
+                    "    batches = []\n    for i in range(k):\n        rng = np.random.default_rng(seed + i)\n")],
             ),
         ),
     )
 
-
-# ============================================================================================================
-
-SOLUTIONS = {
-    "dot_solution": DOT_SOLUTION,
-    "linear_unit_solution": LINEAR_UNIT_SOLUTION,
-    "gram_solution": GRAM_SOLUTION,
-    "softmax_solution": SOFTMAX_SOLUTION,
-    "log_softmax_solution": LOG_SOFTMAX_SOLUTION,
-    "entropy_solution": ENTROPY_SOLUTION,
-    "cross_entropy_solution": CROSS_ENTROPY_SOLUTION,
-    "binary_entropy_solution": BINARY_ENTROPY_SOLUTION,
-    "argmin_argmax_solution": ARG_SOLUTION,
-    "mean_var_solution": MEAN_VAR_SOLUTION,
-    "seeded_normal_solution": SEEDED_NORMAL_SOLUTION,
-    "rng_batches_solution": RNG_BATCHES_SOLUTION,
-}
 
 SUITE = Suite(
     assignment="tensors",
@@ -1242,4 +1029,5 @@ SUITE = Suite(
         seeded_normal_question(),
         rng_batches_question(),
     ),
+    notebook=NOTEBOOK,  # each mistake's code: its question's solution cell with its edits
 )

@@ -16,8 +16,9 @@ the student's code): they build the model, loader and optimizer from plain array
 student's entry point, and return plain data (batches, parameter counts, outputs, loss trajectories, state
 dicts). The trusted side computes the expected values with reference/ (models, training, datasets) and torch.
 
-Known mistakes are the question's solution cell with one edit (`_swap`); their `compute` runs that very source
-on the trusted side through the same harness, so a student who makes the mistake is recognised bit for bit.
+One source for every solution: the notebook's solution cells. Known mistakes are the question's solution cell
+with small edits (`_mistake`, Mistake.edits); their `compute` runs that very edited cell on the trusted side
+through the same harness, so a student who makes the mistake is recognised bit for bit.
 The notes' own slips in the catalog: lecture 8's first FFN feeds x (not y) to every line of forward
 (ffn: forward_uses_x); unit 8 scores the sigmoid output with out.round() and reports 100·(1 − error/total)
 (accuracy: threshold_half, percent), which are wrong for a logit model and for a fraction.
@@ -32,16 +33,20 @@ import functools
 import hashlib
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from dlgrade.solution_cells import edited, solution_sources
 from dlgrade.suite import WARM_UP_DATA, WARM_UP_OPTIMIZERS, Case, Mistake, Question, Suite, Verdict, too_large_to_judge
 from reference import datasets, models
 from reference.training import evaluate, load_numpy_state_dict, state_dict_to_numpy
 from reference.training import train as reference_train
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "assignments" / "training" / "training.ipynb"
 
 # ============================================================================================================
 # What runs in the worker next to the student's code (public: students may read it in the feedback)
@@ -308,19 +313,12 @@ def _variant(harness: str, entry: str, source: str) -> Callable[..., Any]:
     return compute
 
 
-def _swap(source: str, *pairs: tuple[str, str]) -> str:
-    """source with every occurrence of each old text replaced by new; each must occur (a stale edit fails)."""
-    for old, new in pairs:
-        if old not in source:
-            raise ValueError(f"mistake edit does not apply: {old!r} is not in the solution")
-        source = source.replace(old, new)
-    return source
-
-
 def _mistake(question: str, name: str, feedback: str, *edits: tuple[str, str]) -> Mistake:
-    harness, entry, solution = _QUESTIONS[question]
-    source = _swap(solution, *edits)
-    return Mistake(name, feedback, _variant(harness, entry, source), source)
+    """A known mistake: the question's solution cell with ``edits`` (applied to the notebook's cell when the suite
+    is bound to it); its compute runs that edited cell through the question's harness."""
+    harness, entry, cell = _QUESTIONS[question]
+    source = edited(solution_sources(NOTEBOOK)[cell], *edits, where=f"training's {cell}")
+    return Mistake(name, feedback, _variant(harness, entry, source), edits=edits)
 
 
 def _seed(rng: np.random.Generator) -> int:
@@ -337,217 +335,17 @@ def _uniform_weights(rng: np.random.Generator, layers: Sequence[tuple[str, int, 
     return weights
 
 
-# ============================================================================================================
-# The reference solution cells (the notebook's; the known mistakes are edits of them)
-# ============================================================================================================
-
-MAKE_LOADER_SOLUTION = '''\
-def make_loader(X, y, batch_size, shuffle=False, generator=None):
-    """A DataLoader over TensorDataset(X, y) that serves batches of batch_size rows.
-
-    X: float64 array (n, d); y: float64 array (n,). The tensors keep float64. The last batch holds the
-    remaining rows (not dropped). shuffle: reshuffle every epoch, drawing from `generator` (a torch.Generator).
-    """
-    ### BEGIN SOLUTION
-    dataset = TensorDataset(torch.as_tensor(X), torch.as_tensor(y))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
-    ### END SOLUTION
-'''
-
-FFN_SOLUTION = '''\
-class FFN(nn.Module):
-    """Lecture 8's network: layer1 -> ReLU -> layer2 -> ReLU -> layer3 (linear output).
-
-    layer1: in_features -> hidden_size, layer2: hidden_size -> hidden_size, layer3: hidden_size -> out_features.
-    forward maps x of shape (N, in_features) to shape (N, out_features).
-    """
-
-    def __init__(self, in_features, out_features, hidden_size):
-        super().__init__()
-        ### BEGIN SOLUTION
-        self.layer1 = nn.Linear(in_features, hidden_size)
-        self.layer2 = nn.Linear(hidden_size, hidden_size)
-        self.layer3 = nn.Linear(hidden_size, out_features)
-        ### END SOLUTION
-
-    def forward(self, x):
-        ### BEGIN SOLUTION
-        y = self.layer1(x)
-        y = nn.ReLU()(y)
-        y = self.layer2(y)
-        y = F.relu(y)
-        y = self.layer3(y)
-        return y
-        ### END SOLUTION
-'''
-
-FFN_SIGMOID_SOLUTION = '''\
-class FeedforwardNeuralNetModel(nn.Module):
-    """The "Deep Learning" lecture's network: fc1 -> sigmoid1 -> fc2 -> sigmoid2 -> output (linear).
-
-    hidden_dim is a list of two widths; forward maps (N, input_dim) to (N, output_dim).
-    """
-
-    def __init__(self, input_dim, hidden_dim, output_dim):
-        super().__init__()
-        ### BEGIN SOLUTION
-        self.fc1 = nn.Linear(input_dim, hidden_dim[0])
-        self.sigmoid1 = nn.Sigmoid()
-        self.fc2 = nn.Linear(hidden_dim[0], hidden_dim[1])
-        self.sigmoid2 = nn.Sigmoid()
-        self.output = nn.Linear(hidden_dim[1], output_dim)
-        ### END SOLUTION
-
-    def forward(self, x):
-        ### BEGIN SOLUTION
-        x = self.fc1(x)
-        x = self.sigmoid1(x)
-        x = self.fc2(x)
-        x = self.sigmoid2(x)
-        x = self.output(x)
-        return x
-        ### END SOLUTION
-'''
-
-DROPOUT_MODEL_SOLUTION = '''\
-class Model(nn.Module):
-    """input (4 -> 12), hidden (12 -> 12), output (12 -> 3); ReLU then dropout after each hidden layer.
-
-    Dropout (probability dropout_rate) is active in train mode only. forward maps (N, 4) to (N, 3).
-    """
-
-    def __init__(self, dropout_rate):
-        super().__init__()
-        ### BEGIN SOLUTION
-        self.input = nn.Linear(4, 12)
-        self.hidden = nn.Linear(12, 12)
-        self.output = nn.Linear(12, 3)
-        self.dr = dropout_rate
-        ### END SOLUTION
-
-    def forward(self, x):
-        ### BEGIN SOLUTION
-        x = F.relu(self.input(x))
-        x = F.dropout(x, p=self.dr, training=self.training)
-        x = F.relu(self.hidden(x))
-        x = F.dropout(x, p=self.dr, training=self.training)
-        x = self.output(x)
-        return x
-        ### END SOLUTION
-'''
-
-TRAIN_SOLUTION = '''\
-def train(model, loader, optimizer, loss_fn, epochs):
-    """Train model for `epochs` epochs on the batches of `loader`; return the epoch losses.
-
-    Per epoch: model.train(); per batch: out = model(x_batch) of shape (B, 1), loss = loss_fn(out, targets as
-    (B, 1)), zero_grad, backward, step. Returns a list of `epochs` floats: each epoch's mean of its batch
-    losses (unit 8's avg_loss = np.mean(batch_loss)).
-    """
-    ### BEGIN SOLUTION
-    history = []
-    for epoch in range(epochs):
-        model.train()
-        batch_loss = []
-        for x_batch, y_batch in loader:
-            out = model(x_batch)
-            loss = loss_fn(out, y_batch.view(-1, 1))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            batch_loss.append(loss.item())
-        history.append(float(np.mean(batch_loss)))
-    return history
-    ### END SOLUTION
-'''
-
-ACCURACY_SOLUTION = '''\
-def accuracy(model, loader):
-    """The fraction of the loader's samples classified right, a float in [0, 1].
-
-    The model maps (B, d) to logits of shape (B, 1); it predicts class 1 where the logit is > 0. Evaluate in
-    eval mode and without gradient tracking.
-    """
-    ### BEGIN SOLUTION
-    model.eval()
-    correct, total = 0, 0
-    with torch.no_grad():
-        for x_batch, y_batch in loader:
-            out = model(x_batch).squeeze(1)
-            guess = (out > 0).double()
-            correct += (guess == y_batch).sum().item()
-            total += len(y_batch)
-    return correct / total
-    ### END SOLUTION
-'''
-
-CLASSIFIER_SOLUTION = '''\
-class Net(nn.Module):
-    """Unit 8's two-layer classifier: Dense1 -> sigmoid -> Dense2 -> sigmoid, a probability per row."""
-
-    def __init__(self, nin, nh, nout):
-        super().__init__()
-        ### BEGIN SOLUTION
-        self.activation = nn.Sigmoid()
-        self.Dense1 = nn.Linear(nin, nh)
-        self.Dense2 = nn.Linear(nh, nout)
-        ### END SOLUTION
-
-    def forward(self, x):
-        ### BEGIN SOLUTION
-        x = self.activation(self.Dense1(x))
-        out = self.activation(self.Dense2(x))
-        return out
-        ### END SOLUTION
-
-
-def train_classifier(X, y):
-    """Train a Net on the points X (n, 2), float64, with labels y (n,) in {0., 1.}; return the trained Net."""
-    ### BEGIN SOLUTION
-    loader = DataLoader(TensorDataset(torch.as_tensor(X), torch.as_tensor(y)), batch_size=100, shuffle=True)
-    model = Net(nin=2, nh=8, nout=1).double()
-    opt = torch.optim.Adam(model.parameters(), lr=0.05)
-    criterion = nn.BCELoss()
-    for epoch in range(100):
-        for x_batch, y_batch in loader:
-            out = model(x_batch)
-            loss = criterion(out, y_batch.view(-1, 1))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model
-    ### END SOLUTION
-'''
-
-REGRESSOR_SOLUTION = '''\
-def train_regressor(X, y):
-    """Train your FFN (question 2) on X (n, 4), y (n,), float64, with the MSE loss; return the trained FFN."""
-    ### BEGIN SOLUTION
-    X, y = torch.as_tensor(X), torch.as_tensor(y)
-    net = FFN(4, 1, 16).double()
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
-    for epoch in range(300):
-        optimizer.zero_grad()
-        y_pred = net(X).squeeze(1)
-        loss = nn.MSELoss()(y_pred, y)
-        loss.backward()
-        optimizer.step()
-    return net
-    ### END SOLUTION
-'''
-
-# question -> (harness, entry, solution cell)
+# question -> (harness, entry, its solution cell in the notebook: the one source of its code and its mistakes')
 _QUESTIONS: dict[str, tuple[str, str, str]] = {
-    "make_loader": ("loader_batches", "make_loader", MAKE_LOADER_SOLUTION),
-    "ffn": ("build_and_run", "FFN", FFN_SOLUTION),
-    "ffn_sigmoid": ("build_and_run", "FeedforwardNeuralNetModel", FFN_SIGMOID_SOLUTION),
-    "dropout_model": ("dropout_outputs", "Model", DROPOUT_MODEL_SOLUTION),
-    "train_loop": ("train_run", "train", TRAIN_SOLUTION),
-    "accuracy": ("accuracy_run", "accuracy", ACCURACY_SOLUTION),
-    "classifier": ("fit_and_export", "train_classifier", CLASSIFIER_SOLUTION),
-    "regressor": ("fit_and_export", "train_regressor", REGRESSOR_SOLUTION),
+    "make_loader": ("loader_batches", "make_loader", "make_loader_solution"),
+    "ffn": ("build_and_run", "FFN", "ffn_solution"),
+    "ffn_sigmoid": ("build_and_run", "FeedforwardNeuralNetModel", "ffn_sigmoid_solution"),
+    "dropout_model": ("dropout_outputs", "Model", "dropout_model_solution"),
+    "train_loop": ("train_run", "train", "train_loop_solution"),
+    "accuracy": ("accuracy_run", "accuracy", "accuracy_solution"),
+    "classifier": ("fit_and_export", "train_classifier", "classifier_solution"),
+    "regressor": ("fit_and_export", "train_regressor", "regressor_solution"),
 }
-SOLUTIONS = {name: solution for name, (_, _, solution) in _QUESTIONS.items()}
 
 
 # ============================================================================================================
@@ -785,12 +583,27 @@ def accuracy_public() -> Sequence[Case]:
     ]
 
 
+def _thresholds_told_apart(X: np.ndarray, y: np.ndarray, weights: dict[str, np.ndarray], p: float) -> bool:
+    """Whether the eval-mode model's accuracy with the logit threshold 0 differs from that with 0.5 (out.round(),
+    the threshold_half mistake) and with 1 (a logit compared with a probability's 1): some logits in (0, 1)."""
+    model = models.DropoutFFN(X.shape[1], 1, weights["layer1.weight"].shape[0], p)
+    load_numpy_state_dict(model, weights)
+    logits = evaluate(model, X, y, loss="bce_logits").output.reshape(-1)
+    accuracy = {t: float(np.mean((logits > t) == (y > 0.5))) for t in (0.0, 0.5, 1.0)}
+    return accuracy[0.0] != accuracy[0.5] and accuracy[0.0] != accuracy[1.0]
+
+
 def accuracy_hidden(rng: np.random.Generator) -> Sequence[Case]:
     cases = []
     for n, batch_size in ((int(rng.integers(30, 50)), 16), (int(rng.integers(20, 30)), 7), (5, 1)):
         X, y = datasets.make_circles(n, 0.1, rng)
-        cases.append(Case((X, y, _logit_weights(rng, 2, int(rng.integers(8, 17))), float(rng.uniform(0.3, 0.6)),
-                           batch_size, _seed(rng))))
+        units, p = int(rng.integers(8, 17)), float(rng.uniform(0.3, 0.6))
+        weights = _logit_weights(rng, 2, units)
+        for _ in range(100 if n > 5 else 0):  # the two larger cases tell the threshold 0 from 0.5 and from 1
+            if _thresholds_told_apart(X, y, weights, p):
+                break
+            weights = _logit_weights(rng, 2, units)
+        cases.append(Case((X, y, weights, p, batch_size, _seed(rng))))
     return cases
 
 
@@ -891,9 +704,10 @@ def judge_regressor(case: Case, answer: Any) -> Verdict:
                    f"{REGRESSOR_MSE:g}")
 
 
-def _fit_reference(entry: str, solution: str) -> Callable[..., Any]:
+def _fit_reference(question: str) -> Callable[..., Any]:
     """The exported weights of the notebook's own solution (the judge, not these, decides a pass)."""
-    return _variant("fit_and_export", entry, solution)
+    harness, entry, cell = _QUESTIONS[question]
+    return _variant(harness, entry, solution_sources(NOTEBOOK)[cell])
 
 
 def classifier_public() -> Sequence[Case]:
@@ -1019,15 +833,24 @@ def _dropout_question() -> Question:
             _mistake("dropout_model", "dropout_always_on",
                      "your dropout is active in eval mode too: F.dropout's training argument defaults to True, "
                      "so pass training=self.training (or use nn.Dropout modules, which follow model.eval()).",
-                     ("F.dropout(x, p=self.dr, training=self.training)", "F.dropout(x, p=self.dr)")),
+                     ("self.input(x))\n        x = F.dropout(x, p=self.dr, training=self.training)",
+                      "self.input(x))\n        x = F.dropout(x, p=self.dr)"),
+                     ("self.hidden(x))\n        x = F.dropout(x, p=self.dr, training=self.training)",
+                      "self.hidden(x))\n        x = F.dropout(x, p=self.dr)")),
             _mistake("dropout_model", "no_dropout",
                      "your forward has no dropout: in train mode each hidden unit must be zeroed with "
                      "probability dropout_rate (and the survivors scaled by 1/(1 − dropout_rate)).",
-                     ("        x = F.dropout(x, p=self.dr, training=self.training)\n", "")),
+                     ("self.input(x))\n        x = F.dropout(x, p=self.dr, training=self.training)\n",
+                      "self.input(x))\n"),
+                     ("self.hidden(x))\n        x = F.dropout(x, p=self.dr, training=self.training)\n",
+                      "self.hidden(x))\n")),
             _mistake("dropout_model", "keep_probability_as_p",
                      "you passed the keep probability 1 − dropout_rate as p: p is the probability of dropping "
                      "a unit, so p=self.dr.",
-                     ("p=self.dr,", "p=1 - self.dr,")),
+                     ("self.input(x))\n        x = F.dropout(x, p=self.dr,",
+                      "self.input(x))\n        x = F.dropout(x, p=1 - self.dr,"),
+                     ("self.hidden(x))\n        x = F.dropout(x, p=self.dr,",
+                      "self.hidden(x))\n        x = F.dropout(x, p=1 - self.dr,")),
             _mistake("dropout_model", "one_dropout_only",
                      "your forward drops out after the first hidden layer only: the notes' model applies "
                      "dropout after both hidden layers.",
@@ -1119,7 +942,7 @@ def _accuracy_question() -> Question:
 def _classifier_question() -> Question:
     return Question(
         name="classifier", cell="classifier_solution", entry="train_classifier",
-        reference=_fit_reference("train_classifier", CLASSIFIER_SOLUTION), public=classifier_public,
+        reference=_fit_reference("classifier"), public=classifier_public,
         hidden=classifier_hidden, harness="fit_and_export", judge=judge_classifier, timeout=90.0,
         # The judge decides pass/fail; rtol/atol only match wrong weights to a known mistake (a training run of
         # the same code under the same seeds reproduces them to rounding).
@@ -1147,7 +970,7 @@ def _classifier_question() -> Question:
 def _regressor_question() -> Question:
     return Question(
         name="regressor", cell="regressor_solution", entry="train_regressor",
-        reference=_fit_reference("train_regressor", REGRESSOR_SOLUTION), public=regressor_public,
+        reference=_fit_reference("regressor"), public=regressor_public,
         hidden=regressor_hidden, harness="fit_and_export", judge=judge_regressor, timeout=60.0, uses=("ffn",),
         rtol=1e-6, atol=1e-9,  # as for the classifier: only for recognising known mistakes
         hint="lecture 8's end-to-end loop: zero_grad, y_pred = net(X).squeeze(1), MSELoss, backward, step",
@@ -1181,4 +1004,5 @@ SUITE = Suite(
     ),
     harness_source=HARNESS_SOURCE,
     warm_up=WARM_UP_OPTIMIZERS + WARM_UP_DATA,  # every question builds loaders, most train
+    notebook=NOTEBOOK,  # each mistake's code: its question's solution cell with its edits
 )

@@ -33,6 +33,14 @@ def _sandbox_from(args: argparse.Namespace):  # noqa: ANN202 - imported lazily t
     return sandbox
 
 
+def _packs(args: argparse.Namespace):  # noqa: ANN202 - where an assignment id is looked up (dlgrade.content)
+    """The content packs of --course (default: the current directory): the course's own assignments, its
+    dlgrade.yml's content folders, then the built-in ones."""
+    from dlgrade.content import packs_of
+
+    return packs_of(Path(args.course) if getattr(args, "course", None) else Path.cwd())
+
+
 def submission_owner(path: Path, assignment_id: str, student: str | None = None,
                      course: Path | None = None) -> tuple[str | None, bytes | None]:
     """(student, numbers secret) of a submission graded on its own: ``student`` if given, else the <student> of
@@ -58,11 +66,11 @@ def submission_owner(path: Path, assignment_id: str, student: str | None = None,
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from dlgrade import assignments, report
+    from dlgrade import report
     from dlgrade.grading import Grader, InfrastructureFailure
     from dlgrade.notebook import find_submission_file
 
-    assignment = assignments.load(args.assignment)
+    assignment = _packs(args).load(args.assignment)
     path = find_submission_file(Path(args.path), assignment.id)
     student, numbers_secret = submission_owner(Path(args.path), assignment.id, args.student,
                                                Path(args.course) if args.course else None)
@@ -91,20 +99,73 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from dlgrade import assignments
-    from dlgrade.release import release
+    from dlgrade.release import ReleaseError, release
 
-    ids = assignments.known_ids() if args.id == "all" else [args.id]
-    for assignment_id in ids:
-        out = release(assignments.load(assignment_id), assignments.TEMPLATES_DIR)
-        print(f"released {assignment_id} -> {out}")
+    packs = _packs(args)
+    ids = list(packs.ids()) if args.id == "all" else [args.id]
+    for assignment in [packs.load(assignment_id) for assignment_id in ids]:
+        try:
+            out = release(assignment, assignment.root / "student_template")
+        except ReleaseError as error:
+            raise UsageError(str(error).strip().splitlines()[0]) from None
+        print(f"released {assignment.id} -> {out}")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from dlgrade.validate import validate
 
-    return 0 if validate(args.id, no_sandbox=args.no_sandbox) else 1
+    mutants = args.mutants.strip().lower()
+    if mutants not in ("all", "none") and not (mutants.isdigit() and int(mutants) > 0):
+        raise UsageError(f"--mutants {args.mutants!r}: give a number of mutants per question, 'all' or 'none'")
+    return 0 if validate(args.id, no_sandbox=args.no_sandbox, packs=_packs(args), mutation=mutants != "none",
+                         mutants=None if mutants in ("all", "none") else int(mutants)) else 1
+
+
+# ---- instructors' own assignments (dlgrade.authoring) -----------------------------------------------------------
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from dlgrade.authoring.skeleton import write_skeleton
+
+    course = Path(args.course) if args.course else Path.cwd()
+    notebook, suite = write_skeleton(args.id, course)
+    shown = f" --course {course}" if args.course else ""
+    print(f"wrote {notebook}\nwrote {suite}")
+    for line in _packs(args).shadowed():
+        if line.startswith(f"{args.id}:"):
+            print(f"note: {line}")
+    print(f"next: edit both, then `dlgrade validate {args.id}{shown}`, `dlgrade mutants {args.id}{shown}`, and "
+          f"`dlgrade setup {args.id}{shown}` to release it into the course (docs/authoring.md)")
+    return 0
+
+
+def cmd_mutants(args: argparse.Namespace) -> int:
+    from dlgrade.authoring.mutants import run_mutants
+
+    assignment = _packs(args).load(args.id)
+    return run_mutants(assignment, args.question, no_sandbox=args.no_sandbox, limit=args.limit,
+                       fail_under=args.fail_under)
+
+
+def _add_authoring_parsers(commands: argparse._SubParsersAction) -> None:
+    new = commands.add_parser("new", help="write a working assignment skeleton (notebook and suite) into a course")
+    new.add_argument("id", help="the new assignment's id (lower-case letters, digits, _)")
+    new.add_argument("--course", help="the course (or content folder) to write it into (default: the current "
+                                      "directory)")
+    new.set_defaults(run=cmd_new)
+
+    mutants = commands.add_parser("mutants", help="mutation-test a suite: grade mutants of each solution the way "
+                                                  "students err; report what the suite misses")
+    mutants.add_argument("id", help="an assignment id")
+    mutants.add_argument("question", nargs="?", default=None, help="only this question")
+    mutants.add_argument("--limit", type=int, default=None, metavar="N",
+                         help="at most N mutants per question, chosen deterministically (default: all)")
+    mutants.add_argument("--fail-under", type=float, default=None, metavar="PERCENT",
+                         help="exit 1 when a question's mutation score is under PERCENT")
+    _add_content_flag(mutants)
+    _add_sandbox_flag(mutants)
+    mutants.set_defaults(run=cmd_mutants)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -117,7 +178,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from dlgrade.interop import export
 
     paths = export(args.id, args.format, Path(args.out) if args.out else None, seed=args.seed,
-                   allow_unsandboxed=args.allow_no_sandbox)
+                   allow_unsandboxed=args.allow_no_sandbox, assignment=_packs(args).load(args.id))
     for path in paths:
         print(f"exported {args.id} ({args.format}) -> {path}")
     return 0
@@ -126,6 +187,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _add_export_parser(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser("export", help="write a Gradescope autograder zip, or otter-grader tests and zip")
     export.add_argument("id", help="an assignment id")
+    _add_content_flag(export)
     export.add_argument("--format", required=True, choices=("gradescope", "otter"))
     export.add_argument("--out", help="output folder (default: export/<id>-<format>)")
     export.add_argument("--seed", type=int, help="otter: the seed of the hidden cases baked into the tests")
@@ -387,6 +449,9 @@ def _add_insight_parsers(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("id")
     course_flag(listing)
     mistakes.set_defaults(run=cmd_mistakes)
+def _add_content_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--course", help="a course (or content folder) whose own assignments come before the "
+                                         "built-in ones (default: the current directory); see docs/authoring.md")
 
 
 def _add_sandbox_flag(parser: argparse.ArgumentParser) -> None:
@@ -415,18 +480,26 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("-v", "--verbose", action="store_true", help="print each failed question's feedback")
     grade.add_argument("--student", help="whose submission it is: hand-computed questions use each student's own "
                                          "numbers (default: from a course's submitted/<student>/<id>/ path)")
-    grade.add_argument("--course", help="the dlgrade course whose students' numbers to use (default: the course "
-                                        "the path lies in, else the project's student_template)")
+    grade.add_argument("--course", help="the course: its own assignments come before the built-in ones (default: "
+                                        "the current directory), and its students' own numbers are used (default: "
+                                        "the course the path lies in, else the project's student_template)")
     _add_sandbox_flag(grade)
     grade.set_defaults(run=cmd_grade)
 
     release = commands.add_parser("release", help="generate student_template/<id>/ with nbgrader")
     release.add_argument("id", help="an assignment id, or 'all'")
+    _add_content_flag(release)
     release.set_defaults(run=cmd_release)
 
     validate = commands.add_parser("validate", help="prove each suite: solution full marks, template zero, "
                                                     "every known mistake caught and named, templates current")
+    from dlgrade.authoring import VALIDATE_SAMPLE
+
     validate.add_argument("id", nargs="?", default=None)
+    validate.add_argument("--mutants", default=str(VALIDATE_SAMPLE), metavar="N|all|none",
+                          help="mutants per question graded for its mutation score (a deterministic sample; default "
+                               f"{VALIDATE_SAMPLE}), all of them, or none")
+    _add_content_flag(validate)
     _add_sandbox_flag(validate)
     validate.set_defaults(run=cmd_validate)
 
@@ -434,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sandbox_flag(demo)
     demo.set_defaults(run=cmd_demo)
     _add_export_parser(commands)
+    _add_authoring_parsers(commands)
     _add_course_parsers(commands)
     _add_service_parsers(commands)
     _add_worker_parser(commands)

@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # nbgrader is slow to import: only where a command needs it
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
 
+    from dlgrade.content import Packs
+
 STATE_DIR = ".dlgrade"
 SETTINGS_FILE = "course.json"
 SECRET_FILE = "secret"
@@ -238,13 +240,21 @@ class Course:
             return []
         return sorted(p.name for p in source.iterdir() if (p / f"{p.name}.ipynb").is_file())
 
+    @property
+    def packs(self) -> Packs:
+        """Where this course's assignments come from: its own, its dlgrade.yml's content folders, the built-in
+        ones (dlgrade.content)."""
+        from dlgrade.content import packs_of
+
+        return packs_of(self.root, self.assignments_root)
+
     def assignment(self, assignment_id: str) -> assignments.Assignment:
         """The assignment's suite, for an assignment set up in this course."""
         known = self.set_up_ids()
         if assignment_id not in known:
             raise UsageError(f"unknown assignment {assignment_id!r} in course {self.root} "
                              f"(set up: {', '.join(known) or 'none'}); run `dlgrade setup {assignment_id}`")
-        return load_assignment(assignment_id, self.assignments_root)
+        return self.packs.load(assignment_id)
 
     @contextlib.contextmanager
     def gradebook(self) -> Iterator[Gradebook]:
@@ -324,18 +334,25 @@ def setup(root: Path, ids: Sequence[str] | None = None, assignments_root: Path =
     An existing nbgrader_config.py is kept, with what was asked added at its end (``exchange``; dlgrade's
     formgrader hooks where missing), each said in a line; the secret is made once. A source/<id>/ edited since
     setup copied it (formgrader's Edit link goes there) is not replaced without ``force`` (keep_source_edits).
-    Each assignment: source/ from
-    <assignments_root>/assignments/<id>/, nbgrader generate_assignment (gradebook + release/), dlgrade's release
+    Each assignment: source/ from the first content pack holding it (the course's own assignments/, dlgrade.yml's
+    content folders, then <assignments_root>: see dlgrade.content), nbgrader generate_assignment (gradebook +
+    release/), dlgrade's release
     on top (the student notebook with dlcheck/; with ``use_templates`` the project's committed
     student_template/<id>/ where present, which CI keeps current), and with ``publish`` nbgrader
     release_assignment to the exchange.
     """
+    from dlgrade.content import packs_of
+
     root = Path(root).resolve()
     assignments_root = Path(assignments_root).resolve()
-    ids = list(ids) if ids else assignments.known_ids(assignments_root)
+    packs = packs_of(root, assignments_root)
+    ids = list(ids) if ids else list(packs.ids())
     if not ids:
         raise UsageError(f"no assignments under {assignments_root / 'assignments'}")
-    loaded = [load_assignment(assignment_id, assignments_root) for assignment_id in ids]  # all valid first
+    for line in packs.shadowed():
+        if line.split(":")[0] in ids:
+            log(line)
+    loaded = [packs.load(assignment_id) for assignment_id in ids]  # all valid first
     check_configurable(root, course_id)
     (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
     for step in STEPS:

@@ -509,13 +509,15 @@ def answer_budget(question: Question, values: CaseValues) -> int:
 
 
 def grade_question(question: Question, points: float, extraction: Extraction, session: Session,
-                   seed: int, memo: dict[tuple[str, int, str], Any] | None = None, student: str | None = None,
+                   seed: int, memo: dict[tuple[str, int, str], Any] | None = None,
+                   hidden_memo: dict[tuple[str, int, str], Any] | None = None, student: str | None = None,
                    numbers: dict[str, float] | None = None, rules: Rules | None = None) -> QuestionResult:
-    """``memo`` keeps the trusted values of public cases across submissions (see CaseValues). ``student`` and
-    ``numbers``: whose submission this is and their own numbers, for a question with per-student numbers.
-    ``rules`` are the question's for the static check (question_rules; by default its own solution cell only). A
-    by-hand question whose rules are broken, found by the static check or refused while its cells or calls ran,
-    scores 0 (banned)."""
+    """``memo`` keeps the trusted values of public cases across submissions (see CaseValues); ``hidden_memo``
+    those of the hidden cases, for a caller that grades many submissions with the same seed (mutation testing).
+    ``student`` and ``numbers``: whose submission this is and their own numbers, for a question with per-student
+    numbers. ``rules`` are the question's for the static check (question_rules; by default its own solution cell
+    only). A by-hand question whose rules are broken, found by the static check or refused while its cells or
+    calls ran, scores 0 (banned)."""
     rules = rules or question_rules(None, question)
     violation = find_banned(extraction.cells, rules)
     if violation is not None:
@@ -531,7 +533,7 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
     results: list[CaseResult] = []
     failures: list[tuple[CaseValues, Answer]] = []
     explained: list[int] = []  # where in results the failures are: a matching mistake is named on those cases
-    values_of = [CaseValues(question, case, number, memo if public else None)
+    values_of = [CaseValues(question, case, number, memo if public else hidden_memo)
                  for number, (case, public) in enumerate(cases, 1)]
     replies = ask(session, question, [case for case, _ in cases], question.timeout, seed,
                   lambda number: answer_budget(question, values_of[number - 1]))

@@ -381,7 +381,12 @@ def _build(assignment: Assignment, folder: Path, workdir: Path, numbers_secret: 
 
 def release(assignment: Assignment, out_dir: Path, numbers_secret: bytes = TEMPLATE_SECRET) -> Path:
     """Write out_dir/<id>/ afresh (the old one is replaced only once the new one is complete); return it.
-    ``numbers_secret``: a course's secret for a course's release (its students' own numbers)."""
+    ``numbers_secret``: a course's secret for a course's release (its students' own numbers). The assignment's
+    cases and references are checked first (dlgrade.authoring.checks: an AuthoringError line)."""
+    from dlgrade.authoring.checks import check_cases
+    from dlgrade.grading import public_values
+
+    check_cases(assignment, public_values(assignment))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / assignment.id

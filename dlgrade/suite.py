@@ -12,11 +12,13 @@ import copy
 import hashlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from dlgrade.errors import UsageError
 from dlgrade.sandbox.protocol import TensorArg
 
 # Warm-up snippets a suite composes into its ``warm_up`` (see Suite): first calls that import lazily.
@@ -38,7 +40,12 @@ torch.distributions.Weibull(torch.ones(1), torch.ones(1)).log_prob(torch.ones(1)
 torch.distributions.Exponential(torch.ones(1)).log_prob(torch.ones(1))
 """
 
-__all__ = ["Case", "Mistake", "Question", "Suite", "TensorArg", "Verdict", "no_cases", "too_large_to_judge"]
+__all__ = ["Case", "Mistake", "Question", "Suite", "SuiteError", "TensorArg", "Verdict", "no_cases",
+           "too_large_to_judge"]
+
+
+class SuiteError(UsageError):
+    """A suite is not written right: one line naming the question (or mistake) and what to write instead."""
 
 # A judge evaluates the model a student returned (its weights) on the trusted side, on a test set of about a
 # thousand points: the model's size is the student's choice, so the judge evaluates none beyond these (a layer of
@@ -60,6 +67,8 @@ class Case:
         """function(*args, **kwargs) on deep copies of the case's arguments, TensorArgs as plain arrays: how the
         trusted side runs references and mistake variants, which may then not alter the case."""
         args, kwargs = copy.deepcopy(self.args), copy.deepcopy(dict(self.kwargs))
+        if getattr(function, "takes_tensor_args", False):  # a notebook cell's code: it gets tensors as a student's
+            return function(*args, **kwargs)
         return function(*unwrap_tensors(args), **unwrap_tensors(kwargs))
 
     def describe(self) -> str:
@@ -90,14 +99,33 @@ def _short(value: Any) -> str:
 class Mistake:
     """A known wrong variant of the reference: same call signature, and the words that name it to a student.
 
-    ``solution`` is how a student would write it: the source of the question's solution cell with this mistake.
-    CI grades the instructor solution with that cell swapped in and expects this very diagnosis.
+    ``edits``: (old, new) text replacements that turn the question's solution cell (as the notebook holds it,
+    without the BEGIN/END SOLUTION marker lines) into the cell a student who makes this mistake writes; each old
+    text must occur exactly once. The suite derives ``solution`` from them when it is bound to its notebook, so a
+    solution is written once, in the notebook. ``solution`` given instead: that very cell's source.
+    ``compute``: the variant, called like the reference, run on the trusted side to recognise a student's answer;
+    when omitted it is the edited cell itself, run there (with the notebook's cells before it).
+    CI grades the instructor solution with the mistake's cell swapped in and expects this very diagnosis.
     """
 
     name: str
     feedback: str
-    compute: Callable[..., Any]
-    solution: str
+    compute: Callable[..., Any] | None = None
+    solution: str = ""
+    edits: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        edits = self.edits
+        if isinstance(edits, tuple | list) and len(edits) == 2 and all(isinstance(t, str) for t in edits):
+            edits = (tuple(edits),)  # one (old, new) pair given without the enclosing list
+        if not isinstance(edits, tuple | list) or not all(
+                isinstance(edit, tuple | list) and len(edit) == 2 and all(isinstance(t, str) for t in edit)
+                for edit in edits):
+            raise SuiteError(f"mistake {self.name!r}: edits must be a list of (old, new) pairs of texts, e.g. "
+                             "edits=[(\"np.mean(\", \"np.sum(\")]")
+        object.__setattr__(self, "edits", tuple(tuple(edit) for edit in edits))
+        if not self.name or not isinstance(self.name, str) or not self.feedback:
+            raise SuiteError(f"mistake {self.name!r}: give it a name and the feedback that names it to a student")
 
 
 def too_large_to_judge(shapes: Sequence[tuple[int, ...]]) -> str | None:
@@ -183,15 +211,17 @@ class Question:
 
     def __post_init__(self) -> None:
         names = [m.name for m in self.mistakes]
-        if len(set(names)) != len(names):
-            raise ValueError(f"question {self.name}: duplicate mistake names {names}")
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise SuiteError(f"question {self.name!r}: two mistakes are named {twice[0]!r}; give each its own name")
         if self.kind == "variable" and self.public and not self.public():
-            raise ValueError(f"question {self.name}: a variable question needs one public case (no arguments)")
+            raise SuiteError(f"question {self.name!r}: a variable question needs one public case (no arguments): "
+                             "public=lambda: [Case(label=...)]")
         if self.numbers is not None:
             from dlgrade.checking.student_numbers import SCHEMES
 
             if self.kind != "variable" or self.numbers not in SCHEMES:
-                raise ValueError(f"question {self.name}: per-student numbers are for hand-computed (variable) "
+                raise SuiteError(f"question {self.name!r}: per-student numbers are for hand-computed (variable) "
                                  f"questions, from a known scheme ({', '.join(SCHEMES)}), not {self.numbers!r}")
 
 
@@ -208,17 +238,36 @@ class Suite:
     # ``torch`` and ``np`` are in scope; an exception is ignored (warming is only ever about speed).
     warm_up: str = ""
 
+    # The assignment's source notebook: given, the suite is bound to it at once (each mistake's solution and, where
+    # not written, its compute derived from the solution cell and its edits); else `assignments.load` binds it.
+    notebook: Path | None = None
+
     def __post_init__(self) -> None:
         names = [q.name for q in self.questions]
-        if len(set(names)) != len(names):
-            raise ValueError(f"suite {self.assignment}: duplicate question names")
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise SuiteError(f"two questions are named {twice[0]!r}: each question is one grade cell of the "
+                             "notebook, with its own grade_id")
         if len({q.numbers for q in self.questions if q.numbers}) > 1:
-            raise ValueError(f"suite {self.assignment}: one scheme of per-student numbers per assignment")
+            raise SuiteError(f"suite {self.assignment}: one scheme of per-student numbers per assignment")
+        if self.notebook is not None:
+            from dlgrade.solution_cells import bind_mistakes
+
+            object.__setattr__(self, "questions", bind_mistakes(self, Path(self.notebook)))
 
     @property
     def numbers_scheme(self) -> str | None:
         """The scheme of the student's own numbers, when a question asks for them (one set per assignment)."""
         return next((q.numbers for q in self.questions if q.numbers), None)
+
+    @property
+    def bound(self) -> bool:
+        """Whether every mistake has its solution and its compute (the suite was bound to its notebook)."""
+        return all(m.compute is not None and m.solution for q in self.questions for m in q.mistakes)
+
+    def bound_to(self, notebook: Path) -> Suite:
+        """This suite bound to ``notebook`` (see ``notebook``); itself when already bound."""
+        return self if self.notebook is not None else replace(self, notebook=Path(notebook))
 
     def question(self, name: str) -> Question:
         for question in self.questions:

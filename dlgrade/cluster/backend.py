@@ -141,6 +141,7 @@ class ClusterBackend:
         self.address, self.secret, self.sandboxed = address, secret, sandboxed
         self.assignments_root = assignments_root
         self._assignments: dict[str, tuple[Assignment, str]] = {}
+        self._content: dict[str, dict[str, bytes]] = {}  # a course's own assignments: shipped with each task
         self.engine = engine_version()
         for assignment in (assignments or {}).values():
             self._add(assignment)
@@ -170,8 +171,11 @@ class ClusterBackend:
 
     def _add(self, assignment: Assignment) -> tuple[Assignment, str]:
         from dlgrade.autograde import assignment_fingerprint
+        from dlgrade.cluster.task import content_bundle
 
         self._assignments[assignment.id] = (assignment, assignment_fingerprint(assignment))
+        if assignment.course_owned:
+            self._content[assignment.id] = content_bundle(assignment)
         return self._assignments[assignment.id]
 
     def assignment(self, assignment_id: str) -> tuple[Assignment, str]:
@@ -185,10 +189,13 @@ class ClusterBackend:
 
     def resources(self, assignment_id: str) -> dict[str, float]:
         """The Dask resources a task of the assignment asks for: its grading resource, and bubblewrap."""
-        from dlgrade.cluster.identity import SANDBOX_RESOURCE, grading_resource
+        from dlgrade.cluster.identity import SANDBOX_RESOURCE, engine_resource, grading_resource
 
         _, fingerprint = self.assignment(assignment_id)
-        wanted = {grading_resource(assignment_id, fingerprint, self.engine): 1.0}
+        if assignment_id in self._content:  # it travels with the task: any worker of this engine grades it
+            wanted = {engine_resource(self.engine): 1.0}
+        else:
+            wanted = {grading_resource(assignment_id, fingerprint, self.engine): 1.0}
         if self.sandboxed:
             wanted[SANDBOX_RESOURCE] = 1.0
         return wanted
@@ -234,6 +241,8 @@ class ClusterBackend:
             return f"runs {info.get('engine')}; this process runs {self.engine}"
         for assignment_id in ids:
             assignment, fingerprint = self.assignment(assignment_id)
+            if assignment_id in self._content:
+                continue  # shipped with each task: nothing of it to install there
             theirs = info.get("assignments", {}).get(assignment_id)
             if theirs is None:
                 broken = info.get("broken", {}).get(assignment_id)
@@ -305,7 +314,8 @@ class ClusterBackend:
         seed = submission_seed(self.secret, extraction, assignment.suite.version)
         numbers = own_numbers(assignment, self.secret, student)
         return make_request(assignment.id, fingerprint, self.engine, notebook, file_name, seed, self.sandboxed,
-                            student, numbers, probe_seed(self.secret, assignment.id))
+                            student, numbers, probe_seed(self.secret, assignment.id),
+                            content=self._content.get(assignment.id))
 
     def send(self, request: dict[str, Any]) -> Future:
         """The Dask task grading ``request`` on a fitting worker."""

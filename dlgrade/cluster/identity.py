@@ -39,3 +39,9 @@ def grading_resource(assignment_id: str, fingerprint: str, engine: str | None = 
     fingerprint with this engine; a task of that assignment asks for one unit of it."""
     key = hashlib.sha256(f"{fingerprint}\0{engine or engine_version()}".encode()).hexdigest()[:16]
     return f"dlgrade-{assignment_id}-{key}"
+
+
+def engine_resource(engine: str | None = None) -> str:
+    """The Dask resource every worker of this engine offers, one unit per slot: a task that brings its own
+    assignment (a course's, dlgrade.cluster.task.content_bundle) asks for it instead of an assignment's."""
+    return f"dlgrade-engine-{hashlib.sha256((engine or engine_version()).encode()).hexdigest()[:16]}"

@@ -11,6 +11,8 @@ import contextlib
 import logging
 import os
 import queue
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,6 +94,8 @@ class GradingPlugin(WorkerPlugin):
         self.gradables: dict[str, Gradable] = {}
         self.broken: dict[str, str] = {}
         self.bubblewrap = False
+        self._shipped: dict[str, Gradable] = {}  # a course's own assignments, by their content's digest
+        self._content_dir: Path | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"projects": self.projects}
@@ -103,7 +107,7 @@ class GradingPlugin(WorkerPlugin):
 
     async def setup(self, worker: Worker) -> None:
         from dlgrade.batch import one_thread
-        from dlgrade.cluster.identity import SANDBOX_RESOURCE
+        from dlgrade.cluster.identity import SANDBOX_RESOURCE, engine_resource
         from dlgrade.sandbox.launcher import bwrap_path
 
         one_thread()  # the trusted side on one thread per slot, as in the local pool
@@ -123,6 +127,7 @@ class GradingPlugin(WorkerPlugin):
         for assignment_id, why in self.broken.items():
             logger.error("dlgrade: %s cannot be graded on this worker: %s", assignment_id, why)
         resources = {gradable.resource: float(slots) for gradable in self.gradables.values()}
+        resources[engine_resource()] = float(slots)  # tasks that bring their own (a course's) assignment
         if self.bubblewrap:
             resources[SANDBOX_RESOURCE] = float(slots)
         await _offer(worker, resources)
@@ -139,6 +144,44 @@ class GradingPlugin(WorkerPlugin):
             with contextlib.suppress(Exception):
                 sandbox.close()
         self._sandboxes = []
+        if self._content_dir is not None:
+            shutil.rmtree(self._content_dir, ignore_errors=True)
+
+    # ---- a course's own assignments, shipped with their tasks ----------------------------------------------------
+
+    def shipped(self, request: dict[str, Any]) -> Gradable:
+        """The Gradable of a request's own content (dlgrade.cluster.task.content_bundle): written once per version
+        into this worker's private content folder and loaded from there. ValueError for damaged content."""
+        from dlgrade.autograde import assignment_fingerprint
+        from dlgrade.cluster.identity import engine_resource
+        from dlgrade.cluster.task import content_digest, content_name_ok
+        from dlgrade.course import load_assignment
+
+        assignment_id, files = str(request.get("assignment")), request.get("content")
+        if not isinstance(files, dict) or not all(isinstance(v, bytes) for v in files.values()):
+            raise ValueError("the request's content is not a set of files")
+        digest = content_digest(files)
+        if digest != request.get("content_sha256"):
+            raise ValueError("the assignment's content arrived damaged")
+        with self._lock:
+            if digest in self._shipped:
+                return self._shipped[digest]
+            bad = [name for name in files if not isinstance(name, str) or not content_name_ok(name, assignment_id)]
+            if bad:
+                raise ValueError(f"the content holds a file outside the assignment's own: {str(bad[0])[:100]!r}")
+            if self._content_dir is None:
+                self._content_dir = Path(tempfile.mkdtemp(prefix="dlgrade-content-"))
+            root = self._content_dir / digest[:24]
+            if not root.exists():
+                staging = Path(tempfile.mkdtemp(dir=self._content_dir))
+                for name, data in files.items():
+                    (staging / name).parent.mkdir(parents=True, exist_ok=True)
+                    (staging / name).write_bytes(data)
+                staging.rename(root)
+            assignment = load_assignment(assignment_id, root)
+            gradable = Gradable(assignment, assignment_fingerprint(assignment), engine_resource())
+            self._shipped[digest] = gradable
+            return gradable
 
     # ---- slots ---------------------------------------------------------------------------------------------
 
@@ -191,7 +234,7 @@ class GradingPlugin(WorkerPlugin):
         """The Grader of an assignment on a sandbox, made once (it keeps the public cases' trusted values)."""
         from dlgrade.grading import Grader
 
-        key = (gradable.assignment.id, id(sandbox))
+        key = (gradable.fingerprint, id(sandbox))
         with self._lock:
             if key not in self._graders:
                 self._graders[key] = Grader(gradable.assignment, sandbox, secret=b"")

@@ -2,6 +2,12 @@
 fingerprint, the hidden cases' seed, whether a sandbox is required), plain data out (the result as JSON text, or
 why there is none). Pure in what matters: the same request gives the same result on any fitting worker; it reads
 nothing of a course and writes nothing but a private copy of the submission, removed when it is done.
+
+A course's own assignment (not in the pack the nodes have installed) travels with its request: ``content`` holds
+its suite and its assignment folder (content_bundle), which the worker writes once per version into a private
+folder and loads from there; the fingerprint the main process computed must come out the same there (suite
+version and notebook), or the worker refuses the task. The worker trusts the main process as it trusts any Dask
+client (which can run any function on it): the content is the instructor's, never a student's.
 """
 
 from __future__ import annotations
@@ -19,17 +25,55 @@ from typing import Any
 REQUEST_FORMAT = 1
 # What a request may name its file (an .ipynb or a .py, a plain name): the worker writes it under that name.
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.(ipynb|py)$")
+MAX_CONTENT_BYTES = 64 << 20  # a course's assignment folder and suite, as shipped with each task
+_SKIPPED = {"__pycache__", ".ipynb_checkpoints"}
+
+
+def content_bundle(assignment: Any) -> dict[str, bytes]:
+    """A course's own assignment as a task carries it: path (relative to its content pack) -> bytes, for its suite
+    and every file of its assignment folder. UsageError when it is too large to ship."""
+    from dlgrade.errors import UsageError
+
+    files = {f"autograders/{assignment.id}.py": assignment.suite_file.read_bytes()}
+    for path in sorted(assignment.source.parent.rglob("*")):
+        if path.is_file() and not path.is_symlink() and not _SKIPPED & set(path.parts):
+            files[path.relative_to(assignment.root).as_posix()] = path.read_bytes()
+    if sum(map(len, files.values())) > MAX_CONTENT_BYTES:
+        raise UsageError(f"{assignment.source.parent}: more than {MAX_CONTENT_BYTES >> 20} MB to ship to the "
+                         "cluster's workers with each task; keep data files out of the assignment's folder")
+    return files
+
+
+def content_digest(files: dict[str, bytes]) -> str:
+    digest = hashlib.sha256(b"dlgrade-content-v1\0")
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()
+
+
+def content_name_ok(name: str, assignment_id: str) -> bool:
+    """Whether a shipped file's path is one of the assignment's own: its suite, or under its assignment folder."""
+    parts = name.split("/")
+    if name == f"autograders/{assignment_id}.py":
+        return True
+    return len(parts) >= 3 and parts[:2] == ["assignments", assignment_id] and all(
+        part not in ("", ".", "..") and "\\" not in part and "\0" not in part for part in parts)
 
 
 def make_request(assignment_id: str, fingerprint: str, engine: str, notebook: bytes, file_name: str, seed: int,
-                 sandboxed: bool, student: str | None = None,
-                 numbers: dict[str, float] | None = None, probe_seed: int | None = None) -> dict[str, Any]:
+                 sandboxed: bool, student: str | None = None, numbers: dict[str, float] | None = None,
+                 probe_seed: int | None = None, content: dict[str, bytes] | None = None) -> dict[str, Any]:
     """A grading request as it crosses the network: plain values only (no course path, no course secret: the seed
     is this submission's alone, and so are the student's own numbers, for the questions that have them; the probe
-    seed, the course's probe inputs for this assignment, is derived from the secret and reveals nothing of it)."""
-    return {"format": REQUEST_FORMAT, "assignment": assignment_id, "fingerprint": fingerprint, "engine": engine,
-            "notebook": notebook, "sha256": hashlib.sha256(notebook).hexdigest(), "file_name": file_name,
-            "seed": seed, "sandboxed": sandboxed, "student": student, "numbers": numbers, "probe_seed": probe_seed}
+    seed, the course's probe inputs for this assignment, is derived from the secret and reveals nothing of it).
+    ``content``: a course's own assignment (content_bundle)."""
+    request = {"format": REQUEST_FORMAT, "assignment": assignment_id, "fingerprint": fingerprint, "engine": engine,
+               "notebook": notebook, "sha256": hashlib.sha256(notebook).hexdigest(), "file_name": file_name,
+               "seed": seed, "sandboxed": sandboxed, "student": student, "numbers": numbers,
+               "probe_seed": probe_seed}
+    if content is not None:
+        request |= {"content": content, "content_sha256": content_digest(content)}
+    return request
 
 
 def _numbers(value: Any) -> dict[str, float] | None:
@@ -59,6 +103,10 @@ def unfit_reason(request: dict[str, Any], plugin: Any) -> str | None:
     if request.get("engine") != engine_version():
         return f"this worker runs {engine_version()}; the main process runs {request.get('engine')}"
     assignment_id = request.get("assignment")
+    if request.get("content") is not None:  # a course's own assignment: it came with the request
+        if request.get("sandboxed", True) and not plugin.bubblewrap:
+            return "bubblewrap (bwrap) is not installed on this worker: install it there, or grade with --no-sandbox"
+        return None
     gradable = plugin.gradables.get(assignment_id)
     if gradable is None:
         why = plugin.broken.get(assignment_id)
@@ -94,7 +142,18 @@ def grade(request: dict[str, Any]) -> dict[str, Any]:
     file_name = str(request.get("file_name", ""))
     if not _FILE_NAME.match(file_name):
         return answer("refused", name, detail=f"{file_name!r}: not a notebook or .py file name")
-    gradable = plugin.gradables[request["assignment"]]
+    if request.get("content") is not None:
+        try:
+            gradable = plugin.shipped(request)
+        except Exception as error:
+            return answer("failed", name, detail=f"the course's assignment {request.get('assignment')!r} does not "
+                                                 f"load on worker {name}: {type(error).__name__}: {str(error)[:300]}")
+        if gradable.fingerprint != request.get("fingerprint"):
+            return answer("unfit", name, detail=f"{request.get('assignment')} loads differently here (suite version "
+                                                f"{gradable.assignment.suite.version}): install the main process's "
+                                                "dlgrade and reference code on this worker")
+    else:
+        gradable = plugin.gradables[request["assignment"]]
     scratch = Path(tempfile.mkdtemp(prefix="dlgrade-task-"))
     private = scratch / file_name
     try:

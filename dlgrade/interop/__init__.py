@@ -7,6 +7,10 @@ otter-grader export (exception-based tests plus `otter generate`'s zip) for in-n
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dlgrade.assignments import Assignment
 
 FORMATS = ("gradescope", "otter")
 
@@ -14,18 +18,19 @@ __all__ = ["FORMATS", "export"]
 
 
 def export(assignment_id: str, fmt: str, out: Path | None = None, *, seed: int | None = None,
-           allow_unsandboxed: bool = False) -> list[Path]:
+           allow_unsandboxed: bool = False, assignment: Assignment | None = None) -> list[Path]:
     """Export assignment ``assignment_id`` in format ``fmt`` under ``out`` (default export/<id>-<fmt>).
 
     gradescope: [out/autograder.zip]. otter: [out/autograder.zip, out/tests, out/student]; ``seed`` fixes
     the hidden cases baked into the otter tests. Raises UsageError for an unknown assignment or format.
+    ``assignment``: the assignment already loaded (a course's own, dlgrade.content), else the built-in one.
     """
     from dlgrade import assignments
     from dlgrade.errors import UsageError
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r} (known: {', '.join(FORMATS)})")
-    assignment = assignments.load(assignment_id)
+    assignment = assignment if assignment is not None else assignments.load(assignment_id)
     out = Path(out) if out is not None else Path("export") / f"{assignment.id}-{fmt}"
     if fmt == "gradescope":
         from dlgrade.interop.gradescope import build_autograder_zip

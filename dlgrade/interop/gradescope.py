@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dlgrade.assignments import PROJECT_ROOT, Assignment
+from dlgrade.assignments import Assignment
 from dlgrade.boundary.text import plain
 from dlgrade.errors import UsageError
 
@@ -50,7 +50,10 @@ CONFIG_FILE = "dlgrade_autograder.json"
 DEFAULT_ROOT = "/autograder"
 ROOT_VARIABLE = "DLGRADE_AUTOGRADER_ROOT"
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-PROJECT_PACKAGES = ("dlgrade", "reference", "autograders")
+# The tree this dlgrade runs from: the engine, the trusted references and the pins come from it; an assignment and
+# its suite from the assignment's own content pack (the built-in one, or a course's: dlgrade.content).
+ENGINE_ROOT = Path(__file__).resolve().parent.parent.parent
+ENGINE_PACKAGES = ("dlgrade", "reference")
 _SKIPPED = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 _EXECUTABLE = 0o100755 << 16
 _REGULAR = 0o100644 << 16
@@ -69,7 +72,7 @@ def _pinned_torch(root: Path) -> str:
 
 def _render(template: str, assignment: Assignment) -> str:
     text = (TEMPLATES / template).read_text(encoding="utf-8")
-    values = {"ASSIGNMENT": assignment.id, "TORCH_VERSION": _pinned_torch(assignment.root),
+    values = {"ASSIGNMENT": assignment.id, "TORCH_VERSION": _pinned_torch(ENGINE_ROOT),
               "PYTHON_VERSION": f"{sys.version_info.major}.{sys.version_info.minor}"}
     for key, value in values.items():
         text = text.replace(f"@{key}@", value)
@@ -94,7 +97,7 @@ def build_autograder_zip(assignment: Assignment, out_dir: Path, allow_unsandboxe
     ``allow_unsandboxed``: where bubblewrap cannot start in the grading container, grade without it (the
     container is then the only isolation, and each result says so) instead of stopping.
     """
-    root = assignment.root
+    root = ENGINE_ROOT
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "autograder.zip"
@@ -112,13 +115,14 @@ def build_autograder_zip(assignment: Assignment, out_dir: Path, allow_unsandboxe
             readme = root / "README.md"
             _write(archive, "project/README.md", readme.read_bytes() if readme.is_file() else "# dlgrade\n")
             # The engine and the trusted code always come from the installed dlgrade (the tree that runs this
-            # export); the assignment and its suite from the assignment's own root.
-            for package in PROJECT_PACKAGES:
-                base = PROJECT_ROOT if package != "autograders" else root
-                for path in _files(base / package):
-                    _write(archive, f"project/{path.relative_to(base).as_posix()}", path.read_bytes())
-            for path in _files(assignment.source.parent):
-                _write(archive, f"project/{path.relative_to(root).as_posix()}", path.read_bytes())
+            # export); the assignment and its suite from the assignment's own content pack.
+            for package in ENGINE_PACKAGES:
+                for path in _files(root / package):
+                    _write(archive, f"project/{path.relative_to(root).as_posix()}", path.read_bytes())
+            pack = assignment.root
+            suites = [pack / "autograders" / "__init__.py", assignment.suite_file]
+            for path in [p for p in suites if p.is_file()] + _files(assignment.source.parent):
+                _write(archive, f"project/{path.relative_to(pack).as_posix()}", path.read_bytes())
         os.replace(staging, target)
     except BaseException:
         staging.unlink(missing_ok=True)

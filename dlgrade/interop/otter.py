@@ -36,7 +36,7 @@ from typing import Any
 
 import nbformat
 
-from dlgrade.assignments import PROJECT_ROOT, Assignment
+from dlgrade.assignments import Assignment
 from dlgrade.interop.bake import ExportError, bake_suite, public_only, spec_json, write_kernel_checker
 
 __all__ = ["OtterExport", "export_otter", "otter_notebook", "pinned_requirements", "test_file_source"]
@@ -136,7 +136,10 @@ def _released(assignment: Assignment, workdir: Path) -> nbformat.NotebookNode:
     return release_notebook(assignment, workdir)
 
 
-def pinned_requirements(root: Path = PROJECT_ROOT) -> str:
+ENGINE_ROOT = Path(__file__).resolve().parent.parent.parent  # the pins of the dlgrade that runs the export
+
+
+def pinned_requirements(root: Path = ENGINE_ROOT) -> str:
     """requirements.txt for otter's grading environment: torch and numpy as constraints.txt pins them, torch's
     CPU build (the default wheel pulls CUDA)."""
     pins = {}
@@ -186,7 +189,7 @@ def export_otter(assignment: Assignment, out: Path, seed: int | None = None) -> 
         staging = Path(scratch) / "staging"
         shutil.copytree(tests_dir, staging / "tests")
         write_kernel_checker(staging, assignment)
-        (staging / "requirements.txt").write_text(pinned_requirements(assignment.root), encoding="utf-8")
+        (staging / "requirements.txt").write_text(pinned_requirements(), encoding="utf-8")
         (staging / "otter_config.json").write_text(json.dumps(OTTER_CONFIG, indent=2) + "\n", encoding="utf-8")
         zip_path = out / "autograder.zip"
         zip_path.unlink(missing_ok=True)

@@ -176,7 +176,8 @@ def load_policy(course_root: Path, assignment_ids: list[str]) -> Policy:
         raise PolicyError(f"{path}{line}: not valid YAML ({problem})") from None
     if root is None:
         return Policy({name: AssignmentPolicy() for name in assignment_ids}, source=str(path))
-    top = _mapping(path, root, "the file", ("defaults", "assignments", "service"))
+    # "content" (the course's own content folders) is read by dlgrade.content, not by the policy.
+    top = _mapping(path, root, "the file", ("defaults", "assignments", "service", "content"))
     defaults = AssignmentPolicy()
     if "defaults" in top:
         defaults = _settings(path, top["defaults"][1], "defaults", defaults,

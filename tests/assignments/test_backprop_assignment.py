@@ -1,6 +1,6 @@
 """backprop: the suite's references agree with torch autograd, the lecture notes' printed numbers are the slips
-the catalog names, the notebook's solution cells are the sources the mistakes are edited from, the numerical
-checker's tolerance separates central from forward differences, and the gradcheck judge reads its number right."""
+the catalog names, each question has a solution cell in the notebook, the numerical checker's tolerance separates
+central from forward differences, and the gradcheck judge reads its number right."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from dlgrade.suite import Case
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "assignments" / "backprop" / "backprop.ipynb"
 SEEDS = range(4)
-MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
 def cases(name: str) -> list[Case]:
@@ -90,17 +89,11 @@ def test_notes_slip_mistakes_carry_the_printed_numbers(name, printed):
     np.testing.assert_allclose(namespace[entry], printed, rtol=1e-12)
 
 
-# ---- the notebook is the source of the catalog's edits --------------------------------------------------------
-
-
-def test_notebook_solution_cells_are_the_suite_sources():
+def test_every_question_has_a_solution_cell():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    cells = {c.metadata["nbgrader"]["grade_id"]: c.source for c in notebook.cells
+    cells = {c.metadata["nbgrader"]["grade_id"] for c in notebook.cells
              if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
-    assert set(cells) == set(backprop.SOLUTIONS) == {q.cell for q in backprop.SUITE.questions}
-    for cell, source in cells.items():
-        stripped = "\n".join(line for line in source.split("\n") if line.strip() not in MARKERS)
-        assert stripped.rstrip("\n") == backprop.SOLUTIONS[cell].rstrip("\n"), cell
+    assert cells == {q.cell for q in backprop.SUITE.questions}
 
 
 def test_points_total_40():

@@ -18,6 +18,7 @@ import torch
 from autograders import backprop, sgd, training
 from dlgrade.checking.answers import from_value
 from dlgrade.checking.compare import compare
+from dlgrade.solution_cells import solution_sources
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "student_template"
 
@@ -70,8 +71,8 @@ def test_check_judges_the_classifier_as_the_grader_does(capsys):
     case = question.public()[0]
     grader = question.judge(case, from_value(question.reference(*case.args)))  # the solution, as graded
     assert grader.passed and grader.message.startswith("accuracy on 1000 hidden test points: 0.9")
-    passed, out = check("training", "classifier", capsys, **_solution(training.CLASSIFIER_SOLUTION,
-                                                                      "train_classifier", "Net"))
+    solution = solution_sources(training.NOTEBOOK)["classifier_solution"]
+    passed, out = check("training", "classifier", capsys, **_solution(solution, "train_classifier", "Net"))
     assert passed is True and "classifier: all passed (1 public case, judged as the grader judges them" in out
     assert grader.message in out
     forgot_step = {m.name: m for m in question.mistakes}["forgot_step"]
@@ -82,7 +83,7 @@ def test_check_judges_the_classifier_as_the_grader_does(capsys):
 
 def test_check_runs_a_gradient_checker_and_judges_its_verdicts(capsys):
     namespace: dict[str, Any] = {"np": np}
-    exec(backprop.GRADCHECK_SOLUTION, namespace)
+    exec(solution_sources(backprop.NOTEBOOK)["gradcheck_linear_solution"], namespace)
     passed, out = check("backprop", "gradcheck_linear", capsys, gradcheck_linear=namespace["gradcheck_linear"])
     assert passed is True and "gradcheck_linear: all passed (5 public cases" in out
     min_not_max = {m.name: m for m in backprop.SUITE.question("gradcheck_linear").mistakes}["min_not_max"]
@@ -97,7 +98,8 @@ def test_check_runs_lr_regimes_for_its_form_without_giving_the_codes_away(capsys
     checks = (TEMPLATES / "sgd" / "dlcheck" / "checks.json").read_text()
     assert "judge_data" not in checks  # the public codes are the answer to the question's thought experiment
     namespace: dict[str, Any] = {"np": np}
-    exec(sgd.RUN_GD + sgd.LR_REGIMES, namespace)
+    solutions = solution_sources(sgd.NOTEBOOK)
+    exec(solutions["run_gd_solution"] + "\n" + solutions["lr_regimes_solution"], namespace)
     passed, out = check("sgd", "lr_regimes", capsys, lr_regimes=namespace["lr_regimes"])
     assert passed is True and "lr_regimes: ran on the 2 public cases and returned a well-formed answer" in out
     passed, out = check("sgd", "lr_regimes", capsys, lr_regimes=lambda X, y, lrs, steps: np.zeros(len(lrs)))
@@ -135,7 +137,7 @@ def test_check_of_a_numpy_only_harness_does_not_import_torch(tmp_path):
         sys.path.insert(0, {str(TEMPLATES / 'backprop')!r})
         import numpy as np
         from dlcheck import check
-        exec({backprop.NUMGRAD_SOLUTION!r})
+        exec({solution_sources(backprop.NOTEBOOK)["numerical_gradient_solution"]!r})
         assert check("numerical_gradient") is True
         print("torch" in sys.modules)
     """)
@@ -145,11 +147,12 @@ def test_check_of_a_numpy_only_harness_does_not_import_torch(tmp_path):
 
 
 def test_check_judges_a_regressor_whose_ffn_keeps_a_sequential_alias_as_the_grader_does(capsys):
-    alias = training.FFN_SOLUTION.replace(
+    solutions = solution_sources(training.NOTEBOOK)
+    alias = solutions["ffn_solution"].replace(
         "        self.layer3 = nn.Linear(hidden_size, out_features)\n",
         "        self.layer3 = nn.Linear(hidden_size, out_features)\n"
         "        self.net = nn.Sequential(self.layer1, nn.ReLU(), self.layer2, nn.ReLU(), self.layer3)\n")
-    names = _solution(alias + training.REGRESSOR_SOLUTION, "FFN", "train_regressor")
+    names = _solution(alias + "\n" + solutions["regressor_solution"], "FFN", "train_regressor")
     question = training.SUITE.question("regressor")
     case = question.public()[0]
     exported = training._trusted("fit_and_export", names["train_regressor"], *case.args)

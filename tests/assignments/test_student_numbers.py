@@ -34,6 +34,7 @@ from dlgrade.checking.student_numbers import (
 from dlgrade.grading import Grader, SubmissionResult
 from dlgrade.sample_class import replace_cell
 from dlgrade.sandbox.launcher import Sandbox
+from dlgrade.solution_cells import solution_sources
 from dlgrade.suite import Question
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -155,9 +156,10 @@ def _named(question: Question, answer: Any, numbers: dict[str, float]) -> str | 
 
 
 @pytest.mark.parametrize("suite, cells", [
-    (backprop.SUITE, [backprop.FORWARD_SOLUTION, backprop.CHAIN_SOLUTION, backprop.PARAMS_SOLUTION,
-                      backprop.STEP_SOLUTION]),
-    (sgd.SUITE, [sgd.WORKED_UPDATE]),
+    (backprop.SUITE, [solution_sources(backprop.NOTEBOOK)[cell] for cell in (
+        "scalar_forward_solution", "scalar_chain_rule_solution", "scalar_param_grads_solution",
+        "scalar_sgd_step_solution")]),
+    (sgd.SUITE, [solution_sources(sgd.NOTEBOOK)["worked_update_solution"]]),
 ])
 def test_every_known_mistake_is_named_on_anyones_numbers(suite: Any, cells: list[str]) -> None:
     """Each mistake's cell (how a student writes it) run on an id's numbers gives the answer the grader names as

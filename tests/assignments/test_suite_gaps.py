@@ -13,6 +13,7 @@ import pytest
 from autograders import backprop, sgd
 from dlgrade.checking.answers import from_value
 from dlgrade.checking.compare import compare
+from dlgrade.solution_cells import solution_sources
 from dlgrade.suite import Question
 
 SEEDS = range(4)
@@ -112,7 +113,7 @@ def _numgrad_harness(student, *args):
 def test_a_numerical_gradient_that_ignores_eps_fails():
     question = backprop.SUITE.question("numerical_gradient")
     solution: dict[str, Any] = {"np": np}
-    exec(backprop.NUMGRAD_SOLUTION, solution)
+    exec(solution_sources(backprop.NOTEBOOK)["numerical_gradient_solution"], solution)
     assert failed_cases(question, solution["numerical_gradient"], _numgrad_harness) == 0
     assert failed_cases(question, fixed_eps, _numgrad_harness) == 1 + len(SEEDS)  # the cases with eps 0.1-0.3
 

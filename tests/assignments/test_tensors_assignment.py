@@ -1,8 +1,7 @@
 """tensors: torch (the oracle) agrees with the suite's references on every public and seeded hidden case, the
 lecture notes' numbers are what the public cases expect (and the notes' slips are the catalogued mistakes), the
 ±1000 logits really separate the max-subtracted softmax from the naive one, the seeded references are exactly what
-torch.manual_seed / np.random.default_rng give, and the notebook's solution cells are the sources the mistakes
-are edited from."""
+torch.manual_seed / np.random.default_rng give, and each question has its solution and grade cell."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from autograders import tensors
+from dlgrade.solution_cells import solution_sources
 from dlgrade.suite import Case, TensorArg
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "assignments" / "tensors" / "tensors.ipynb"
@@ -47,7 +47,7 @@ def student(name: str, source: str | None = None):
     """The entry point defined by a solution cell's source (the notebook's, unless another is given)."""
     question = tensors.SUITE.question(name)
     namespace = {"np": np, "torch": torch}
-    exec(source or tensors.SOLUTIONS[question.cell], namespace)
+    exec(source or solution_sources(tensors.NOTEBOOK)[question.cell], namespace)
     return namespace[question.entry]
 
 
@@ -169,11 +169,10 @@ def test_zero_probabilities_are_in_public_and_hidden_cases() -> None:
         assert any((plain(c.args[0]) == 0).any() for c in question.hidden(np.random.default_rng(0))), name
 
 
-def test_notebook_solution_cells_are_the_suite_sources() -> None:
+def test_each_question_has_a_solution_cell_and_a_grade_cell_worth_its_points() -> None:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     cells = {c.metadata["nbgrader"]["grade_id"]: c for c in notebook.cells if "nbgrader" in c.metadata}
     for question in tensors.SUITE.questions:
-        assert cells[question.cell].source == tensors.SOLUTIONS[question.cell].rstrip("\n"), question.cell
+        assert cells[question.cell].metadata["nbgrader"]["solution"] is True, question.cell
         assert cells[question.name].source == f'check("{question.name}")'
-    assert set(tensors.SOLUTIONS) == {q.cell for q in tensors.SUITE.questions}
     assert sum(c.metadata["nbgrader"].get("points", 0) for c in cells.values()) == 31
