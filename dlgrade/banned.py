@@ -31,7 +31,7 @@ import ast
 import builtins
 import functools
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -112,6 +112,9 @@ KNOWN_NAMES = frozenset(dir(builtins)) | {"__name__", "__doc__", "__file__", "di
 # (launcher.numpy_only_mounts).
 NUMPY_ONLY_MODULES = ("numpy", "dlcheck", "matplotlib")
 UNFOLLOWABLE = "the checker cannot follow it, and a by-hand question allows only what it can check"
+# Steps from a name to what it stands for (b = a; c = b; ...): a chain longer than this is not followed, and fails
+# closed. Cycles of assignments (a loop's ``buf = d_p; d_p = buf``) are cut where they close, whatever this is.
+MAX_ALIAS_STEPS = 32
 
 
 def find_banned(cells: Sequence[Cell], rules: Rules) -> Violation | None:
@@ -427,6 +430,7 @@ class _Checker(ast.NodeVisitor):
         self.stack: list[_Scope] = []
         self.where = ""
         self.when: int | None = None
+        self.resolving: set[tuple[int, str, object]] = set()  # names being resolved now: a cycle ends there
 
     def run(self) -> Violation | None:
         try:
@@ -497,8 +501,10 @@ class _Checker(ast.NodeVisitor):
         for position, binding in live:
             if binding.module is not None:
                 paths.append(binding.module)
-            elif binding.value is not None and depth < 8:
-                paths += self._value_paths(binding.value, [_Scope("module")], depth + 1, position)
+            elif binding.value is not None:
+                paths += self._resolving((0, name, id(binding)), depth,
+                                         lambda b=binding, p=position: self._value_paths(b.value, [_Scope("module")],
+                                                                                       depth + 1, p))
         if not self.program.bindings.get(name) and name not in KNOWN_NAMES:  # (builtins taken as builtins)
             paths += [f"{module}.{name}" for module in self.program.star_modules]
         return paths
@@ -535,8 +541,24 @@ class _Checker(ast.NodeVisitor):
         index = self.stack.index(scope)
         paths = list(scope.imports.get(name, []))
         for value in scope.aliases.get(name, []):
-            paths += self._value_paths(value, self.stack[:index + 1], depth + 1)
+            paths += self._resolving((id(scope), name, id(value)), depth,
+                                     lambda v=value: self._value_paths(v, self.stack[:index + 1], depth + 1))
         return paths
+
+    def _resolving(self, key: tuple[int, str, object], depth: int, paths: Callable[[], list[str]]) -> list[str]:
+        """``paths()`` of one binding of a name, unless that binding is being resolved already (a cycle of
+        assignments adds no module the chain's other bindings do not name: cut there) or the chain is longer than
+        MAX_ALIAS_STEPS (fails closed)."""
+        if key in self.resolving:
+            return []
+        if depth >= MAX_ALIAS_STEPS:
+            raise _Found(Violation("alias chain", key[1], 0, self.where or "the notebook",
+                                   f"{key[1]} is an alias more than {MAX_ALIAS_STEPS} steps deep: {UNFOLLOWABLE}"))
+        self.resolving.add(key)
+        try:
+            return paths()
+        finally:
+            self.resolving.discard(key)
 
     # -- findings ------------------------------------------------------------------------------------------------
 

@@ -208,9 +208,6 @@ def _harness(source: str) -> dict[str, Any]:
 def _bound_mistake(cells: NotebookCells, suite: Suite, question: Question, mistake: Mistake) -> Mistake:
     where = f"question {question.name!r}, mistake {mistake.name!r}"
     solutions = cells.solutions()
-    if mistake.edits and mistake.solution:
-        raise UsageError(f"{where}: give edits=[(old, new), ...] or solution=..., not both (edits: the "
-                         "notebook's solution cell with them applied)")
     solution = mistake.solution
     if mistake.edits:
         source = solutions.get(question.cell)
@@ -226,6 +223,11 @@ def _bound_mistake(cells: NotebookCells, suite: Suite, question: Question, mista
                 raise UsageError(f"{where}: the edit's old text {old!r} occurs {count} times in cell "
                                  f"{question.cell} of {cells.path.name}; it must occur exactly once ({hint})")
             source = source.replace(old, new)
+        # A mistake bound already carries its edited cell as its solution (a suite rebound by dataclasses.replace):
+        # that is the same mistake; any other solution beside edits is two answers to one question.
+        if mistake.solution and mistake.solution != source:
+            raise UsageError(f"{where}: give edits=[(old, new), ...] or solution=..., not both (edits: the "
+                             "notebook's solution cell with them applied)")
         solution = source
     if not solution:
         raise UsageError(f"{where}: give edits=[(old, new)] that turn cell {question.cell} into the mistaken "

@@ -169,3 +169,22 @@ def test_no_solution_or_known_mistake_is_flagged(assignment: str, tmp_path) -> N
         for question in loaded.suite.questions:
             violation = find_banned(extraction.cells, question_rules(loaded.suite, question))
             assert violation is None, (student.student, question.name, violation.message())
+
+
+def test_a_cycle_of_assignments_is_followed_without_end_and_still_finds_the_module() -> None:
+    """A loop's ``d_p = buf; buf = d_p`` once recursed until Python's limit (a mutant of sgd_momentum found it: a
+    RecursionError instead of a grade); a cycle is cut where it closes, and what it reaches is still found."""
+    looping = CORRECT_MSE.replace("    loss = (input - target) ** 2\n",
+                                  "    buf = input\n    d_p = target\n    for _ in range(2):\n"
+                                  "        d_p = buf\n        buf = d_p\n    loss = (input - target) ** 2\n")
+    assert _check(MSE, mse_solution=looping) is None
+    hidden = CORRECT_SOFTMAX.replace("    e = torch.exp(shifted)\n",
+                                     "    a = torch\n    b = a\n    a = b\n    e = b.nn.functional.softmax(shifted, dim)\n")
+    assert "torch.nn" in _check(SOFTMAX, softmax_solution=hidden)
+
+
+def test_an_alias_chain_too_long_to_follow_is_a_finding_not_a_pass() -> None:
+    chain = "a0 = torch\n" + "".join(f"a{i + 1} = a{i}\n" for i in range(40))
+    code = chain + CORRECT_SOFTMAX.replace("torch.exp(shifted)", "a40.special.softmax(shifted, dim)")
+    found = _check(SOFTMAX, softmax_solution=code)
+    assert found is not None and "steps deep" in found

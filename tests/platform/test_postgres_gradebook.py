@@ -34,7 +34,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(FIXTURE_ROOT, root, dirs_exist_ok=True)
     (root / "assignments" / "mini2").mkdir()
     shutil.copy(root / "assignments" / "mini" / "mini.ipynb", root / "assignments" / "mini2" / "mini2.ipynb")
-    shutil.copy(root / "autograders" / "mini.py", root / "autograders" / "mini2.py")
+    suite = (root / "autograders" / "mini.py").read_text()
+    assert suite.count('assignment="mini"') == 1
+    (root / "autograders" / "mini2.py").write_text(suite.replace('assignment="mini"', 'assignment="mini2"'))
     return root
 
 
