@@ -179,7 +179,8 @@ def test_a_cycle_of_assignments_is_followed_without_end_and_still_finds_the_modu
                                   "        d_p = buf\n        buf = d_p\n    loss = (input - target) ** 2\n")
     assert _check(MSE, mse_solution=looping) is None
     hidden = CORRECT_SOFTMAX.replace("    e = torch.exp(shifted)\n",
-                                     "    a = torch\n    b = a\n    a = b\n    e = b.nn.functional.softmax(shifted, dim)\n")
+                                     "    a = torch\n    b = a\n    a = b\n"
+                                     "    e = b.nn.functional.softmax(shifted, dim)\n")
     assert "torch.nn" in _check(SOFTMAX, softmax_solution=hidden)
 
 
