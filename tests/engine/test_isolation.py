@@ -193,15 +193,20 @@ report = {"dirs": made, "stopped": stopped}
 }
 
 SPY = """
-import ctypes, json, os
+import ctypes, json, os, sys
 mine = os.getcwd()  # the spy's own job directory, and its ancestors, are not leftovers
+# nor is the Python installation, bound read-only where it lies (a checkout's venv may sit under /tmp)
+python = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}
+
+def ours(path):
+    return any((tree + "/").startswith(path + "/") or path.startswith(tree + "/") for tree in [mine, *python])
 
 def everything(top):
     for root, dirs, files in os.walk(top):
+        dirs[:] = [name for name in dirs if os.path.join(root, name) not in python]  # not walked: the installation
         yield from (os.path.join(root, name) for name in dirs + files)
 
-found = [path for top in ("/tmp", "/dev/shm") for path in everything(top)
-         if not (mine + "/").startswith(path + "/") and not path.startswith(mine + "/")]
+found = [path for top in ("/tmp", "/dev/shm") for path in everything(top) if not ours(path)]
 found += [path for path in ("/note-for-the-next-student", "/etc/note-for-the-next-student",
                             "/opt/note-for-the-next-student", "/dev/note-for-the-next-student") if os.path.exists(path)]
 libc = ctypes.CDLL(None, use_errno=True)
