@@ -36,7 +36,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 from dlgrade import report
 from dlgrade.assignments import Assignment
 from dlgrade.boundary.text import inert_markdown, plain
-from dlgrade.course import Course, check_student_id, gradebook_error, submitted_folders, unsafe_entry, write_atomic
+from dlgrade.course import (
+    Course,
+    check_student_id,
+    gradebook_error,
+    submitted_folder,
+    submitted_folders,
+    unsafe_entry,
+    write_atomic,
+)
 from dlgrade.errors import UsageError
 from dlgrade.grading import STATUSES, CaseResult, QuestionResult, SubmissionResult
 from dlgrade.insight.catalog import AssignmentCatalog, Catalog
@@ -91,12 +99,14 @@ def submission_key(fingerprint: str, data: bytes) -> str:
 
 def find_submissions(course: Course, assignment: Assignment, students: Sequence[str] = ()) -> list[Submission]:
     """Every submission of the assignment in submitted/ (or just ``students``'), each checked for use."""
-    folders = dict(submitted_folders(course, assignment.id))
-    for student in students:
-        if student not in folders:
-            raise UsageError(f"unknown student {student!r}: no submission of {assignment.id} in "
-                             f"{course.path('submitted', student, assignment.id)}")
-    chosen = [(s, folders[s]) for s in students] if students else sorted(folders.items())
+    if students:
+        chosen = [(student, submitted_folder(course, assignment.id, student)) for student in students]
+        for student, folder in chosen:
+            if folder is None:
+                raise UsageError(f"unknown student {student!r}: no submission of {assignment.id} in "
+                                 f"{course.path('submitted', student, assignment.id)}")
+    else:
+        chosen = submitted_folders(course, assignment.id)
     fingerprint = assignment_fingerprint(assignment)
     return [_inspect(course, assignment, fingerprint, student, folder) for student, folder in chosen]
 

@@ -66,7 +66,7 @@ class Case:
     def call(self, function: Callable[..., Any]) -> Any:
         """function(*args, **kwargs) on deep copies of the case's arguments, TensorArgs as plain arrays: how the
         trusted side runs references and mistake variants, which may then not alter the case."""
-        args, kwargs = copy.deepcopy(self.args), copy.deepcopy(dict(self.kwargs))
+        args, kwargs = fresh_copy(self.args), fresh_copy(dict(self.kwargs))
         if getattr(function, "takes_tensor_args", False):  # a notebook cell's code: it gets tensors as a student's
             return function(*args, **kwargs)
         return function(*unwrap_tensors(args), **unwrap_tensors(kwargs))
@@ -74,6 +74,23 @@ class Case:
     def describe(self) -> str:
         return self.label or ", ".join([_short(a) for a in self.args] + [f"{k}={_short(v)}" for k, v in
                                                                         self.kwargs.items()])
+
+
+def fresh_copy(value: Any) -> Any:
+    """copy.deepcopy of a case's plain data, with its common parts (arrays, numbers, strings, containers of them)
+    copied directly: it runs for every reference and variant call, and deepcopy's general machinery cost more
+    than the calls themselves."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+        return value.copy()
+    if isinstance(value, TensorArg):
+        return TensorArg(fresh_copy(value.array))
+    if type(value) in (tuple, list):
+        return type(value)(fresh_copy(item) for item in value)
+    if type(value) is dict:
+        return {key: fresh_copy(item) for key, item in value.items()}
+    if value is None or type(value) in (bool, int, float, complex, str, bytes) or isinstance(value, np.generic):
+        return value
+    return copy.deepcopy(value)
 
 
 def unwrap_tensors(value: Any) -> Any:

@@ -159,28 +159,47 @@ def send(sock: socket.socket, header: dict[str, Any], blobs: list[bytes] = ()) -
     sock.sendall(pack(header, blobs))
 
 
+READ_AHEAD = 1 << 16  # bytes a Reader may receive beyond the frame it reads
+
+
 class Reader:
-    """Reads messages from a stream socket with size caps and an optional absolute deadline."""
+    """Reads messages from a stream socket with size caps and an optional absolute deadline. It reads up to
+    READ_AHEAD bytes beyond what it was asked for (a small message's frames then cost one recv, not one each) and
+    keeps them for the next read: a socket is read through its one Reader only."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.ahead = bytearray()  # bytes received but not yet asked for
+
+    def _recv(self, size: int, deadline: float | None) -> bytes:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Deadline("timed out")
+            self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(size)
+        except TimeoutError:
+            raise Deadline("timed out") from None
+        except OSError as error:
+            raise ChannelClosed(str(error)) from None
+        if not chunk:
+            raise ChannelClosed("channel closed")
+        return chunk
 
     def _exactly(self, n: int, deadline: float | None) -> bytes:
-        chunks, remaining = [], n
+        ahead = self.ahead
+        if len(ahead) >= n:
+            data = bytes(ahead[:n])
+            del ahead[:n]
+            return data
+        chunks, remaining = [bytes(ahead)], n - len(ahead)
+        ahead.clear()
         while remaining:
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise Deadline("timed out")
-                self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(min(remaining, 1 << 20))
-            except TimeoutError:
-                raise Deadline("timed out") from None
-            except OSError as error:
-                raise ChannelClosed(str(error)) from None
-            if not chunk:
-                raise ChannelClosed("channel closed")
+            chunk = self._recv(READ_AHEAD if remaining < READ_AHEAD else min(remaining, 1 << 20), deadline)
+            if len(chunk) > remaining:  # the start of what comes next: kept for the next read
+                ahead += memoryview(chunk)[remaining:]
+                chunk = chunk[:remaining]
             chunks.append(chunk)
             remaining -= len(chunk)
         return b"".join(chunks)

@@ -8,3 +8,7 @@ or a Dask cluster), checks each result and records the one that counts exactly a
 (its Recorder), so formgrader and export-grades see it. The queue survives any restart, SIGKILL included:
 queued and half-graded submissions are graded when it comes back, each exactly once.
 """
+
+# The first word of the grading process's lines to the serving process that say a status changed ('changed SID',
+# or 'changed' alone: any may have); its other lines are start-up's ('ready', 'fatal: ...').
+TICK = "changed"

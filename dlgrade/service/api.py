@@ -217,7 +217,7 @@ async def submission(sid: str, who: AnyCaller, state: State,
     row = _row(state, who, sid)
     deadline = time.monotonic() + wait
     while row.status in ACTIVE and state.changes is not None and time.monotonic() < deadline:
-        await state.changes.wait(min(deadline - time.monotonic(), 5.0))
+        await state.changes.wait(row.id, min(deadline - time.monotonic(), 5.0))
         row = _row(state, who, sid)
     return await run_in_threadpool(status_of, state, row, who)
 

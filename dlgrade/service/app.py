@@ -26,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dlgrade.service import TICK
 from dlgrade.service.policy import AssignmentPolicy, Policy
 from dlgrade.service.store import Store
 from dlgrade.service.tokens import Caller, verify
@@ -54,18 +55,42 @@ class Facts:
 
 
 class Changes:
-    """Statuses changed (the grading process said so): long-polling requests wake up and look again."""
+    """Statuses changed (the grading process names each submission whose status did): the long polls following
+    those submissions wake up and look again, the others sleep on. The grading process writes one line per change
+    ('changed SID', or 'changed' alone: look, all of you); ``feed`` takes the pipe's bytes as they come."""
 
     def __init__(self) -> None:
-        self.event = asyncio.Event()
+        self.waiting: dict[str, set[asyncio.Event]] = {}
+        self.partial = b""
 
-    def tick(self) -> None:
-        self.event.set()
-        self.event = asyncio.Event()
+    def feed(self, data: bytes) -> None:
+        lines = (self.partial + data).split(b"\n")
+        self.partial = lines.pop()[-256:]  # a line cut by the read; ids are short, garbage is not kept
+        for line in lines:
+            word, _, sid = line.decode("ascii", "replace").strip().partition(" ")
+            if word == TICK:
+                self.tick(sid.strip() or None)
 
-    async def wait(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.event.wait(), timeout)
+    def tick(self, sid: str | None = None) -> None:
+        """Wake the polls of submission ``sid`` (None: every poll)."""
+        for key in list(self.waiting) if sid is None else [sid]:
+            for event in self.waiting.get(key, ()):
+                event.set()
+
+    async def wait(self, sid: str, timeout: float) -> None:
+        """Until submission ``sid`` may have changed, or ``timeout`` seconds. Register before any await, right
+        after reading the row, so that no change can slip between the two."""
+        event = asyncio.Event()
+        self.waiting.setdefault(sid, set()).add(event)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout)
+        finally:
+            polls = self.waiting.get(sid)
+            if polls is not None:
+                polls.discard(event)
+                if not polls:
+                    del self.waiting[sid]
 
 
 @dataclass
@@ -121,6 +146,7 @@ class Service:
         return extension
 
     def close(self) -> None:
+        self.store.close()
         if self._book is not None:
             with contextlib.suppress(Exception):
                 self._book.close()

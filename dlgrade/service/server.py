@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dlgrade.errors import UsageError
+from dlgrade.service import TICK
 
 log = logging.getLogger("dlgrade.service")
 
@@ -105,9 +106,10 @@ class GradingProcess:
         os.set_blocking(self.notify_fd, False)
 
     def _first_line(self, timeout: float) -> str:
+        """The grading process's first line that is not a tick ('changed ...': a status changed as it started)."""
         buffer = b""
         deadline = time.monotonic() + timeout
-        while b"\n" not in buffer.lstrip(b"\n"):  # empty lines are ticks: skipped
+        while b"\n" not in (buffer := _without_ticks(buffer)):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "fatal: the grading process did not become ready in time"
@@ -119,7 +121,7 @@ class GradingProcess:
                 buffer += chunk
             elif self.process is not None and self.process.poll() is not None:
                 break
-        return buffer.lstrip(b"\n").split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        return _without_ticks(buffer).split(b"\n", 1)[0].decode("utf-8", "replace").strip()
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -148,6 +150,15 @@ class GradingProcess:
         self.wake_fd = self.notify_fd = -1
 
 
+def _without_ticks(buffer: bytes) -> bytes:
+    """``buffer`` without the whole tick lines (and empty lines) at its start."""
+    while True:
+        line, newline, rest = buffer.partition(b"\n")
+        if not newline or (line.strip() and line.split()[0] != TICK.encode()):
+            return buffer
+        buffer = rest
+
+
 def _attach(grading: GradingProcess) -> Any:
     """In the server's event loop: ticks from the grading process wake long polls; its end starts it again."""
 
@@ -162,7 +173,7 @@ def _attach(grading: GradingProcess) -> Any:
             except OSError:
                 data = b""
             if data:
-                service.changes.tick()
+                service.changes.feed(data)
                 return
             loop.remove_reader(grading.notify_fd)
             loop.run_in_executor(None, restart)

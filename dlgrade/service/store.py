@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -191,6 +192,9 @@ class Store:
         self.root = Path(state) / SERVICE_DIR
         self.path = self.root / DB_FILE
         self.attempts = self.root / ATTEMPTS_DIR
+        # One connection per thread, opened once: a long poll looks at its row each time its status changes, and
+        # opening SQLite (and setting its pragmas) cost more than the query. Per process too: never across fork.
+        self._local = threading.local()
 
     def create(self) -> Store:
         """Make the folder and the tables (idempotent)."""
@@ -202,15 +206,37 @@ class Store:
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in autocommit mode; ``with store.transaction(db)`` groups writes."""
+        """This thread's connection, in autocommit mode; ``with store.transaction(db)`` groups writes. A statement
+        that fails leaves no transaction open behind it (rolled back), so the next use starts clean."""
+        db = self._connection()
+        try:
+            yield db
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def _connection(self) -> sqlite3.Connection:
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
         db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.synchronous}")
-            db.row_factory = sqlite3.Row
-            yield db
-        finally:
+        except BaseException:
             db.close()
+            raise
+        db.row_factory = sqlite3.Row
+        self._local.held = (os.getpid(), db)
+        return db
+
+    def close(self) -> None:
+        """Close this thread's connection (the others close with their threads)."""
+        held = getattr(self._local, "held", None)
+        self._local.held = None
+        if held is not None and held[0] == os.getpid():
+            held[1].close()
 
     @staticmethod
     @contextlib.contextmanager
@@ -371,11 +397,11 @@ class Store:
                        "graded_at = ? WHERE id = ? AND status = 'grading'",
                        (status, detail[:1000], result, score, max_score, time.time(), sid))
 
-    def unrecorded(self) -> list[Row]:
-        """Graded submissions whose gradebook step has not run yet, in submission order."""
+    def unrecorded(self, limit: int | None = None) -> list[Row]:
+        """Graded submissions whose gradebook step has not run yet, in submission order (the first ``limit``)."""
         with self.connect() as db:
             found = db.execute(f"SELECT {_COLUMNS} FROM submissions WHERE status = 'graded' AND recorded = 0 "
-                               "ORDER BY seq").fetchall()
+                               "ORDER BY seq LIMIT ?", (-1 if limit is None else limit,)).fetchall()
         return [Row(*r) for r in found]
 
     def in_force(self, student: str, assignment: str) -> Row | None:

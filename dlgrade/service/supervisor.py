@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlgrade.errors import UsageError
+from dlgrade.service import TICK
 from dlgrade.service.backends import Backend, Job, LocalPool, Outcome
 from dlgrade.service.policy import Policy, load_policy
 from dlgrade.service.store import Row, Store, hold_lock, write_durably
@@ -61,14 +62,15 @@ class Supervisor:
     # ---- talking to the serving process -------------------------------------------------------------------
 
     def tell(self, line: str) -> None:
-        """A line for the serving process (start-up: 'ready' or 'fatal: ...'); a tick is an empty line."""
+        """A line for the serving process: at start-up 'ready' or 'fatal: ...', then ticks ('changed [SID]')."""
         if self.notify_fd is None:
             return
         with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
             os.write(self.notify_fd, (line + "\n").encode())
 
-    def changed(self) -> None:
-        self.tell("")
+    def changed(self, sid: str = "") -> None:
+        """Submission ``sid``'s status changed (none named: any may have): its long polls look again."""
+        self.tell(f"{TICK} {sid}".rstrip())
 
     def _drain_wake(self) -> None:
         if self.wake_fd is None:
@@ -90,19 +92,21 @@ class Supervisor:
         from dlgrade.autograde import Recorder
 
         recorder = Recorder(self.course, self.loaded, book)
-        self.record_pending(recorder, book)
+        more = self.record_pending(recorder, book)
         also = [self.wake_fd] if self.wake_fd is not None else []
         while not self.stopping and not self.orphaned():
             self.dispatch()
-            outcomes, woken = self.backend.wait(IDLE_POLL, also)
+            # With graded submissions still to record, only a look: a slot that frees meanwhile is not kept idle.
+            outcomes, woken = self.backend.wait(0.0 if more else IDLE_POLL, also)
             if woken:
                 self._drain_wake()
             for outcome in outcomes:
                 self.finish(outcome)
             if outcomes:
                 self.dispatch()  # freed slots get their next submission before we spend time recording
-            if outcomes or self.lock_busy_since is not None:
-                self.record_pending(recorder, book)
+            if outcomes or more or self.lock_busy_since is not None:
+                # One at a time, between looks at the backend: the students wait for grades, not for the gradebook.
+                more = self.record_pending(recorder, book, limit=1)
 
     def dispatch(self) -> None:
         """As many queued submissions as the backend has free slots, oldest first."""
@@ -121,7 +125,7 @@ class Supervisor:
             self.backend.submit(Job(row.id, row.assignment, self.store.notebook(row), row.digest, row.student))
             log.info("grading %s (%s, %s) on the %s backend%s", row.id, row.student, row.assignment,
                      self.backend.name, f", attempt {row.handouts}" if row.handouts > 1 else "")
-        self.changed()
+        self.changed(row.id)
 
     def finish(self, outcome: Outcome) -> None:
         """A backend's outcome, checked, into the queue table."""
@@ -148,7 +152,7 @@ class Supervisor:
             detail = detail.replace(str(self.store.root), "").splitlines()[0][:300] if detail else outcome.kind
             self.store.finish(row.id, outcome.kind, detail)
             log.warning("%s %s (%s, %s): %s", outcome.kind, row.id, row.student, row.assignment, detail)
-        self.changed()
+        self.changed(row.id)
 
     # ---- the gradebook step -------------------------------------------------------------------------------
 
@@ -164,27 +168,29 @@ class Supervisor:
                 return
             yield True
 
-    def record_pending(self, recorder: Recorder, book: Gradebook) -> None:
-        pending = self.store.unrecorded()
+    def record_pending(self, recorder: Recorder, book: Gradebook, limit: int | None = None) -> bool:
+        """The gradebook step for graded submissions not recorded yet, oldest first (at most ``limit``); whether
+        more are left to record now (not when autograde holds the course: that is retried every IDLE_POLL)."""
+        pending = self.store.unrecorded(None if limit is None else limit + 1)
         if not pending:
             self.lock_busy_since = None
-            return
-        with self.course_lock(sorted({row.assignment for row in pending})) as held:
+            return False
+        with self.course_lock(sorted({row.assignment for row in pending[:limit]})) as held:
             if not held:
                 if self.lock_busy_since is None:
                     log.warning("dlgrade autograde holds the course; %d graded submission(s) wait to be recorded",
                                 len(pending))
                     self.lock_busy_since = time.monotonic()
-                return
+                return False
             self.lock_busy_since = None
-            for row in pending:
+            for row in pending[:limit]:
                 try:
                     self.record(row, recorder, book)
                 except UsageError as error:  # the gradebook is locked or unusable: kept for the next round
                     log.error("recording %s (%s, %s) failed, will retry: %s", row.id, row.student,
                               row.assignment, error)
                     self.lock_busy_since = time.monotonic()
-                    return
+                    return False
                 except Exception as error:  # a bug of ours on this one: said, and the others still recorded
                     log.exception("recording %s (%s, %s) failed", row.id, row.student, row.assignment)
                     with contextlib.suppress(Exception):
@@ -192,7 +198,8 @@ class Supervisor:
                     self.store.mark_recorded(row, in_force=False, detail=(
                         f"graded, but not recorded in the gradebook ({type(error).__name__}); the instructor "
                         "has it in the service's log"))
-                self.changed()
+                self.changed(row.id)
+        return limit is not None and len(pending) > limit
 
     def counts(self, row: Row, recorder: Recorder, book: Gradebook) -> bool:
         """Whether ``row`` is now the student's grade: the last graded submission, or the best (after nbgrader's
