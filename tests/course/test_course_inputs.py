@@ -124,3 +124,20 @@ def test_release_feedback_skips_zip_students_and_reaches_exchange_ones(course: P
     released = list((exchange / "course" / "feedback").glob("*.html"))
     assert len(released) == 1 and "alice" not in released[0].name  # nbgrader names it by a hash
     assert released[0].read_bytes() == (course / "feedback" / "alice" / "mini" / "mini.html").read_bytes()
+
+
+def test_one_students_folder_is_found_as_the_class_listing_finds_it(course: Path) -> None:  # noqa: F811
+    """The grading service looks up the one student it records (submitted_folder), not the whole class: the same
+    folders, and never one outside submitted/ or a hidden one."""
+    from dlgrade.course import Course, submitted_folder, submitted_folders
+
+    for student in ("alice", "bob.smith", ".hidden"):
+        submit(course, student, mini().source.read_bytes())
+    (course / "submitted" / "carol").mkdir()  # a student without this assignment
+    opened = Course.open(course)
+    listed = dict(submitted_folders(opened, "mini"))
+    assert sorted(listed) == ["alice", "bob.smith"]
+    for student, folder in listed.items():
+        assert submitted_folder(opened, "mini", student) == folder
+    for outsider in (".hidden", "carol", "../submitted/alice", "alice/../alice", "*", "", "zed"):
+        assert submitted_folder(opened, "mini", outsider) is None, outsider

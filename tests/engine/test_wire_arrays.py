@@ -72,3 +72,34 @@ def test_plain_arrays_are_written_byte_for_byte_as_numpy_writes_them(dtype: type
         assert protocol.encode_array(array) == _numpy_npy(array), shape
     transposed = np.arange(6).reshape(2, 3).T.astype(dtype)  # Fortran-ordered: always sent as a C-ordered copy
     assert protocol.encode_array(transposed) == _numpy_npy(np.ascontiguousarray(transposed))
+
+
+def test_a_reader_reads_messages_alike_however_the_stream_cuts_them() -> None:
+    """Several messages in one write, and one written a few bytes at a time, read back the same; what a Reader
+    takes beyond the message it reads (to read a small message in one recv) is kept for the next, never more than
+    READ_AHEAD bytes of it."""
+    import socket
+    import threading
+
+    big = np.arange(300_000, dtype=np.float64)  # 2.4 MB: read past READ_AHEAD, in several recvs
+    messages = [({"op": "a", "n": 1}, []), ({"op": "b"}, [protocol.encode_array(np.arange(3.0))]),
+                ({"op": "c"}, [protocol.encode_array(big)]), ({"op": "d", "s": "é"}, [b"x" * 10])]
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        stream = b"".join(protocol.pack(header, blobs) for header, blobs in messages)
+
+        def write() -> None:
+            theirs.sendall(stream[:200])  # the first messages whole and the third's start in one write
+            for start in range(200, len(stream), 7919):  # the rest in odd-sized pieces
+                theirs.sendall(stream[start:start + 7919])
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        reader = protocol.Reader(ours)
+        for header, blobs in messages:
+            got, got_blobs = reader.receive(deadline=None)
+            assert {key: value for key, value in got.items() if key != "blobs"} == header
+            assert got_blobs == blobs
+            assert len(reader.ahead) <= protocol.READ_AHEAD
+        writer.join()
+        assert not reader.ahead

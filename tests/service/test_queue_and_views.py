@@ -153,3 +153,57 @@ def test_a_hidden_case_never_repeats_what_the_students_code_wrote(status: str, m
     assert shown in full.cases[1].message and shown in full.feedback
     assert visibility.student_result(data, "full").questions[0].cases[0].inputs == "x=[1, 2]"
     assert "SECRET" in str(visibility.results_json(data, "instructor")) or "SECRET" not in message
+
+
+# ---- the web process's own costs: connections and long polls ------------------------------------------------
+
+
+def test_a_thread_keeps_its_connection_and_a_failed_statement_leaves_it_clean(store: Store) -> None:
+    with store.connect() as first:
+        pass
+    with store.connect() as again:
+        assert again is first  # opened once per thread
+    with pytest.raises(Exception, match="no such table"), store.connect() as db, store.transaction(db):
+        db.execute("INSERT INTO submissions (id, assignment, student, submitted_at, digest, size) "
+                   "VALUES ('x', 'losses', 'ann', 0, 'd', 1)")
+        db.execute("SELECT * FROM no_such_table")
+    with store.connect() as db:
+        assert not db.in_transaction
+        assert db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 0  # the insert was rolled back
+    row, _ = _accept(store)  # and the store still takes submissions
+    assert row is not None and store.get(row.id) == row
+    others: list = []
+    thread = threading.Thread(target=lambda: others.append(store._connection()))
+    thread.start()
+    thread.join()
+    assert others[0] is not first  # each thread its own
+
+
+def test_a_long_poll_wakes_for_its_own_submission_only() -> None:
+    import asyncio
+
+    from dlgrade.service.app import Changes
+
+    async def scenario() -> list[str]:
+        changes, woken = Changes(), []
+
+        async def poll(sid: str) -> None:
+            started = asyncio.get_running_loop().time()
+            await changes.wait(sid, 5.0)
+            if asyncio.get_running_loop().time() - started < 4.0:
+                woken.append(sid)
+
+        polls = [asyncio.create_task(poll(sid)) for sid in ("a", "b", "c")]
+        await asyncio.sleep(0.05)
+        changes.feed(b"changed a\nchanged")  # a line cut by the read: the rest comes with the next one
+        await asyncio.sleep(0.05)
+        assert woken == ["a"]
+        changes.feed(b" b\nready\n")  # not a tick: wakes no one
+        await asyncio.sleep(0.05)
+        assert woken == ["a", "b"]
+        changes.feed(b"changed\n")  # no id: every poll looks again
+        await asyncio.gather(*polls)
+        assert not changes.waiting  # nothing left behind
+        return woken
+
+    assert asyncio.run(scenario()) == ["a", "b", "c"]
