@@ -78,8 +78,9 @@ class Cluster:
                                "--name", name, "--", "--host", "127.0.0.1", "--no-dashboard"])
         return names
 
-    def wait_and_warm(self, names: list[str], assignment_id: str) -> float:
-        """Until the nodes offer the assignment, then warm each (its sandbox and public values); seconds."""
+    def wait_and_warm(self, names: list[str], assignment_id: str) -> tuple[float, list[dict[str, Any]]]:
+        """Until the nodes offer the assignment, then warm each (the assignment's solution graded once on each
+        slot: see dlgrade.cluster.task.warm); seconds, and each node's warm answer."""
         from distributed import Client
 
         from dlgrade.cluster.task import warm
@@ -96,8 +97,8 @@ class Cluster:
                     raise SystemExit(f"the nodes did not join: see {self.logs}")
                 time.sleep(0.2)
             tasks = [client.submit(warm, [assignment_id], workers=[ready[n]], pure=False) for n in names]
-            client.gather(tasks)
-        return time.monotonic() - started
+            answers = client.gather(tasks)
+        return time.monotonic() - started, answers
 
     def scheduler_cost_per_task(self, tasks: int = 2000) -> float:
         """Seconds per no-op task through this scheduler and its workers, from submit to result."""
@@ -181,7 +182,11 @@ def bench_assignment(assignment_id: str, count: int, nodes: list[int], workers: 
             results.append(_row(f"cluster-{count_nodes}-cold", cold, count_nodes, course, assignment_id,
                                 len(students)))
             log(f"  cluster-{count_nodes} (warm) ...")
-            cluster.wait_and_warm(names, assignment_id)
+            _, answers = cluster.wait_and_warm(names, assignment_id)
+            for answer in answers:  # the solution's score on each slot: the full marks, or the warm-up failed
+                scores = [f"{s['assignment']} " + (s.get("error") or f"{s['score']:g}/{s['max_score']:g}")
+                          for s in answer["slots"]]
+                log(f"    warmed {answer['name']} in {answer['seconds']:.1f} s: {', '.join(scores)}")
             _fresh(pristine, course)
             results.append(_row(f"cluster-{count_nodes}", autograde("--scheduler", cluster.address), count_nodes,
                                 course, assignment_id, len(students)))

@@ -363,7 +363,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     extra = list(args.dask_args)
     if extra[:1] == ["--"]:
         extra = extra[1:]
-    return run_worker(args.scheduler, args.slots, args.name, args.project or (), extra, args.connect_timeout)
+    return run_worker(args.scheduler, args.slots, args.name, args.project or (), extra, args.connect_timeout,
+                      warm=args.warm)
 
 
 def _add_worker_parser(commands: argparse._SubParsersAction) -> None:
@@ -378,6 +379,10 @@ def _add_worker_parser(commands: argparse._SubParsersAction) -> None:
     worker.add_argument("--project", action="append", metavar="DIR",
                         help="a folder with assignments/ and autograders/ this node grades (repeatable; default: "
                              "the installed dlgrade's)")
+    worker.add_argument("--warm", nargs="*", metavar="ID",
+                        help="before taking tasks, grade these assignments' own solutions once on every slot (all "
+                             "of the node's when no ID is given), so that its first submissions are graded as fast "
+                             "as later ones: a standing node's choice")
     worker.add_argument("--connect-timeout", type=float, default=60.0, metavar="SECONDS",
                         help="how long to wait for the scheduler to listen before giving up (default: 60)")
     worker.add_argument("dask_args", nargs=argparse.REMAINDER,

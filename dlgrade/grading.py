@@ -47,6 +47,7 @@ GUARD_TIMEOUT = 30.0  # seconds for a child to put a by-hand question's rules in
 MAX_SKIPPED_CELLS = 5  # cells that hang or kill the worker are skipped, then the rest is re-run
 STATUSES = ("passed", "failed", "error", "timeout", "banned", "not_implemented")
 INFRASTRUCTURE_ATTEMPTS = 2  # a submission whose sandbox fails under it is graded again once, on a fresh one
+WARM_UP_STUDENT = "dlgrade-warm-up"  # whose numbers Grader.warm_up grades the solution on (no one's)
 
 
 class InfrastructureFailure(Exception):
@@ -834,6 +835,19 @@ class Grader:
     def numbers(self, student: str | None) -> dict[str, float] | None:
         """The student's own numbers for this assignment (None: no per-student question, or no student)."""
         return own_numbers(self.assignment, self.numbers_secret, student)
+
+    def warm_up(self) -> SubmissionResult:
+        """Grade the assignment's own solution notebook once, for nobody (the result is the caller's to check,
+        never a record): whatever a first grading pays that later ones do not is paid now, on this Grader and its
+        sandbox. Measured on training: the fork server's suite warm-up, which it runs after saying it is ready and
+        before its first child (~1.4 s), and the trusted side's first torch.optim use, which imports torch._dynamo
+        (~1.6 s); also the numpy-only sandbox's start (~0.4 s, where a question needs it), the public cases' values
+        and anything a reference, judge or mistake loads lazily."""
+        listening, self.on_question = self.on_question, None
+        try:
+            return self.grade(self.assignment.source, WARM_UP_STUDENT)
+        finally:
+            self.on_question = listening
 
     def grade(self, path: Path, student: str | None = None, seed: int | None = None,
               numbers: dict[str, float] | None = None, probe_seed: int | None = None) -> SubmissionResult:

@@ -1,12 +1,14 @@
 """The grading state of one Dask worker process, held by a WorkerPlugin: the assignments it can grade (loaded
-once, from its own installed projects), one warm sandbox per worker thread (launched at set-up, so a standing
-worker grades its first submission as warm as its hundredth; restarted when it dies), and the Dask resources that
-route to it only the tasks it grades exactly as the main process would. Also the preload module that `dlgrade
-worker` hands to `dask worker` (``dask_setup``).
+once, from its own installed projects), one sandbox per worker thread (launched at set-up, restarted when it
+dies; warmed, each assignment's solution graded once on it, by ``dlgrade worker --warm`` at set-up or by
+dlgrade.cluster.task.warm later, so that a standing worker grades its first submission as fast as its hundredth),
+and the Dask resources that route to it only the tasks it grades exactly as the main process would. Also the
+preload module that `dlgrade worker` hands to `dask worker` (``dask_setup``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 PLUGIN_NAME = "dlgrade"
 PROJECTS_ENV = "DLGRADE_WORKER_PROJECTS"  # os.pathsep-separated project folders, set by `dlgrade worker --project`
+WARM_ENV = "DLGRADE_WORKER_WARM"  # assignments warmed at set-up, comma-separated ("*": all), by `dlgrade worker --warm`
 logger = logging.getLogger("distributed.dlgrade")  # shown in the worker's log, as Dask's own
 
 
@@ -48,6 +51,14 @@ def projects_from_env() -> list[Path]:
 
     named = [Path(p) for p in os.environ.get(PROJECTS_ENV, "").split(os.pathsep) if p]
     return named or [PROJECT_ROOT]
+
+
+def warm_from_env() -> list[str] | None:
+    """The assignments `dlgrade worker --warm` named: None for none, [] for all of the worker's."""
+    named = os.environ.get(WARM_ENV)
+    if named is None:
+        return None
+    return [] if named.strip() == "*" else [i for i in (p.strip() for p in named.split(",")) if i]
 
 
 def load_gradables(projects: list[Path]) -> tuple[dict[str, Gradable], dict[str, str]]:
@@ -84,13 +95,16 @@ class _Slot:
 
 class GradingPlugin(WorkerPlugin):
     """One worker process's grading state (see the module's docstring). ``projects``: where its assignments
-    come from (default: $DLGRADE_WORKER_PROJECTS, else the installed project). Made of its projects alone until
-    set up, so Dask can ship it to workers (Client.register_plugin, LocalCluster(plugins=...))."""
+    come from (default: $DLGRADE_WORKER_PROJECTS, else the installed project). ``warm``: the assignments warmed
+    at set-up, before the worker offers to grade anything (see warm; [] for all of them; default: $DLGRADE_WORKER_WARM,
+    else none). Made of these alone until set up, so Dask can ship it to workers (Client.register_plugin,
+    LocalCluster(plugins=...))."""
 
     name = PLUGIN_NAME
 
-    def __init__(self, projects: list[Path] | None = None) -> None:
+    def __init__(self, projects: list[Path] | None = None, warm: list[str] | None = None) -> None:
         self.projects = [Path(p) for p in projects] if projects else None
+        self.warm_at_setup = list(warm) if warm is not None else None
         self.gradables: dict[str, Gradable] = {}
         self.broken: dict[str, str] = {}
         self.bubblewrap = False
@@ -98,10 +112,10 @@ class GradingPlugin(WorkerPlugin):
         self._content_dir: Path | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"projects": self.projects}
+        return {"projects": self.projects, "warm": self.warm_at_setup}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["projects"])  # type: ignore[misc]
+        self.__init__(state["projects"], state.get("warm"))  # type: ignore[misc]
 
     # ---- WorkerPlugin --------------------------------------------------------------------------------------
 
@@ -114,6 +128,7 @@ class GradingPlugin(WorkerPlugin):
         self._free: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
         self._sandboxes: list[Sandbox] = []
         self._graders: dict[tuple[str, int], Grader] = {}
+        self._warm: dict[tuple[str, int | None], dict[str, Any]] = {}  # (fingerprint, fork server's pid): warmed
         self._lock = threading.Lock()
         self.bubblewrap = bwrap_path() is not None
         slots = max(1, worker.state.nthreads)
@@ -126,15 +141,22 @@ class GradingPlugin(WorkerPlugin):
         self.gradables, self.broken = load_gradables(self.projects or projects_from_env())
         for assignment_id, why in self.broken.items():
             logger.error("dlgrade: %s cannot be graded on this worker: %s", assignment_id, why)
+        warm_ups = {g.assignment.suite.warm_up for g in self.gradables.values() if g.assignment.suite.warm_up}
+        for sandbox in self._sandboxes:
+            for source in sorted(warm_ups):
+                sandbox.warm(source)
+        warm = self.warm_at_setup if self.warm_at_setup is not None else warm_from_env()
+        if warm is not None:  # before any task can come: in a thread, so the worker's event loop goes on
+            for line in await asyncio.to_thread(self.warm, warm or None):
+                said = line.get("error") or f"{line['score']:g}/{line['max_score']:g}"
+                full = "error" not in line and line["score"] == line["max_score"]
+                logger.log(logging.INFO if full else logging.ERROR, "dlgrade: warm: %s's solution on slot %d: %s",
+                           line["assignment"], line["slot"], said)
         resources = {gradable.resource: float(slots) for gradable in self.gradables.values()}
         resources[engine_resource()] = float(slots)  # tasks that bring their own (a course's) assignment
         if self.bubblewrap:
             resources[SANDBOX_RESOURCE] = float(slots)
         await _offer(worker, resources)
-        warm_ups = {g.assignment.suite.warm_up for g in self.gradables.values() if g.assignment.suite.warm_up}
-        for sandbox in self._sandboxes:
-            for source in sorted(warm_ups):
-                sandbox.warm(source)
         logger.info("dlgrade: %d grading slot(s) (%s), assignments: %s", slots,
                     "bubblewrap" if self.bubblewrap else "no bubblewrap: unsandboxed tasks only",
                     ", ".join(sorted(self.gradables)) or "none")
@@ -218,17 +240,44 @@ class GradingPlugin(WorkerPlugin):
         finally:
             self._free.put(slot)
 
-    def warm_sandboxes(self) -> None:
-        """Take every slot once: each sandbox is waited for (or started again), then handed back."""
-        taken = []
+    @contextlib.contextmanager
+    def every_slot(self) -> Iterator[list[Sandbox]]:
+        """Every slot at once, each sandbox ready (waited for, or started again), handed back at the end."""
+        with contextlib.ExitStack() as stack:
+            yield [stack.enter_context(self.slot()) for _ in self._sandboxes]
+
+    def warm(self, assignment_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """Make every slot as warm as one that has graded before: on each, each assignment's own solution is graded
+        once, thrown away (Grader.warm_up: the fork server's warm-up waited for, the trusted side's lazy imports,
+        the public values, the numpy-only sandbox). Once per slot's fork server and assignment: a later call (or a
+        restarted sandbox's first) grades only what is not warm yet. ``assignment_ids``: default every assignment
+        of this worker's. Per slot and assignment: the score the solution got (the full marks, unless the
+        assignment is broken here), or why it could not be graded."""
+        wanted = sorted(self.gradables) if assignment_ids is None else assignment_ids
+        report: list[dict[str, Any]] = []
+        with self.every_slot() as sandboxes:
+            for number, sandbox in enumerate(sandboxes, 1):
+                for assignment_id in wanted:
+                    gradable = self.gradables.get(assignment_id)
+                    if gradable is None:
+                        report.append({"slot": number, "assignment": assignment_id,
+                                       "error": f"this worker has no assignment {assignment_id!r}"})
+                        continue
+                    report.append({"slot": number, "assignment": assignment_id} | self._warm_up(gradable, sandbox))
+        return report
+
+    def _warm_up(self, gradable: Gradable, sandbox: Sandbox) -> dict[str, Any]:
+        key = (gradable.fingerprint, sandbox.process.pid if sandbox.process is not None else None)
+        if key in self._warm:
+            return self._warm[key] | {"already": True}
         try:
-            for _ in self._sandboxes:
-                context = self.slot()
-                context.__enter__()
-                taken.append(context)
-        finally:
-            for context in taken:
-                context.__exit__(None, None, None)
+            result = self.grader(gradable, sandbox).warm_up()
+        except Exception as error:  # a broken solution is reported, and graded again by the next warm
+            logger.error("dlgrade: %s's solution could not be graded on this worker: %s", gradable.assignment.id,
+                         error)
+            return {"error": f"{type(error).__name__}: {str(error)[:300]}"}
+        self._warm[key] = {"score": result.score, "max_score": result.max_score}
+        return self._warm[key] | {"already": False}
 
     def grader(self, gradable: Gradable, sandbox: Sandbox) -> Grader:
         """The Grader of an assignment on a sandbox, made once (it keeps the public cases' trusted values)."""

@@ -195,20 +195,17 @@ def identity(assignment_ids: list[str], dask_worker: Any = None) -> dict[str, An
             "at": time.time()}
 
 
-def warm(assignment_ids: list[str], dask_worker: Any = None) -> dict[str, Any]:
-    """Make this worker as warm as a standing one that has graded before: its sandboxes started and ready, and
-    the public cases' trusted values of the assignments computed. A task (submitted to one worker: a benchmark's
-    warm start, an operator's before a deadline) or Client.run's function; returns the worker's name and seconds."""
+def warm(assignment_ids: list[str] | None = None, dask_worker: Any = None) -> dict[str, Any]:
+    """Make this worker as warm as a standing one that has graded before: on each of its slots, each named
+    assignment's own solution graded once and thrown away (GradingPlugin.warm; default: every assignment it has),
+    so that its first submission costs what its hundredth does. A task (submitted to one worker: a benchmark's
+    warm start, an operator's before a deadline) or Client.run's function; returns the worker's name, the
+    seconds it took, and per slot and assignment the solution's score (``slots``)."""
     from distributed import get_worker
 
     from dlgrade.cluster.plugin import plugin_of
-    from dlgrade.grading import precompute_public_values
 
     started = time.monotonic()
     dask_worker = dask_worker or get_worker()
-    plugin = plugin_of(dask_worker)
-    plugin.warm_sandboxes()
-    for assignment_id in assignment_ids:
-        if assignment_id in plugin.gradables:
-            precompute_public_values(plugin.gradables[assignment_id].assignment)
-    return {"name": str(dask_worker.name), "seconds": round(time.monotonic() - started, 3)}
+    slots = plugin_of(dask_worker).warm(assignment_ids)
+    return {"name": str(dask_worker.name), "seconds": round(time.monotonic() - started, 3), "slots": slots}

@@ -41,8 +41,10 @@ def wait_for_scheduler(address: str, timeout: float) -> None:
 
 
 def run_worker(scheduler: str | None, slots: int | None, name: str | None, projects: Sequence[str],
-               extra: Sequence[str], connect_timeout: float = 60.0) -> int:
-    """Wait for the scheduler, then become `dask worker` with the dlgrade plugin (until stopped)."""
+               extra: Sequence[str], connect_timeout: float = 60.0, warm: Sequence[str] | None = None) -> int:
+    """Wait for the scheduler, then become `dask worker` with the dlgrade plugin (until stopped). ``warm``: the
+    assignments each worker process warms before it takes tasks (GradingPlugin.warm; empty: all of them)."""
+    from dlgrade.assignments import PROJECT_ROOT, known_ids
     from dlgrade.batch import default_workers
 
     scheduler = scheduler or os.environ.get("DLGRADE_SCHEDULER")
@@ -55,13 +57,19 @@ def run_worker(scheduler: str | None, slots: int | None, name: str | None, proje
     for folder in folders:
         if not (folder / "assignments").is_dir() or not (folder / "autograders").is_dir():
             raise UsageError(f"--project {folder}: no assignments/ and autograders/ in it")
+    known = {i for folder in folders or [PROJECT_ROOT] for i in known_ids(folder)}
+    unknown = sorted(set(warm or ()) - known)
+    if unknown:
+        raise UsageError(f"--warm {unknown[0]}: no such assignment on this node (it has: {', '.join(sorted(known))})")
     wait_for_scheduler(scheduler, connect_timeout)
     from distributed.cli.dask_worker import main as dask_worker
 
-    from dlgrade.cluster.plugin import PROJECTS_ENV
+    from dlgrade.cluster.plugin import PROJECTS_ENV, WARM_ENV
 
     if folders:
         os.environ[PROJECTS_ENV] = os.pathsep.join(map(str, folders))  # read by each worker process's plugin
+    if warm is not None:
+        os.environ[WARM_ENV] = ",".join(warm) or "*"
     worker_name = name or f"{socket.gethostname()}-{os.getpid()}"
     try:
         dask_worker.main(args=dask_worker_arguments(scheduler, count, worker_name, extra),

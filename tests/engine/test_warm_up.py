@@ -55,3 +55,27 @@ def test_a_failing_warm_up_is_ignored(mini: assignments.Assignment, tmp_path: Pa
         assert _probe(grader, tmp_path) == "warm:True"
         solution = grader.grade(mini.source)
         assert solution.score == solution.max_score
+
+
+def test_a_graders_warm_up_grades_the_solution_once_the_fork_server_is_warm(mini: assignments.Assignment,
+                                                                            tmp_path: Path) -> None:
+    # Unsandboxed, so that the fork server's warm-up can leave a mark here; it takes its time, as torch's do.
+    marker = tmp_path / "warmed"
+    source = f"import pathlib, time\ntime.sleep(0.5)\npathlib.Path({str(marker)!r}).write_text('yes')\n"
+    heard: list = []
+    with Sandbox(sandboxed=False) as sandbox:
+        grader = Grader(_with_warm_up(mini, source), sandbox, secret=b"t", on_question=heard.append)
+        result = grader.warm_up()
+        assert marker.read_text() == "yes"  # run by the fork server before the solution's child was forked
+        assert result.submission == str(mini.source)
+        assert result.score == result.max_score
+        assert heard == []  # nobody's submission: nothing told, and the listener is back for the next one
+        assert grader.on_question == heard.append
+
+
+def test_a_graders_warm_up_starts_the_numpy_only_sandbox() -> None:
+    losses = assignments.load("losses")  # its numpy-only questions are answered by a sandbox of their own
+    with Sandbox() as sandbox:
+        result = Grader(losses, sandbox, secret=b"t").warm_up()
+        assert result.score == result.max_score
+        assert sandbox.numpy_only_sandbox().alive()

@@ -77,10 +77,11 @@ class Cluster:
         return self
 
     def add_node(self, name: str, project: Path = FIXTURE_ROOT, slots: int = 1, env: dict | None = None,
-                 ) -> subprocess.Popen:
+                 options: tuple[str, ...] = ()) -> subprocess.Popen:
+        """A `dlgrade worker` node; ``options``: more of its own (--warm ...)."""
         process = subprocess.Popen(
             [sys.executable, "-m", "dlgrade.cli", "worker", "--scheduler", self.address, "--slots", str(slots),
-             "--name", name, "--project", str(project), "--", "--host", "127.0.0.1", "--no-dashboard"],
+             "--name", name, "--project", str(project), *options, "--", "--host", "127.0.0.1", "--no-dashboard"],
             stdout=subprocess.DEVNULL, stderr=(self.logs / f"{name}.log").open("w"), start_new_session=True,
             env=env or self.env)
         self.nodes[name] = process
