@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from dlgrade.assignments import Assignment
     from dlgrade.autograde import Recorder, Row, Submission
+    from dlgrade.grading import Grader
     from dlgrade.sandbox.launcher import Sandbox
 
 SUBMISSION_DEADLINE = 900.0  # s without an answer on one submission: the worker is killed, the submission retried
@@ -202,9 +203,11 @@ def one_thread() -> None:
 
 
 def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandboxed: bool, parent: int,
-                 early: Sandbox | None = None, others: Sequence[Sandbox] = ()) -> None:
+                 early: Sandbox | None = None, others: Sequence[Sandbox] = (), warm: bool = False) -> None:
     """Load the suites, start one sandbox (or adopt ``early``, launched by the parent before it forked us), then
-    grade (index, assignment, path, sha256, student) tasks until told to stop."""
+    grade (index, assignment, path, sha256, student) tasks until told to stop. ``warm``: grade each assignment's
+    own solution once before saying ready (Grader.warm_up), for a long-lived worker whose first students should
+    not pay what a first grading costs (a batch's first submissions pay it once, as the warm-up would)."""
     _die_with_parent(parent)
     for other in others:  # the other workers' sandboxes: their control sockets are not ours to hold open
         if other is not early and other.control is not None:
@@ -236,6 +239,8 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
                for name, assignment in loaded.items()}
     scratch = Path(tempfile.mkdtemp(prefix="dlgrade-batch-"))
     capped = limit_memory(TRUSTED_MEMORY_BYTES) is not None
+    if warm:
+        conn.send(("warmed", {name: _warm(grader) for name, grader in graders.items()}))
     conn.send(("ready",))
     try:
         while True:
@@ -276,6 +281,17 @@ def _worker_main(conn: Connection, roots: dict[str, str], secret: bytes, sandbox
     finally:
         sandbox.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _warm(grader: Grader) -> str:
+    """Grader.warm_up in words for the log: the solution's score and the seconds it took, or why it failed (only
+    ever about speed: a real task meets any fault again, and it is dealt with there)."""
+    started = time.monotonic()
+    try:
+        result = grader.warm_up()
+    except Exception as error:
+        return f"not warmed ({type(error).__name__}: {str(error)[:200]})"
+    return f"the solution {result.score:g} / {result.max_score:g} in {time.monotonic() - started:.1f} s"
 
 
 # ---- progress --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ to another (twice at most). The cluster backend (``--scheduler``) plugs in throu
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import time
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from dlgrade.assignments import Assignment
+
+log = logging.getLogger("dlgrade.service")
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,11 @@ class LocalPool:
 
     def _spawn(self) -> _Worker:
         ours, theirs = self.context.Pipe()
+        # Warm before ready: a service's workers live long, and its first students should not wait for what a
+        # first grading costs (the fork server's suite warm-up, torch's lazy imports: ~1.5 s on losses).
         process = self.context.Process(target=batch._worker_main, daemon=True, name="dlgrade-worker",
-                                       args=(theirs, self.roots, self.secret, self.sandboxed, os.getpid()))
+                                       args=(theirs, self.roots, self.secret, self.sandboxed, os.getpid()),
+                                       kwargs={"warm": True})
         process.start()
         theirs.close()
         return _Worker(process, ours)
@@ -185,6 +191,10 @@ class LocalPool:
         kind = message[0]
         if kind == "ready":
             worker.ready = True
+            return
+        if kind == "warmed":
+            for assignment_id, how in sorted(message[1].items()):
+                log.info("worker %d warmed up on %s: %s", worker.process.pid, assignment_id, how)
             return
         if kind == "fatal":
             raise UsageError(str(message[1]))

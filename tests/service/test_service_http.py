@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +17,8 @@ from typing import Any
 import nbformat
 import pytest
 from service_helpers import Served, cli, issue_tokens, log_lines, multipart, notebook_bytes, notebooks, with_cell
+
+from dlgrade.grading import WARM_UP_STUDENT
 
 LEAK_MSE = '''import numpy as np
 def mse_loss(input, target, reduction="mean"):
@@ -67,6 +70,21 @@ def _attempts(served: Served, student: str) -> list[Path]:
 
 
 # ---- grading, recording, policy ------------------------------------------------------------------------------
+
+
+def test_the_grading_workers_are_warm_before_the_service_says_it_is_ready(served: Served) -> None:
+    """Each worker grades every assignment's own solution once, for nobody, before it takes a student's: the
+    first students do not pay what a first grading costs. Nothing of it is recorded."""
+    warmed = log_lines(served.course, r"grader INFO worker \d+ warmed up on ")
+    ready = log_lines(served.course, r"grading process ready")
+    text = (served.course / ".dlgrade" / "service" / "service.log").read_text()
+    assert warmed and all(re.search(r"warmed up on \S+: the solution (\S+) / \1 in ", line) for line in warmed)
+    assert text.index(warmed[0]) < text.index(ready[0])
+    assert not (served.course / "submitted" / WARM_UP_STUDENT).exists()
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{served.course / 'gradebook.db'}", "course") as book:
+        assert WARM_UP_STUDENT not in {student.id for student in book.students}
 
 
 def test_a_correct_submission_is_graded_recorded_in_nbgrader_and_consistent_with_autograde(served: Served) -> None:
