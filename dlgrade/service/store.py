@@ -99,6 +99,7 @@ class Row:
 
 
 _COLUMNS = ", ".join(Row.__dataclass_fields__)
+_COLUMNS_BUT_RESULT = ", ".join("NULL" if name == "result" else name for name in Row.__dataclass_fields__)
 
 
 def iso(moment: float | None) -> str | None:
@@ -397,12 +398,25 @@ class Store:
                        "graded_at = ? WHERE id = ? AND status = 'grading'",
                        (status, detail[:1000], result, score, max_score, time.time(), sid))
 
-    def unrecorded(self, limit: int | None = None) -> list[Row]:
-        """Graded submissions whose gradebook step has not run yet, in submission order (the first ``limit``)."""
+    def unrecorded(self) -> list[Row]:
+        """Graded submissions whose gradebook step has not run yet, in submission order; without their results
+        (result() reads one), as the grading process looks at them after every answer."""
         with self.connect() as db:
-            found = db.execute(f"SELECT {_COLUMNS} FROM submissions WHERE status = 'graded' AND recorded = 0 "
-                               "ORDER BY seq LIMIT ?", (-1 if limit is None else limit,)).fetchall()
+            found = db.execute(f"SELECT {_COLUMNS_BUT_RESULT} FROM submissions WHERE status = 'graded' AND "
+                               "recorded = 0 ORDER BY seq").fetchall()
         return [Row(*r) for r in found]
+
+    def result(self, sid: str) -> str | None:
+        with self.connect() as db:
+            found = db.execute("SELECT result FROM submissions WHERE id = ?", (sid,)).fetchone()
+        return found[0] if found else None
+
+    def later_statuses(self, row: Row) -> set[str]:
+        """The statuses of the student's later submissions of the same assignment that are, or may become, graded."""
+        with self.connect() as db:
+            return {status for (status,) in db.execute(
+                "SELECT DISTINCT status FROM submissions WHERE student = ? AND assignment = ? AND seq > ? "
+                "AND status IN ('queued', 'grading', 'graded')", (row.student, row.assignment, row.seq))}
 
     def in_force(self, student: str, assignment: str) -> Row | None:
         with self.connect() as db:

@@ -169,13 +169,16 @@ class Supervisor:
             yield True
 
     def record_pending(self, recorder: Recorder, book: Gradebook, limit: int | None = None) -> bool:
-        """The gradebook step for graded submissions not recorded yet, oldest first (at most ``limit``); whether
-        more are left to record now (not when autograde holds the course: that is retried every IDLE_POLL)."""
-        pending = self.store.unrecorded(None if limit is None else limit + 1)
+        """The gradebook step for graded submissions not recorded yet, oldest first (at most ``limit`` of them
+        written); whether more are left to write now (not when autograde holds the course: that is retried every
+        IDLE_POLL). Where the last graded submission counts, one that a later submission of the same student
+        replaces is not written: superseded when the later one is graded already, left waiting while it is still
+        queued or grading (it is written if that one is refused or fails)."""
+        pending = self.store.unrecorded()
         if not pending:
             self.lock_busy_since = None
             return False
-        with self.course_lock(sorted({row.assignment for row in pending[:limit]})) as held:
+        with self.course_lock(sorted({row.assignment for row in pending})) as held:
             if not held:
                 if self.lock_busy_since is None:
                     log.warning("dlgrade autograde holds the course; %d graded submission(s) wait to be recorded",
@@ -183,7 +186,20 @@ class Supervisor:
                     self.lock_busy_since = time.monotonic()
                 return False
             self.lock_busy_since = None
-            for row in pending[:limit]:
+            written = 0
+            for row in pending:
+                later = self.store.later_statuses(row) if self.policy.of(row.assignment).counts == "last" else set()
+                if "graded" in later:
+                    self.store.mark_recorded(row, in_force=False)
+                    log.info("kept %s (%s, %s) out of the gradebook: a later submission was graded before it was "
+                             "recorded", row.id, row.student, row.assignment)
+                    self.changed(row.id)
+                    continue
+                if later:  # a later one is queued or grading: that one is the grade unless it is refused or fails
+                    continue
+                if limit is not None and written >= limit:
+                    return True
+                written += 1
                 try:
                     self.record(row, recorder, book)
                 except UsageError as error:  # the gradebook is locked or unusable: kept for the next round
@@ -199,7 +215,7 @@ class Supervisor:
                         f"graded, but not recorded in the gradebook ({type(error).__name__}); the instructor "
                         "has it in the service's log"))
                 self.changed(row.id)
-        return limit is not None and len(pending) > limit
+        return False
 
     def counts(self, row: Row, recorder: Recorder, book: Gradebook) -> bool:
         """Whether ``row`` is now the student's grade: the last graded submission, or the best (after nbgrader's
@@ -228,7 +244,7 @@ class Supervisor:
         if found.problem or found.digest != row.digest:
             raise UsageError(f"submitted/{row.student}/{row.assignment} is not the submission just copied there "
                              f"({found.problem or 'its bytes differ'})")
-        data = json.loads(row.result or "{}")
+        data = json.loads(self.store.result(row.id) or "{}")
         data["submission"] = str(found.notebook)
         summary = recorder.record(found, data)
         if summary.state != "graded":

@@ -149,6 +149,31 @@ def test_a_wrong_submission_is_diagnosed_and_the_last_graded_one_counts(served: 
         notebook_bytes(notebooks()["mse-forgot-mean"])
 
 
+def test_a_submission_replaced_before_it_was_recorded_is_never_written_to_the_gradebook(served: Served) -> None:
+    """Where the last graded submission counts, one that a later graded submission replaces before its gradebook
+    step ran is kept out of the gradebook (recorded as not in force): the gradebook is written once, with the later
+    one. (A student who resubmits at once at a deadline costs one gradebook write, not one per attempt.)"""
+    from dlgrade.course import Course
+    from dlgrade.service.supervisor import autograde_lock
+
+    token = issue_tokens(served.course, "ivan")["ivan"]
+    class_ = notebooks()
+    with autograde_lock(Course.open(served.course), ["mini"]):  # the service grades, but cannot record
+        first = served.server.graded(token, "mini", class_["solution"])
+        second = served.server.graded(token, "mini", class_["mse-forgot-mean"])
+        assert first["status"] == second["status"] == "graded" and not first["recorded"]
+    assert first["score"] == 5.0 and second["score"] < 5.0
+    assert _recorded(served, token, second["id"])["score"] == second["score"]
+    _recorded(served, token, first["id"])  # the gradebook step ran for it too: it was kept out
+    kept = log_lines(served.course, rf"kept {first['id']} \(ivan, mini\) out of the gradebook: a later submission was "
+                                     "graded before it was recorded")
+    assert len(kept) == 1
+    assert not log_lines(served.course, rf"recorded {first['id']} ")
+    assert len(log_lines(served.course, rf"recorded {second['id']} ")) == 1
+    with _gradebook(served) as book:
+        assert book.find_submission("mini", "ivan").score == pytest.approx(second["score"])
+
+
 def test_the_best_submission_counts_and_the_daily_allowance_is_refused_with_its_next_time(served: Served) -> None:
     token = issue_tokens(served.course, "carol")["carol"]
     good = served.server.graded(token, "minibest", notebooks()["solution"])
