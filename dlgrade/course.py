@@ -702,22 +702,25 @@ def submitted_folders(course: Course, assignment_id: str) -> list[tuple[str, Pat
     import glob
 
     pattern = course.coursedir.format_path(course.coursedir.submitted_directory, "*", assignment_id)
-    found = [(student, Path(path)) for path in glob.glob(pattern)
-             if (student := _submitted_student(course, assignment_id, path)) is not None]
-    return sorted(found)
+    regexp = _submitted_regexp(course, assignment_id)
+    return sorted((student, Path(path)) for path in glob.glob(pattern)
+                  if (student := _submitted_student(regexp, path)) is not None)
 
 
 def submitted_folder(course: Course, assignment_id: str, student: str) -> Path | None:
     """submitted/<student>/<id>/ of one student, if submitted_folders() would list it (without listing them all)."""
     path = course.coursedir.format_path(course.coursedir.submitted_directory, student, assignment_id)
-    return Path(path) if _submitted_student(course, assignment_id, path) == student else None
+    return Path(path) if _submitted_student(_submitted_regexp(course, assignment_id), path) == student else None
 
 
-def _submitted_student(course: Course, assignment_id: str, path: str) -> str | None:
-    """The student whose submission folder of the assignment ``path`` is (one path component, not hidden, a
-    folder or a link), or None."""
-    regexp = re.compile(course.coursedir.format_path(course.coursedir.submitted_directory, "(?P<student_id>[^/]+)",
-                                                     assignment_id, escape=True) + "$")
+def _submitted_regexp(course: Course, assignment_id: str) -> re.Pattern[str]:
+    return re.compile(course.coursedir.format_path(course.coursedir.submitted_directory, "(?P<student_id>[^/]+)",
+                                                   assignment_id, escape=True) + "$")
+
+
+def _submitted_student(regexp: re.Pattern[str], path: str) -> str | None:
+    """The student whose submission folder ``path`` is (one path component, not hidden, a folder or a link), or
+    None."""
     match = regexp.match(path)
     if match and not match.group("student_id").startswith(".") and (os.path.isdir(path) or os.path.islink(path)):
         return match.group("student_id")

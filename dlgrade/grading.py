@@ -388,15 +388,12 @@ def _mutation(case: Case, after: Answer | None) -> str | None:
     """Which argument the student's function changed in place, if any."""
     if after is None:
         return None
-    original = unwrap_tensors(list(case.args))
-    for position, value in enumerate(original):
-        if isinstance(value, np.ndarray):
-            if hasattr(after, "items") and position < len(after.items) and _same(after.items[position], value):
-                continue
-            outcome = compare(after.items[position], value, rtol=0.0, atol=0.0, dtype="any") \
-                if hasattr(after, "items") and position < len(after.items) else None
-            if outcome is not None and not outcome.passed:
-                return f"changed its argument {position + 1} in place; a function must not modify its inputs"
+    returned = getattr(after, "items", ())
+    for position, value in enumerate(unwrap_tensors(list(case.args))):
+        if not isinstance(value, np.ndarray) or position >= len(returned) or _same(returned[position], value):
+            continue
+        if not compare(returned[position], value, rtol=0.0, atol=0.0, dtype="any").passed:
+            return f"changed its argument {position + 1} in place; a function must not modify its inputs"
     return None
 
 

@@ -137,17 +137,12 @@ def _namespace(before: tuple[tuple[str, str], ...], name: str, source: str) -> d
 
 
 def _to_tensors(value: Any) -> Any:
-    from dlgrade.sandbox.protocol import TensorArg
+    """The case's TensorArgs as torch tensors: what the notebook's own code is handed in the sandbox."""
+    import torch
 
-    if isinstance(value, TensorArg):
-        import torch
+    from dlgrade.suite import map_tensor_args
 
-        return torch.from_numpy(value.array)
-    if isinstance(value, tuple | list):
-        return type(value)(_to_tensors(item) for item in value)
-    if isinstance(value, dict):
-        return {key: _to_tensors(item) for key, item in value.items()}
-    return value
+    return map_tensor_args(value, lambda tensor: torch.from_numpy(tensor.array))
 
 
 def _plain(value: Any) -> Any:

@@ -93,15 +93,20 @@ def fresh_copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def map_tensor_args(value: Any, leaf: Callable[[TensorArg], Any]) -> Any:
+    """The same data (tuples, lists and dicts rebuilt) with every TensorArg replaced by leaf(it)."""
+    if isinstance(value, TensorArg):
+        return leaf(value)
+    if isinstance(value, tuple | list):
+        return type(value)(map_tensor_args(item, leaf) for item in value)
+    if isinstance(value, dict):
+        return {key: map_tensor_args(item, leaf) for key, item in value.items()}
+    return value
+
+
 def unwrap_tensors(value: Any) -> Any:
     """The same data with every TensorArg replaced by its array (the trusted side computes in numpy)."""
-    if isinstance(value, TensorArg):
-        return value.array
-    if isinstance(value, tuple | list):
-        return type(value)(unwrap_tensors(item) for item in value)
-    if isinstance(value, dict):
-        return {key: unwrap_tensors(item) for key, item in value.items()}
-    return value
+    return map_tensor_args(value, lambda tensor: tensor.array)
 
 
 def _short(value: Any) -> str:
