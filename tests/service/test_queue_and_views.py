@@ -201,6 +201,12 @@ def test_a_long_poll_wakes_for_its_own_submission_only() -> None:
         changes.feed(b" b\nready\n")  # not a tick: wakes no one
         await asyncio.sleep(0.05)
         assert woken == ["a", "b"]
+        changes.feed(b"\xff\xfe garbage \x00\nchanged c" + b"x" * 100_000)  # garbage, and a huge cut line
+        await asyncio.sleep(0.05)
+        assert woken == ["a", "b"] and len(changes.partial) <= 256  # what is kept of a cut line is bounded
+        changes.feed(b"\n")  # its end: an id no poll follows
+        await asyncio.sleep(0.05)
+        assert woken == ["a", "b"]
         changes.feed(b"changed\n")  # no id: every poll looks again
         await asyncio.gather(*polls)
         assert not changes.waiting  # nothing left behind
