@@ -167,13 +167,19 @@ def _defined_names(source: str) -> set[str] | None:
     except SyntaxError:
         return None
     names: set[str] = set()
-    for node in ast.walk(tree):
+    pending: list[ast.AST] = list(tree.body)
+    while pending:  # module-level statements (those in if/for/with/try blocks too), not function or class bodies
+        node = pending.pop()
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            continue
+        if isinstance(node, ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
         elif isinstance(node, ast.alias):
             names.add((node.asname or node.name).split(".")[0])
+        pending.extend(ast.iter_child_nodes(node))
     return names
 
 

@@ -129,10 +129,11 @@ def cmd_new(args: argparse.Namespace) -> int:
     from dlgrade.authoring.skeleton import write_skeleton
 
     course = Path(args.course) if args.course else Path.cwd()
+    packs = _packs(args)  # a broken dlgrade.yml is said before anything is written
     notebook, suite = write_skeleton(args.id, course)
     shown = f" --course {course}" if args.course else ""
     print(f"wrote {notebook}\nwrote {suite}")
-    for line in _packs(args).shadowed():
+    for line in packs.shadowed():
         if line.startswith(f"{args.id}:"):
             print(f"note: {line}")
     print(f"next: edit both, then `dlgrade validate {args.id}{shown}`, `dlgrade mutants {args.id}{shown}`, and "
@@ -140,12 +141,38 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(option: str, text: str | None) -> int | None:
+    """``text`` as a whole number of at least 1 (None stays None); UsageError naming ``option`` otherwise."""
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"{option} {text!r}: give a whole number of at least 1")
+    return value
+
+
+def _percent(option: str, text: str | None) -> float | None:
+    """``text`` as a percentage from 0 to 100 (None stays None); UsageError naming ``option`` otherwise."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 100.0:  # NaN fails too
+        raise UsageError(f"{option} {text!r}: give a percentage from 0 to 100")
+    return value
+
+
 def cmd_mutants(args: argparse.Namespace) -> int:
     from dlgrade.authoring.mutants import run_mutants
 
+    limit, fail_under = _positive_int("--limit", args.limit), _percent("--fail-under", args.fail_under)
     assignment = _packs(args).load(args.id)
-    return run_mutants(assignment, args.question, no_sandbox=args.no_sandbox, limit=args.limit,
-                       fail_under=args.fail_under)
+    return run_mutants(assignment, args.question, no_sandbox=args.no_sandbox, limit=limit, fail_under=fail_under)
 
 
 def _add_authoring_parsers(commands: argparse._SubParsersAction) -> None:
@@ -159,9 +186,9 @@ def _add_authoring_parsers(commands: argparse._SubParsersAction) -> None:
                                                   "students err; report what the suite misses")
     mutants.add_argument("id", help="an assignment id")
     mutants.add_argument("question", nargs="?", default=None, help="only this question")
-    mutants.add_argument("--limit", type=int, default=None, metavar="N",
+    mutants.add_argument("--limit", default=None, metavar="N",
                          help="at most N mutants per question, chosen deterministically (default: all)")
-    mutants.add_argument("--fail-under", type=float, default=None, metavar="PERCENT",
+    mutants.add_argument("--fail-under", default=None, metavar="PERCENT",
                          help="exit 1 when a question's mutation score is under PERCENT")
     _add_content_flag(mutants)
     _add_sandbox_flag(mutants)

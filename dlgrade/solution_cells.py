@@ -111,13 +111,20 @@ def edited(source: str, *edits: tuple[str, str], where: str = "the solution") ->
 
 @contextlib.contextmanager
 def _silent_dlcheck() -> Iterator[None]:
-    """The setup cell's `from dlcheck import check` works on the trusted side too (a no-op, as in the grader)."""
+    """The setup cell's `from dlcheck import check, my_numbers` works on the trusted side too, as in the grader's
+    worker (sandbox/worker.py's _silent_checker): check() and submit() do nothing; my_numbers() has no student's
+    numbers here, and says so (a variant's case carries the numbers as arguments)."""
     if "dlcheck" in sys.modules:
         yield
         return
+
+    def my_numbers(*args: Any, **kwargs: Any) -> dict[str, float]:
+        raise LookupError("my_numbers(): a known mistake's variant is computed for no student in particular")
+
     module = type(sys)("dlcheck")
     module.check = lambda *args, **kwargs: None  # type: ignore[attr-defined]
     module.submit = lambda *args, **kwargs: None  # type: ignore[attr-defined]
+    module.my_numbers = my_numbers  # type: ignore[attr-defined]
     sys.modules["dlcheck"] = module
     try:
         yield

@@ -93,3 +93,10 @@ def test_a_sample_is_deterministic_in_code_order_and_said() -> None:
     assert sampled(mutants, None) == mutants
     run = cli("mutants", "gaps", "relu_mean", "--course", GAPS, "--limit", "3")
     assert run.code == 0 and run.out.startswith("relu_mean: 3 mutants (a sample of 8): ")
+
+
+@pytest.mark.parametrize(("option", "value"), [("--limit", "0"), ("--limit", "-1"), ("--limit", "many"),
+                                               ("--fail-under", "nan"), ("--fail-under", "120"),
+                                               ("--fail-under", "high")])
+def test_a_bad_limit_or_threshold_is_one_line(option: str, value: str) -> None:
+    one_line_error(cli("mutants", "gaps", "--course", GAPS, option, value), option, repr(value))

@@ -93,6 +93,13 @@ def test_new_refuses_to_overwrite_and_a_bad_id(tmp_path: Path) -> None:
     assert run.code == 2 and "is not an assignment id" in run.err and not (tmp_path / "assignments/Intro-1").exists()
 
 
+def test_new_in_a_course_with_a_broken_dlgrade_yml_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "dlgrade.yml").write_text("content: [unclosed\n")
+    run = cli("new", "intro", "--course", tmp_path)
+    assert run.code == 2 and run.err.count("\n") == 1 and "dlgrade.yml" in run.err, run.err
+    assert not (tmp_path / "assignments").exists() and not (tmp_path / "autograders").exists()
+
+
 def test_a_course_assignment_of_a_built_in_id_wins_and_is_said(tmp_path: Path) -> None:
     course = tmp_path / "course"
     shutil.copytree(FIXTURE_ROOT / "assignments" / "mini", course / "assignments" / "mini")
