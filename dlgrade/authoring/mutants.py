@@ -64,7 +64,6 @@ class MutantResult:
 
     mutant: Mutant
     verdict: str
-    status: str  # the question's status when the mutant was graded
     detail: str = ""  # the known mistake's name, the first failure, or how often other seeds catch a survivor
 
 
@@ -76,7 +75,6 @@ class QuestionReport:
     generated: int = 0  # mutants made (before sampling)
     results: list[MutantResult] = field(default_factory=list)
     skipped: str = ""  # why the question was not mutation-tested
-    seconds: float = 0.0
 
     def count(self, *verdicts: str) -> int:
         return sum(result.verdict in verdicts for result in self.results)
@@ -263,9 +261,9 @@ class MutationRun:
         result = self.grade(question, mutant.source)
         if result.status != "passed":
             if result.diagnosis is not None:
-                return MutantResult(mutant, "named", result.status, result.diagnosis.name)
+                return MutantResult(mutant, "named", result.diagnosis.name)
             first = next((case for case in result.cases if not case.passed), None)
-            return MutantResult(mutant, "killed", result.status, first.message.splitlines()[0][:160] if first else "")
+            return MutantResult(mutant, "killed", first.message.splitlines()[0][:160] if first else "")
         if question.judge is not None:
             # A judge (a trained model's accuracy) may fail the solution itself on some seed: a mutant is caught
             # only where the judge passes the solution and fails the mutant.
@@ -277,32 +275,32 @@ class MutationRun:
             caught = sum(ours and not theirs for ours, theirs in zip(solution, again, strict=False))
             also = f" (the solution fails {solution.count(False)} of them too)" if False in solution else ""
             if not caught:
-                return MutantResult(mutant, "equivalent", "passed", f"the judge passes it wherever it passes the "
+                return MutantResult(mutant, "equivalent", f"the judge passes it wherever it passes the "
                                                                     f"solution on {len(solution)} hidden cases of "
                                                                     f"{EQUIVALENCE_SEEDS} more seeds{also}")
-            return MutantResult(mutant, "survived", "passed", f"{caught} of {len(solution)} hidden cases of "
+            return MutantResult(mutant, "survived", f"{caught} of {len(solution)} hidden cases of "
                                                               f"{EQUIVALENCE_SEEDS} other seeds catch it{also}")
         probes, answers = self.probes(question)
         mine = self.answers(question, mutant.source, probes)
         differs = [case for case, theirs, ours in zip(probes, answers, mine, strict=True)
                    if not _same(question, ours, theirs)]
         if not differs:
-            return MutantResult(mutant, "equivalent", "passed", f"the solution's answers on {len(probes)} inputs")
+            return MutantResult(mutant, "equivalent", f"the solution's answers on {len(probes)} inputs")
         def made(case: Case) -> bool:
             return not case.label.startswith((NEAR, SIGNS))
 
         suite_cases = [case for case in differs if made(case)]
         own = sum(made(case) for case in probes)
         if suite_cases:
-            return MutantResult(mutant, "survived", "passed", f"{len(suite_cases)} of {own} hidden cases of "
+            return MutantResult(mutant, "survived", f"{len(suite_cases)} of {own} hidden cases of "
                                                               f"{EQUIVALENCE_SEEDS} other seeds catch it")
         near = [case for case in differs if case.label.startswith(NEAR)]
         if near:
-            return MutantResult(mutant, "survived", "passed",
+            return MutantResult(mutant, "survived",
                                 f"no case the suite makes catches it; it differs from the solution on {len(near)} "
                                 f"of {sum(c.label.startswith(NEAR) for c in probes)} inputs near them, e.g. "
                                 f"{near[0].label[len(NEAR):][:100]}")
-        return MutantResult(mutant, "signs", "passed",
+        return MutantResult(mutant, "signs",
                             f"no case the suite makes catches it: every array the suite draws has one sign; with "
                             f"both signs it differs from the solution (on {len(differs)} of "
                             f"{sum(c.label.startswith(SIGNS) for c in probes)} such inputs, e.g. "
@@ -349,7 +347,6 @@ class MutationRun:
         return found + [_NO_ANSWER] * (len(cases) - len(found))
 
     def test_question(self, question: Question, limit: int | None = None) -> QuestionReport:
-        started = time.monotonic()
         report = QuestionReport(question.name)
         if question.kind == "variable":
             report.skipped = "a hand-computed value (its mutants would only be other numbers)"
@@ -368,7 +365,6 @@ class MutationRun:
         limited = replace(question, timeout=min(question.timeout, max(MIN_TIMEOUT, TIMEOUT_FACTOR * own)))
         for mutant in sampled(mutants, limit):
             report.results.append(self.judge(limited, mutant))
-        report.seconds = time.monotonic() - started
         return report
 
 

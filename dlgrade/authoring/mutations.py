@@ -62,7 +62,6 @@ class Mutant:
 
     operator: str
     description: str
-    line: int
     source: str
     original: str
 
@@ -411,5 +410,5 @@ def mutants_of(cell_source: str) -> list[Mutant]:
             ast.parse(mutated)
         except SyntaxError:
             continue
-        found[mutated] = Mutant(operator, f"line {line}: {description}", line, mutated, source)
+        found[mutated] = Mutant(operator, f"line {line}: {description}", mutated, source)
     return list(found.values())
