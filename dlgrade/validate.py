@@ -113,6 +113,9 @@ def mutation_checks(assignment: Assignment, sandbox: Sandbox, limit: int | None 
     checks = []
     for report in mutation_reports(assignment, sandbox, names, limit=limit):
         name = f"mutants {report.question}"
+        if report.solution_fails:  # nothing of the suite can be trusted then, built-in or not
+            checks.append(Check(assignment.id, name, False, report.summary()))
+            continue
         if report.score is None or 100 * report.score >= MUTATION_THRESHOLD:
             checks.append(Check(assignment.id, name, True, report.summary()))
             continue

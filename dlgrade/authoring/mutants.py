@@ -75,6 +75,7 @@ class QuestionReport:
     generated: int = 0  # mutants made (before sampling)
     results: list[MutantResult] = field(default_factory=list)
     skipped: str = ""  # why the question was not mutation-tested
+    solution_fails: bool = False  # skipped because the notebook's own solution fails the suite: a broken suite
 
     def count(self, *verdicts: str) -> int:
         return sum(result.verdict in verdicts for result in self.results)
@@ -360,6 +361,7 @@ class MutationRun:
         solution = self.grade(question, None)
         if solution.status != "passed":
             report.skipped = f"the notebook's solution does not pass its own cases ({solution.status})"
+            report.solution_fails = True
             return report
         own = time.monotonic() - solved_at
         limited = replace(question, timeout=min(question.timeout, max(MIN_TIMEOUT, TIMEOUT_FACTOR * own)))

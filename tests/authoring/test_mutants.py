@@ -100,3 +100,19 @@ def test_a_sample_is_deterministic_in_code_order_and_said() -> None:
                                                ("--fail-under", "high")])
 def test_a_bad_limit_or_threshold_is_one_line(option: str, value: str) -> None:
     one_line_error(cli("mutants", "gaps", "--course", GAPS, option, value), option, repr(value))
+
+
+def test_a_solution_failing_its_own_suite_fails_its_mutation_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A question skipped because the notebook's own solution fails its cases is a failing check, built-in or a
+    course's: no mutation score means anything then (other skips, e.g. a hand-computed number, are not)."""
+    from dlgrade import assignments, validate
+    from dlgrade.authoring.mutants import QuestionReport
+
+    gaps = assignments.load("gaps", GAPS)
+    reports = [QuestionReport("softmax", skipped="the notebook's solution does not pass its own cases (failed)",
+                              solution_fails=True),
+               QuestionReport("relu_mean", skipped="a hand-computed value (its mutants would only be other numbers)")]
+    monkeypatch.setattr(validate, "mutation_reports", lambda *args, **kwargs: reports)
+    checks = validate.mutation_checks(gaps, sandbox=None)  # type: ignore[arg-type]
+    assert [(check.student, check.ok) for check in checks] == [("mutants softmax", False), ("mutants relu_mean", True)]
+    assert "does not pass its own cases" in checks[0].detail
