@@ -478,10 +478,22 @@ def _show_expected(value: Any, precision: int = 6) -> str:
 
 
 def _show_inputs(case: Case) -> str:
-    args = unwrap_tensors(case.args)
-    parts = [np.array2string(a, precision=4, threshold=12) if isinstance(a, np.ndarray) else repr(a) for a in args]
-    parts += [f"{k}={v!r}" for k, v in case.kwargs.items()]
+    parts = [_show_input(a) for a in unwrap_tensors(case.args)]
+    parts += [f"{k}={_show_input(v)}" for k, v in case.kwargs.items()]
     return ", ".join(parts)[:600]
+
+
+def _show_input(value: Any) -> str:
+    """An input as the feedback prints it: arrays summarised (numpy's repr would print a weight matrix in full, to be
+    cut at 600 characters anyway), inside dicts, tuples and lists too."""
+    if isinstance(value, np.ndarray):
+        return np.array2string(value, precision=4, threshold=12)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_show_input(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple | list) and any(isinstance(v, np.ndarray | dict | tuple | list) for v in value):
+        inner = ", ".join(_show_input(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    return repr(value)
 
 
 # ---- how much of an answer is read ----------------------------------------------------------------------
