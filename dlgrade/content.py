@@ -18,13 +18,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from dlgrade import assignments
 from dlgrade.errors import UsageError
 
-__all__ = ["CONTENT_KEY", "Packs", "is_pack", "packs_of"]
+__all__ = ["CONTENT_KEY", "POLICY_FILE", "Packs", "compose_course_file", "is_builtin", "is_pack", "packs_of"]
 
 CONTENT_KEY = "content"  # the key of dlgrade.yml naming content folders
+# The course's settings: its content folders (read here) and the service's policy (dlgrade.service.policy).
 POLICY_FILE = "dlgrade.yml"
 _SOURCE_TREE = Path(__file__).resolve().parent.parent  # this dlgrade's own checkout: the built-in pack, never a course
 
@@ -89,20 +91,32 @@ def _builtin_of(course_dir: Path) -> Path:
     return Path(named) if named else assignments.PROJECT_ROOT
 
 
+def compose_course_file(course_dir: Path, error: type[UsageError] = UsageError) -> tuple[Path, Any]:
+    """(path, its YAML node tree) of the course's dlgrade.yml, the tree None where there is no such file or it is
+    empty; unreadable or not YAML is one ``error`` naming the file and the line. Nodes keep their line numbers,
+    so each reader can name the line of a wrong value."""
+    import yaml
+
+    path = Path(course_dir) / POLICY_FILE
+    if not path.is_file():
+        return path, None
+    try:
+        return path, yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError) as problem:
+        raise error(f"{path}: unreadable ({problem})") from None
+    except yaml.YAMLError as problem:
+        mark = getattr(problem, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        what = getattr(problem, "problem", None) or str(problem).splitlines()[0]
+        raise error(f"{path}{line}: not valid YAML ({what})") from None
+
+
 def content_folders(course_dir: Path) -> list[Path]:
     """The folders dlgrade.yml's ``content:`` names (a list of paths, relative to the course), each checked to be
     a content pack; a problem is one UsageError naming the file, the line and what to write instead."""
     import yaml
 
-    path = course_dir / POLICY_FILE
-    if not path.is_file():
-        return []
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"{path}{line}: unreadable ({getattr(error, 'problem', None) or error})") from None
+    path, root = compose_course_file(course_dir)
     if not isinstance(root, yaml.MappingNode):
         return []
     for key, value in root.value:
@@ -124,6 +138,13 @@ def content_folders(course_dir: Path) -> list[Path]:
     return []
 
 
+def is_builtin(folder: Path) -> bool:
+    """Whether ``folder`` is the built-in pack (this dlgrade's own checkout, or $DLGRADE_ROOT): content that ships
+    with dlgrade, never a course's own."""
+    resolved = Path(folder).resolve()
+    return resolved in (_SOURCE_TREE, Path(assignments.PROJECT_ROOT).resolve())
+
+
 def packs_of(course_dir: Path | None, builtin: Path | None = None) -> Packs:
     """The packs a course searches (see the module's docstring); ``course_dir`` None: the built-in pack alone.
     ``builtin``: the last pack (default: the one the course was set up with, else the project's)."""
@@ -133,7 +154,7 @@ def packs_of(course_dir: Path | None, builtin: Path | None = None) -> Packs:
     course_dir = Path(course_dir).resolve()
     base = Path(builtin) if builtin is not None else _builtin_of(course_dir)
     roots: list[Path] = []
-    if is_pack(course_dir) and course_dir != _SOURCE_TREE:
+    if is_pack(course_dir) and not is_builtin(course_dir):
         roots.append(course_dir)
     roots += content_folders(course_dir)
     roots.append(base)

@@ -8,15 +8,13 @@ known mistake (the solution with that mistake's cell swapped in), and a few host
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 from dlgrade.assignments import Assignment
-
-_SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*", re.S | re.M)
+from dlgrade.solution_cells import SOLUTION_REGION
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ def blank_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     blank = copy.deepcopy(notebook)
     for cell in blank.cells:
         if cell.get("metadata", {}).get("nbgrader", {}).get("solution") and cell.cell_type == "code":
-            cell.source = _SOLUTION_REGION.sub(r"\1# YOUR CODE HERE\n\1raise NotImplementedError()", cell.source)
+            cell.source = SOLUTION_REGION.sub(r"\1# YOUR CODE HERE\n\1raise NotImplementedError()", cell.source)
     return blank
 
 

@@ -24,9 +24,13 @@ from dlgrade.errors import UsageError
 if TYPE_CHECKING:
     from dlgrade.suite import Mistake, Question, Suite
 
-__all__ = ["NotebookCells", "bind_mistakes", "cell_variant", "edited", "read_cells", "solution_sources"]
+__all__ = ["MARKER_LINE", "SOLUTION_REGION", "NotebookCells", "bind_mistakes", "cell_variant", "edited", "read_cells",
+           "solution_sources"]
 
-_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n?", re.M)
+# nbgrader's solution markers (a "### BEGIN SOLUTION" / "### END SOLUTION" line each), found here only: the
+# marker lines, and a whole marked region with its indentation (what a student's template holds instead).
+MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n?", re.M)
+SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*", re.S | re.M)
 
 
 def _source(cell: dict[str, Any]) -> str:
@@ -56,7 +60,7 @@ class NotebookCells:
                 continue
             meta = _nbgrader(cell)
             kind = "solution" if meta.get("solution") else "test" if meta.get("grade") else "setup"
-            self.code.append((meta.get("grade_id"), kind, _MARKER.sub("", _source(cell))))
+            self.code.append((meta.get("grade_id"), kind, MARKER_LINE.sub("", _source(cell))))
 
     def solutions(self) -> dict[str, str]:
         """grade_id -> source (marker lines removed) of every solution cell."""

@@ -26,13 +26,13 @@ from __future__ import annotations
 import ast
 import difflib
 import hashlib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from dlgrade.solution_cells import MARKER_LINE
+
 __all__ = ["Mutant", "mutants_of", "solution_region"]
 
-_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION")
 _SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
            ast.Pow: "**", ast.MatMult: "@", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
            ast.NotEq: "!="}
@@ -81,7 +81,7 @@ def solution_region(cell_source: str) -> tuple[str, set[int]]:
     between BEGIN and END SOLUTION (all of them when the cell has no markers)."""
     kept, region, inside, marked = [], set(), False, False
     for line in cell_source.splitlines(keepends=True):
-        match = _MARKER.match(line)
+        match = MARKER_LINE.match(line)
         if match:
             inside, marked = match.group(1) == "BEGIN", True
             continue

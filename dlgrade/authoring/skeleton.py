@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from dlgrade.content import is_builtin
 from dlgrade.errors import UsageError
 
 __all__ = ["write_skeleton"]
@@ -140,6 +141,9 @@ def write_skeleton(assignment_id: str, course_dir: Path) -> tuple[Path, Path]:
         raise UsageError(f"{assignment_id!r} is not an assignment id: lower-case letters, digits and _, starting "
                          "with a letter (it names the notebook, the suite module and nbgrader's assignment)")
     course_dir = Path(course_dir)
+    if is_builtin(course_dir):
+        raise UsageError(f"{course_dir} is dlgrade's built-in content, not a course: nothing was written (run `dlgrade "
+                         f"new {assignment_id}` in a course folder, or give --course DIR)")
     notebook = course_dir / "assignments" / assignment_id / f"{assignment_id}.ipynb"
     suite = course_dir / "autograders" / f"{assignment_id}.py"
     for path in (notebook.parent, suite):

@@ -31,10 +31,10 @@ from typing import Any
 
 import yaml
 
+from dlgrade.content import CONTENT_KEY, compose_course_file
 from dlgrade.errors import UsageError
 from dlgrade.notebook import MAX_SUBMISSION_BYTES
 
-POLICY_FILE = "dlgrade.yml"
 COUNTS = ("last", "best")
 HIDDEN = ("score", "per-question", "full")
 LATE = ("accept", "refuse")
@@ -160,24 +160,12 @@ def _settings(path: Path, node: yaml.Node, what: str, base: AssignmentPolicy,
 
 def load_policy(course_root: Path, assignment_ids: list[str]) -> Policy:
     """The policy of every assignment in ``assignment_ids`` (those set up in the course)."""
-    path = Path(course_root) / POLICY_FILE
-    if not path.exists():
-        return Policy({name: AssignmentPolicy() for name in assignment_ids})
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise PolicyError(f"{path}: unreadable ({error})") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise PolicyError(f"{path}{line}: not valid YAML ({problem})") from None
-    if root is None:
-        return Policy({name: AssignmentPolicy() for name in assignment_ids}, source=str(path))
-    # "content" (the course's own content folders) is read by dlgrade.content, not by the policy.
-    top = _mapping(path, root, "the file", ("defaults", "assignments", "service", "content"))
+    path, root = compose_course_file(course_root, PolicyError)
+    if root is None:  # no file, or an empty one
+        policies = {name: AssignmentPolicy() for name in assignment_ids}
+        return Policy(policies, source=str(path)) if path.is_file() else Policy(policies)
+    # CONTENT_KEY (the course's own content folders) is read by dlgrade.content, not by the policy.
+    top = _mapping(path, root, "the file", ("defaults", "assignments", "service", CONTENT_KEY))
     defaults = AssignmentPolicy()
     if "defaults" in top:
         defaults = _settings(path, top["defaults"][1], "defaults", defaults,

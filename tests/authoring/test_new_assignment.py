@@ -100,6 +100,21 @@ def test_new_in_a_course_with_a_broken_dlgrade_yml_writes_nothing(tmp_path: Path
     assert not (tmp_path / "assignments").exists() and not (tmp_path / "autograders").exists()
 
 
+def test_new_refuses_to_write_into_the_built_in_pack(tmp_path: Path, monkeypatch) -> None:
+    """Run from dlgrade's own checkout (or with $DLGRADE_ROOT's pack as the course), `new` would add to the content
+    every course ships with: one line, nothing written."""
+    checkout = Path(assignments.__file__).resolve().parent.parent
+    for course in (checkout, tmp_path / "pack"):
+        if course != checkout:
+            (course / "assignments").mkdir(parents=True)
+            (course / "autograders").mkdir()
+            monkeypatch.setattr(assignments, "PROJECT_ROOT", course)
+        run = cli("new", "zz_never_written", "--course", course)
+        assert run.code == 2 and run.err.count("\n") == 1 and "built-in content" in run.err, run.err
+        assert not (course / "assignments/zz_never_written").exists()
+        assert not (course / "autograders/zz_never_written.py").exists()
+
+
 def test_a_course_assignment_of_a_built_in_id_wins_and_is_said(tmp_path: Path) -> None:
     course = tmp_path / "course"
     shutil.copytree(FIXTURE_ROOT / "assignments" / "mini", course / "assignments" / "mini")
