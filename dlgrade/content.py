@@ -98,7 +98,7 @@ def compose_course_file(course_dir: Path, error: type[UsageError] = UsageError) 
     import yaml
 
     path = Path(course_dir) / POLICY_FILE
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():  # a folder or a dangling link by that name is unreadable
         return path, None
     try:
         return path, yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)

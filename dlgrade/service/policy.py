@@ -163,7 +163,7 @@ def load_policy(course_root: Path, assignment_ids: list[str]) -> Policy:
     path, root = compose_course_file(course_root, PolicyError)
     if root is None:  # no file, or an empty one
         policies = {name: AssignmentPolicy() for name in assignment_ids}
-        return Policy(policies, source=str(path)) if path.is_file() else Policy(policies)
+        return Policy(policies, source=str(path)) if path.exists() else Policy(policies)
     # CONTENT_KEY (the course's own content folders) is read by dlgrade.content, not by the policy.
     top = _mapping(path, root, "the file", ("defaults", "assignments", "service", CONTENT_KEY))
     defaults = AssignmentPolicy()

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from service_helpers import cli
 
+from dlgrade.content import content_folders
+from dlgrade.errors import UsageError
 from dlgrade.notebook import MAX_SUBMISSION_BYTES
 from dlgrade.service.policy import AssignmentPolicy, PolicyError, load_policy
 
@@ -87,6 +89,24 @@ def test_a_problem_in_dlgrade_yml_is_one_line_naming_file_line_and_key(tmp_path:
     assert message.startswith(f"{tmp_path / 'dlgrade.yml'}, line {line}: "), message
     assert words in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("make", ["folder", "dangling link", "not utf-8"])
+def test_a_dlgrade_yml_that_cannot_be_read_is_one_line_not_the_defaults(tmp_path: Path, make: str) -> None:
+    """Whatever stands at dlgrade.yml is read or refused, never taken for "no policy" (the content folders and the
+    policy read it the same way: dlgrade.content.compose_course_file)."""
+    path = tmp_path / "dlgrade.yml"
+    if make == "folder":
+        path.mkdir()
+    elif make == "dangling link":
+        path.symlink_to(tmp_path / "elsewhere.yml")
+    else:
+        path.write_bytes(b"defaults:\n  hidden: \xff\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(tmp_path, ["losses"])
+    assert str(caught.value).startswith(f"{path}: unreadable (") and "\n" not in str(caught.value)
+    with pytest.raises(UsageError, match="unreadable"):
+        content_folders(tmp_path)
 
 
 def test_dlgrade_serve_stops_at_start_up_on_a_bad_policy(base_course: Path, tmp_path: Path) -> None:
