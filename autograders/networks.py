@@ -41,7 +41,7 @@ def fit_and_export(fit, X, y, seed):
     digest = _hashlib.sha256(np.ascontiguousarray(X).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()
     key = (fit, int(seed), X.shape, y.shape, digest)
     if key not in _FITTED:
-        torch.default_generator.manual_seed(seed)
+        torch.default_generator.manual_seed(int(seed))
         model = fit(X, y)
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"return the trained torch.nn.Module, not a {type(model).__name__}")

@@ -86,7 +86,7 @@ def loader_batches(make_loader, X, y, batch_size, shuffle, seed):
     # The global generator: what a loader that ignores `generator` shuffles with. Seeded as torch.manual_seed
     # seeds it on a machine without accelerators, minus probing CUDA, XPU and MTIA (~0.3 ms a call, the stack
     # formatted three times): the same numbers, here and below.
-    torch.default_generator.manual_seed(seed + 1)
+    torch.default_generator.manual_seed(int(seed + 1))
     loader = make_loader(X, y, batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(seed))
     if loader is None:
         return None
@@ -145,7 +145,7 @@ def dropout_outputs(cls, rate, weights, X, seed):
     counts = {"input": [0, 0, True], "hidden": [0, 0, True]}  # dropped, positive, every entry 0 or scaled
     returns_output, masks = True, set()
     net.train()
-    torch.default_generator.manual_seed(seed)
+    torch.default_generator.manual_seed(int(seed))
     try:
         with torch.no_grad():
             for _ in range(DROPOUT_PASSES):
@@ -211,14 +211,14 @@ class DropoutFFN(nn.Module):
 def train_run(train, X, y, hidden, p, optimizer, lr, batch_size, epochs, seed):
     """train(model, loader, optimizer, nn.MSELoss(), epochs) on a DropoutFFN handed over in eval mode, with a
     shuffling loader seeded by `seed` and the global generator (dropout) seeded by `seed`."""
-    torch.default_generator.manual_seed(seed)
+    torch.default_generator.manual_seed(int(seed))
     model = DropoutFFN(X.shape[1], 1, hidden, p)
     model.eval()  # as an evaluation left it: train() must switch dropout back on
     make = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
     opt = make(model.parameters(), lr=lr)
     loader = DataLoader(TensorDataset(_tensor(X), _tensor(y)), batch_size=batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(seed))
-    torch.default_generator.manual_seed(seed)
+    torch.default_generator.manual_seed(int(seed))
     losses = train(model, loader, opt, nn.MSELoss(), epochs)
     if losses is None:
         return None
@@ -237,7 +237,7 @@ def accuracy_run(accuracy, X, y, weights, p, batch_size, seed):
     model.dropout.register_forward_hook(
         lambda module, inputs, output: seen.append((module.training, torch.is_grad_enabled())))
     loader = DataLoader(TensorDataset(_tensor(X), _tensor(y)), batch_size=batch_size)
-    torch.default_generator.manual_seed(seed)
+    torch.default_generator.manual_seed(int(seed))
     value = accuracy(model, loader)
     if value is None:
         return None
@@ -248,7 +248,7 @@ def accuracy_run(accuracy, X, y, weights, p, batch_size, seed):
 
 def fit_and_export(fit, X, y, seed):
     """The state dict of the model fit(X, y) returns (global torch seed `seed`): it is judged outside."""
-    torch.default_generator.manual_seed(seed)
+    torch.default_generator.manual_seed(int(seed))
     model = fit(X, y)
     if model is None:
         return None
@@ -520,7 +520,7 @@ def train_loop_reference(X: np.ndarray, y: np.ndarray, hidden: int, p: float, op
     torch.set_num_threads(1)
     try:
         with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(seed)
+            torch.default_generator.manual_seed(int(seed))
             model = models.DropoutFFN(X.shape[1], 1, hidden, p)
             model.eval()
             result = reference_train(model, X, y, loss="mse", optimizer=optimizer, lr=lr, epochs=epochs,

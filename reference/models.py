@@ -196,7 +196,7 @@ def reset_parameters(model: nn.Module, seed: int) -> nn.Module:
         raise ValueError(f"seed must be an int >= 0, got {seed!r}")
     with torch.random.fork_rng(devices=[]):
         # torch.manual_seed(seed) on the CPU, without its per-call probing of accelerators (~0.3 ms)
-        torch.default_generator.manual_seed(seed)
+        torch.default_generator.manual_seed(int(seed))
         for module in model.modules():
             reset = getattr(module, "reset_parameters", None)
             if callable(reset):

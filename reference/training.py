@@ -228,7 +228,7 @@ def train(
     # fork_rng: dropout draws from the global generator; seed it here and give the caller's state back after.
     with torch.random.fork_rng(devices=[]), torch.enable_grad():
         # torch.manual_seed(seed) on the CPU, without its per-call probing of accelerators (~0.3 ms)
-        torch.default_generator.manual_seed(seed)
+        torch.default_generator.manual_seed(int(seed))
         for epoch in range(epochs):
             model.train()
             batch_losses, correct = [], 0.0
