@@ -3,15 +3,18 @@
 With nbgrader metadata, the student's cells are matched to the instructor's source by grade_id: solution cells
 come from the student, locked cells from the instructor, grade (test) cells are never run (scores come from the
 suite). A deleted, duplicated or retyped cell is reported, not fatal. IPython magics and shell escapes are
-stripped and reported. Stored outputs are ignored. A plain notebook or a .py file is run as written.
+stripped and reported. Stored outputs are ignored. A plain notebook is run as written; a .py script as a notebook
+of its top-level statements (script_cells).
 Also the two helpers the autograded notebook is written with (nbformat's text, without its validating detours).
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,9 @@ import nbformat
 from dlgrade.errors import UsageError
 
 MAX_SUBMISSION_BYTES = 20 << 20
+SCRIPT = "script"  # the cell id of a .py submission's code (script:LINE for each of its statements)
+MAX_SCRIPT_CELLS = 200  # statements beyond run as one last cell
+MAX_SCRIPT_PADDING = 4 << 20  # blank lines that keep a script's line numbers, at most, in all its cells
 _MAGIC = re.compile(r"^\s*(%|!)")
 _CELL_MAGIC = re.compile(r"^\s*%%")
 _GET_IPYTHON = re.compile(r"get_ipython\(\)")
@@ -48,7 +54,13 @@ class Extraction:
 
 
 def _nbgrader(cell: nbformat.NotebookNode) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    """A cell's nbgrader metadata; {} where there is none, or what stands there is not nbgrader's (not a mapping,
+    a grade_id that is not a string): such a cell is matched like one the student added."""
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    if not isinstance(meta, dict) or not isinstance(meta.get("grade_id", ""), str):
+        return {}
+    return meta
 
 
 def strip_magics(source: str, cell_id: str, notes: list[str]) -> str:
@@ -74,15 +86,32 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     if path.stat().st_size > MAX_SUBMISSION_BYTES:
         raise UsageError(f"{path}: larger than {MAX_SUBMISSION_BYTES >> 20} MB")
     try:
-        with path.open(encoding="utf-8") as handle:
-            notebook = nbformat.read(handle, as_version=4)
+        text = path.read_text(encoding="utf-8")
+        with warnings.catch_warnings():  # nbformat's advice (cell ids...) is for the notebook's author, not ours
+            warnings.simplefilter("ignore")
+            notebook = nbformat.reads(text, as_version=4)
     except (json.JSONDecodeError, UnicodeDecodeError, nbformat.reader.NotJSONError) as error:
         raise UsageError(f"{path}: not a notebook ({str(error).splitlines()[0][:80]})") from None
     except Exception as error:  # nbformat raises a variety of validation errors
         raise UsageError(f"{path}: unreadable notebook ({type(error).__name__}: {str(error)[:80]})") from None
-    if not isinstance(notebook.get("cells"), list):
-        raise UsageError(f"{path}: not a notebook (no cells)")
+    if not isinstance(notebook.get("cells"), list) or not all(isinstance(cell, dict) for cell in notebook.cells):
+        raise UsageError(f"{path}: not a notebook (no list of cells)")
+    if _SURROGATE_ESCAPE.search(text) and not _encodable(notebook):
+        raise UsageError(f"{path}: not a notebook that can be stored: its JSON escapes a lone UTF-16 surrogate "
+                         "(\\ud800-\\udfff), which is no character; save it again from Jupyter")
     return notebook
+
+
+# JSON's escape of a UTF-16 surrogate: fine in a pair (an emoji), no text alone; only then is the notebook checked.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _encodable(notebook: nbformat.NotebookNode) -> bool:
+    try:
+        json.dumps(notebook, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError):
+        return False
+    return True
 
 
 def dumps_consumed(notebook: nbformat.NotebookNode) -> str:
@@ -132,7 +161,7 @@ def extract(path: Path, source: Path | None) -> Extraction:
             code = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise UsageError(f"{path}: not UTF-8 text") from None
-        return Extraction((CodeCell("script", strip_magics(code, "script", notes), True),), tuple(notes))
+        return Extraction(script_cells(strip_magics(code, SCRIPT, notes)), tuple(notes))
     submitted = read_notebook(path)
     instructor = _instructor_notebook(source) if source else None
     if instructor is None or not any(_nbgrader(c).get("grade_id") for c in submitted.cells):
@@ -140,6 +169,40 @@ def extract(path: Path, source: Path | None) -> Extraction:
             notes.append("the notebook has no nbgrader metadata: every code cell was run as written")
         return Extraction(_plain_cells(submitted, notes), tuple(notes))
     return Extraction(_merge(submitted, instructor, notes), tuple(notes))
+
+
+def script_cells(code: str) -> tuple[CodeCell, ...]:
+    """A .py script as the notebook of its top-level statements: a cell each (statements sharing a line share one),
+    named script:LINE and padded to their lines (tracebacks and findings give the script's line numbers), its
+    __future__ imports repeated at the top of each. So a statement that raises stops only itself, as a failing
+    cell does in a notebook (a `torch.manual_seed(0)` on top does not take a numpy-only question's functions with
+    it), and a question owns its own definitions, not the whole file. A script that does not parse is one cell
+    (it fails when it runs)."""
+    code = code.replace("\r\n", "\n").replace("\r", "\n")  # the line breaks ast counts, and only those
+    try:
+        body = ast.parse(code).body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        body = []
+    lines = code.split("\n")
+    if not body or len(lines) * min(len(body), MAX_SCRIPT_CELLS) > MAX_SCRIPT_PADDING:
+        return (CodeCell(SCRIPT, code, True),)  # (a script this long is not a student's: run as written)
+    spans: list[list[int]] = []  # [first line, last line] of each cell
+    for statement in body:
+        first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
+        last = statement.end_lineno or statement.lineno
+        if spans and (first <= spans[-1][1] or len(spans) >= MAX_SCRIPT_CELLS):
+            spans[-1][1] = max(spans[-1][1], last)
+        else:
+            spans.append([first, last])
+    futures = [s for s in body if isinstance(s, ast.ImportFrom) and s.module == "__future__"]
+    prefix = f"from __future__ import {', '.join(a.name for s in futures for a in s.names)}" if futures else ""
+    after = max((s.end_lineno or s.lineno for s in futures), default=0)
+    cells = []
+    for first, last in spans:
+        head = prefix if first > after else ""  # on line 1, where the padding would have a blank line
+        cells.append(CodeCell(f"{SCRIPT}:{first}", head + "\n" * (first - 1) + "\n".join(lines[first - 1:last]),
+                              True))
+    return tuple(cells)
 
 
 def _instructor_notebook(source: Path) -> nbformat.NotebookNode:
@@ -180,7 +243,7 @@ def _merge(submitted: nbformat.NotebookNode, instructor: nbformat.NotebookNode,
             pending = []
         elif cell.get("cell_type") == "code" and str(cell.get("source", "")).strip():
             cell_id = f"added-{number}"
-            pending.append(CodeCell(cell_id, strip_magics(str(cell.source), cell_id, notes), True))
+            pending.append(CodeCell(cell_id, strip_magics(str(cell.get("source", "")), cell_id, notes), True))
     cells: list[CodeCell] = []
     for cell in instructor.cells:
         meta = _nbgrader(cell)
@@ -202,6 +265,6 @@ def _merge(submitted: nbformat.NotebookNode, instructor: nbformat.NotebookNode,
         if mine[0].get("cell_type") != "code":
             notes.append(f"solution cell {grade_id} was changed to {mine[0].get('cell_type')}; graded as empty")
             continue
-        cells.append(CodeCell(grade_id, strip_magics(str(mine[0].source), grade_id, notes), True))
+        cells.append(CodeCell(grade_id, strip_magics(str(mine[0].get("source", "")), grade_id, notes), True))
     cells.extend(pending)
     return tuple(cells)

@@ -54,10 +54,12 @@ def _cell(cohort: Cohort, student: str, cell_id: str) -> str:
     row = next(r for r in cohort.rows if r.student == student)
     try:
         path = find_submission_file(row.folder, cohort.assignment.id)
+        if path.suffix == ".py":  # a script is all the student's: shown whole
+            return path.read_text(encoding="utf-8")
         cells = extract(path, cohort.assignment.source).cells
     except (UsageError, OSError, ValueError):
         return ""
-    mine = [cell for cell in cells if cell.student and cell.id in (cell_id, "script")]
+    mine = [cell for cell in cells if cell.student and cell.id == cell_id]
     return mine[0].source if mine else ""
 
 

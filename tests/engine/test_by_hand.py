@@ -380,3 +380,41 @@ def _solution_source(grader: Grader, cell: str) -> str:
 
     notebook = nbformat.read(grader.assignment.source, as_version=4)
     return next(c.source for c in notebook.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == cell)
+
+
+def _as_script(grader: Grader, replace: dict[str, str] | None = None, top: str = "") -> str:
+    """The instructor's notebook as a student's .py: its setup and solution cells one after another (``replace``:
+    a solution cell's code by grade_id), ``top`` first."""
+    import nbformat
+
+    notebook = nbformat.read(grader.assignment.source, as_version=4)
+    pieces = [top] if top else []
+    for cell in notebook.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and not (meta.get("grade") and not meta.get("solution")):
+            pieces.append((replace or {}).get(meta.get("grade_id"), cell.source))
+    return "\n\n".join(pieces) + "\n"
+
+
+@pytest.mark.parametrize("assignment", ["losses", "tensors"])
+def test_a_script_is_graded_like_the_notebook_it_was_written_from(graders: dict[str, Grader], tmp_path: Path,
+                                                                  assignment: str) -> None:
+    """A .py holding every solution, torch ones beside numpy-only ones, and torch used on its top line: full marks.
+    The whole file was once one cell owned by every question, so a numpy-only question was banned for a torch
+    question's function, and in the numpy-only child `torch.manual_seed(0)` ended the file before its functions."""
+    grader = graders[assignment]
+    path = tmp_path / f"{assignment}.py"
+    path.write_text(_as_script(grader, top="import torch\ntorch.manual_seed(0)\n"))
+    result = grader.grade(path, STUDENT)
+    assert result.score == result.max_score, [(q.name, q.feedback) for q in result.questions
+                                              if q.score < q.max_score]
+
+
+def test_a_script_still_bans_what_its_own_function_uses(graders: dict[str, Grader], tmp_path: Path) -> None:
+    """In a .py a question owns its own definitions: torch.nn.functional inside mse_loss is still found (and only
+    mse pays for it)."""
+    grader = graders["losses"]
+    attack = ATTACKS["importlib"]
+    path = tmp_path / "losses.py"
+    path.write_text(_as_script(grader, {SOLUTION_CELL["mse"]: attack.code}))
+    assert_refused(grader, grader.grade(path, STUDENT), "mse", at_run_time=False)

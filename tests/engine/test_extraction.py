@@ -68,16 +68,70 @@ def test_cells_the_student_added_run_in_place(mini, tmp_path: Path) -> None:
     assert _ids(extract(path, mini.source))[:3] == ["setup", f"added-{index + 1}", "mse_solution"]
 
 
-def test_plain_python_file_runs_as_one_cell(mini, tmp_path: Path) -> None:
+def test_a_script_runs_as_the_notebook_of_its_top_level_statements(mini, tmp_path: Path) -> None:
+    """One cell per statement (decorators with their def, statements sharing a line together), each at its own
+    line numbers, the script's __future__ imports in force in every cell."""
     path = tmp_path / "mini.py"
-    path.write_text("def relu_grad(x):\n    return (x > 0) * 1.0\n")
-    assert _ids(extract(path, mini.source)) == ["script"]
+    path.write_text('"""My work."""\r\nfrom __future__ import annotations\n\nimport numpy as np; import math\n'
+                    "\n@staticmethod\ndef relu_grad(x: Later):\n    return (x > 0) * 1.0\n\n"
+                    "if __name__ == '__main__':\n    print(relu_grad(np.ones(2)))\n")
+    extraction = extract(path, mini.source)
+    assert _ids(extraction) == ["script:1", "script:2", "script:4", "script:6", "script:10"]
+    assert all(cell.student for cell in extraction.cells)
+    relu = extraction.cells[3]
+    assert relu.source.startswith("from __future__ import annotations\n")
+    code = compile(relu.source, "relu", "exec")
+    function = next(const for const in code.co_consts if hasattr(const, "co_firstlineno"))
+    assert function.co_firstlineno == 6  # the decorator's line, as in the script
+    namespace: dict = {"np": None}
+    exec(code, namespace)  # the annotation names nothing defined: fine only under the script's future import
+    assert namespace["relu_grad"].__annotations__ == {"x": "Later"}
+
+
+@pytest.mark.parametrize("code", ["def relu_grad(x:\n    return x\n", "x = " + "+".join(["1"] * 100_000), ""])
+def test_a_script_that_does_not_parse_is_one_cell(mini, tmp_path: Path, code: str) -> None:
+    """As written, where Python could not split it either (it fails when it runs: the student hears why)."""
+    path = tmp_path / "mini.py"
+    path.write_text(code)
+    assert [(cell.id, cell.source) for cell in extract(path, mini.source).cells] == [("script", code.rstrip("\n"))]
+
+
+def test_nbgrader_metadata_that_is_not_nbgraders_is_no_metadata(mini, tmp_path: Path) -> None:
+    """A list, or a grade_id that is no string, is not matched (no crash): the cell counts as one the student
+    added."""
+    notebook = nbformat.read(mini.source, as_version=4)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "mse_solution":
+            cell.metadata["nbgrader"] = [1]
+        elif cell.metadata.get("nbgrader", {}).get("grade_id") == "relu_solution":
+            cell.metadata["nbgrader"]["grade_id"] = ["relu_solution"]
+    path = tmp_path / "mini.ipynb"
+    nbformat.write(notebook, path)
+    extraction = extract(path, mini.source)
+    assert "solution cell mse_solution is missing from the submission; graded as empty" in extraction.notes
+    assert any(cell.id.startswith("added-") and "def mse" in cell.source for cell in extraction.cells)
+
+
+def test_a_lone_surrogate_is_refused_and_an_emoji_is_not(mini, tmp_path: Path) -> None:
+    """JSON may escape half of a UTF-16 pair alone; that is no text and could not be stored again (the autograded
+    notebook, the gradebook): one line. A whole pair (an emoji) is text like any other."""
+    notebook = nbformat.read(mini.source, as_version=4)
+    notebook.cells.append(nbformat.v4.new_markdown_cell("\U0001F600 done"))
+    path = tmp_path / "mini.ipynb"
+    nbformat.write(notebook, path)
+    assert "\\ud83d" in path.read_text() or "\U0001F600" in path.read_text()
+    extract(path, mini.source)
+    path.write_text(path.read_text().replace("done", "\\ud800"))
+    with pytest.raises(UsageError, match="lone UTF-16 surrogate") as error:
+        extract(path, mini.source)
+    assert "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize(("content", "message"), [
     ("{not json", "not a notebook"),
     ('{"cells": 3, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "notebook"),
     ("", "not a notebook"),
+    ('{"cells": [5], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "notebook"),
 ])
 def test_broken_notebooks_are_one_line_usage_errors(mini, tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "mini.ipynb"

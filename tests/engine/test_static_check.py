@@ -82,6 +82,17 @@ def test_every_statement_of_the_owned_cell_is_checked() -> None:
     assert message is not None and "cell softmax_solution uses torch.softmax (line 7)" in message
 
 
+def test_a_cell_the_question_does_not_own_counts_only_where_its_entry_reaches() -> None:
+    """A student who wrote every function in one added cell (or a script's one cell): another question's torch
+    function and a top-level torch call beside mse_loss are not mse's; torch inside mse_loss, or reached from it,
+    still is."""
+    together = "torch.manual_seed(0)\n" + CORRECT_MSE + \
+        "\ndef loss_inputs(logits, target):\n    return nn.CrossEntropyLoss()(logits, target)\n"
+    assert _check(MSE, mse_solution="# moved below", added_1=together) is None
+    reaching = together.replace("np.mean(loss)", "helper(loss)") + "\nhelper = torch.mean\n"
+    assert "torch is not available in this question" in (_check(MSE, mse_solution="", added_1=reaching) or "")
+
+
 def test_an_alias_from_the_instructors_setup_cell_is_resolved() -> None:
     rules = Rules(entry="sig", banned=("torch.nn.functional",), cells=("sig_solution",))
     message = _check(rules, sig_solution="def sig(x):\n    return nn.functional.sigmoid(x)\n")
