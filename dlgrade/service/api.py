@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -14,9 +15,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from dlgrade.service import visibility
-from dlgrade.service.app import AnyCaller, Facts, Service, State, Student, loads, one_line, utc
+from dlgrade.service.app import AnyCaller, Facts, Service, State, Student, loads, one_line, shorten, utc
 from dlgrade.service.models import Accepted, AssignmentTerms, Me, SubmissionStatus, SubmissionSummary
 from dlgrade.service.store import ACTIVE, Row, iso
 from dlgrade.service.tokens import Caller
@@ -26,6 +28,8 @@ router = APIRouter(prefix="/api/v1")
 
 SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MULTIPART_SLACK = 64 << 10  # boundaries and part headers around the file in a multipart upload
+READ_IDLE = 30.0  # s without a byte of an upload's body: it is given up (408) and the connection closed
+READ_TOTAL = 600.0  # s for a whole upload (20 MB at 35 kB/s)
 MAX_WAIT = 60.0
 # The feedback page: nothing runs, nothing loads, no form posts; only its own inline styles (and data: images).
 FEEDBACK_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
@@ -82,15 +86,36 @@ def _megabytes(limit: int) -> str:
     return f"{limit / (1 << 20):.3g} MB"
 
 
+class UploadCut(Exception):
+    """The client went away before the whole body arrived (nothing to answer: there is nobody to answer)."""
+
+
+def _close(status: int, detail: str) -> HTTPException:
+    """An error after which the connection is closed: the rest of the body, if any, is not read."""
+    return HTTPException(status, detail, headers={"Connection": "close"})
+
+
 async def _body(request: Request, limit: int, cap: int) -> bytes:
     """The request body, refused (413) as soon as it is known to exceed ``limit`` bytes (a notebook's ``cap``
-    and a form's slack)."""
-    too_large = HTTPException(413, f"the upload is larger than the {_megabytes(cap)} this service accepts")
+    and a form's slack), and given up (408) when no byte of it came for READ_IDLE seconds or it is not all there
+    after READ_TOTAL: a body announced larger than what is sent does not hold a connection forever. UploadCut
+    when the client disconnects."""
+    too_large = _close(413, f"the upload is larger than the {_megabytes(cap)} this service accepts")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise too_large
     chunks, size = [], 0
-    async for chunk in request.stream():
+    stream = request.stream().__aiter__()
+    deadline = time.monotonic() + READ_TOTAL
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(stream), max(0.0, min(READ_IDLE, deadline - time.monotonic())))
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise _close(408, f"the upload stopped arriving ({size} bytes came); send it again") from None
+        except ClientDisconnect:
+            raise UploadCut(f"the client disconnected after {size} bytes") from None
         size += len(chunk)
         if size > limit:
             raise too_large
@@ -110,20 +135,64 @@ async def _notebook_bytes(request: Request, limit: int) -> bytes:
 
     try:
         form = await Request(request.scope, replay).form(max_files=1, max_fields=8)
-    except Exception as error:
-        raise HTTPException(400, f"not a multipart form that can be read: {one_line(error, 120)}") from None
-    files = [value for value in form.values() if isinstance(value, UploadFile)]
-    if not files:
-        raise HTTPException(400, "the form has no file: upload the notebook as its file")
-    data = await files[0].read()
-    await form.close()
+    except Exception as error:  # starlette's HTTPException (too many files or fields) or a parser's error
+        reason = shorten(getattr(error, "detail", None) or error, 160) or type(error).__name__
+        raise HTTPException(400, f"not a multipart form that can be read: {reason}") from None
+    try:
+        files = [value for value in form.values() if isinstance(value, UploadFile)]
+        if not files:
+            raise HTTPException(400, "the form has no file: upload the notebook as its file")
+        data = await files[0].read()
+    finally:
+        await form.close()
     if len(data) > limit:
         raise HTTPException(413, f"the notebook is larger than the {_megabytes(limit)} this service accepts")
     return data
 
 
 def notebook_problem(data: bytes, facts: Facts) -> str | None:
-    """Why ``data`` is not a notebook of this assignment, in one line (None: it is one)."""
+    """Why ``data`` is not a notebook of this assignment, in one line (None: it is one). Whatever this cannot
+    make sense of is a reason too: an upload is refused (400), never an error of the service."""
+    try:
+        return _notebook_problem(data, facts)
+    except RecursionError:
+        return "not a notebook: nested too deeply"
+    except Exception as error:  # a shape of JSON not foreseen below: refuse the upload, keep the cause in the log
+        log.warning("could not check an upload of %s (%s: %s)", facts.id, type(error).__name__, one_line(error, 200),
+                    exc_info=True)
+        return f"not a notebook that can be checked ({type(error).__name__}: {shorten(error, 120)})"
+
+
+def _integer(value: Any) -> bool:
+    return type(value) is int  # not a bool, not a float (NaN, 1e999)
+
+
+def _nbgrader_of(cell: Any) -> dict[str, Any]:
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    found = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _cells_problem(cells: Any) -> str | None:
+    """What in the cells the grader could not use: cells, their metadata, nbgrader's metadata and grade ids of
+    other types than nbformat and nbgrader write."""
+    if not isinstance(cells, list):
+        return "not a notebook: its cells are not a list"
+    for number, cell in enumerate(cells, 1):
+        if not isinstance(cell, dict):
+            return f"not a notebook: cell {number} is not a cell (a JSON {type(cell).__name__})"
+        meta = cell.get("metadata", {})
+        if not isinstance(meta, dict):
+            return f"not a notebook: the metadata of cell {number} is not a mapping"
+        nbgrader = meta.get("nbgrader", {})
+        if not isinstance(nbgrader, dict):
+            return f"not a notebook: the nbgrader metadata of cell {number} is not a mapping"
+        if "grade_id" in nbgrader and not isinstance(nbgrader["grade_id"], str):
+            return f"not a notebook: the nbgrader grade_id of cell {number} is not a string"
+    return None
+
+
+def _notebook_problem(data: bytes, facts: Facts) -> str | None:
     import nbformat
 
     try:
@@ -135,24 +204,56 @@ def notebook_problem(data: bytes, facts: Facts) -> str | None:
     except RecursionError:
         return "not a notebook: its JSON is nested too deeply"
     except ValueError as error:
-        return f"not a notebook: not JSON ({one_line(error, 80)})"
-    if not isinstance(raw, dict) or not isinstance(raw.get("nbformat"), int):
+        return f"not a notebook: not JSON ({shorten(error, 120)}); upload the .ipynb file"
+    if not isinstance(raw, dict) or not _integer(raw.get("nbformat")):
         return "not a notebook: no nbformat version in it (upload the .ipynb file)"
+    if "nbformat_minor" in raw and not _integer(raw["nbformat_minor"]):
+        return f"not a notebook: its nbformat_minor is {shorten(json.dumps(raw['nbformat_minor']), 40)}, not a " \
+               "whole number"
+    if not isinstance(raw.get("metadata", {}), dict):
+        return "not a notebook: its metadata is not a mapping"
+    try:  # text that JSON can escape but UTF-8 cannot hold (a lone surrogate): the grader could not write it
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"not a notebook: it holds text that is not valid Unicode ({error.object[error.start:error.end]!r})"
+    if raw["nbformat"] == 4 and (problem := _cells_problem(raw.get("cells"))):
+        return problem
     try:
         notebook = nbformat.reads(text, as_version=4)
     except RecursionError:
         return "not a notebook: nested too deeply"
     except Exception as error:
-        return f"not a notebook nbformat can read ({type(error).__name__}: {one_line(error, 80)})"
+        return f"not a notebook nbformat can read ({shorten(error, 160) or type(error).__name__})"
     cells = notebook.get("cells")
-    if not isinstance(cells, list):
+    if problem := _cells_problem(cells):  # again, as converted from an older nbformat
+        return problem
+    if not cells:
         return "not a notebook: it has no cells"
-    ids = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") for cell in cells
-           if isinstance(cell, dict) and isinstance(cell.get("metadata"), dict)
-           and isinstance(cell["metadata"].get("nbgrader"), dict)}
-    ids.discard(None)
-    if ids and not ids & facts.grade_ids:
-        return f"not a notebook of {facts.id}: none of its cells is one of {facts.id}'s (is it another assignment?)"
+    return belongs(cells, facts)
+
+
+def belongs(cells: list[Any], facts: Facts) -> str | None:
+    """Why these cells are not a notebook of the assignment (None: they are): the grader matches a submission's
+    cells to the instructor's by grade_id, so a notebook of the assignment carries nbgrader's metadata, its grade
+    and solution cells are all the assignment's, and it holds at least one of the assignment's solution cells
+    (a locked cell such as `setup` proves nothing: every assignment has one)."""
+    if not facts.cell_ids:  # the instructor's notebook has no nbgrader cells: its cells are run as written
+        return None
+    marked = [_nbgrader_of(cell) for cell in cells]
+    ids = {meta["grade_id"] for meta in marked if isinstance(meta.get("grade_id"), str)}
+    if not ids:
+        return (f"not a notebook of {facts.id}: it has no nbgrader cell metadata (upload the notebook released for "
+                f"{facts.id}, not a copy of its code in another notebook)")
+    tasks = {meta["grade_id"] for meta in marked
+             if isinstance(meta.get("grade_id"), str) and (meta.get("solution") or meta.get("grade"))}
+    foreign = sorted(tasks - facts.cell_ids)
+    if foreign:
+        named = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        return shorten(f"not a notebook of {facts.id}: its cells {named} are not {facts.id}'s (is it the notebook "
+                       "of another assignment?)", 300)
+    if not ids & (facts.solution_ids or facts.cell_ids):
+        return f"not a notebook of {facts.id}: none of {facts.id}'s solution cells is in it (is it the notebook " \
+               "of another assignment?)"
     return None
 
 
@@ -187,7 +288,15 @@ async def submit(assignment_id: str, request: Request, who: Student, state: Stat
     """Queue a notebook for grading: 202 once it is on disk and in the queue."""
     facts = _facts(state, assignment_id)
     await run_in_threadpool(_refuse_by_policy, state, facts, who)
-    data = await _notebook_bytes(request, state.policy.max_upload_bytes)
+    try:
+        data = await _notebook_bytes(request, state.policy.max_upload_bytes)
+    except UploadCut as cut:  # not an error of the service: one line in the log, and nobody left to answer
+        log.info("an upload of %s by %s was cut off: %s", facts.id, who.name, cut)
+        raise HTTPException(400, "the upload was cut off before its end") from None
+    except HTTPException as error:
+        if error.status_code == 408:
+            log.info("an upload of %s by %s was given up: %s", facts.id, who.name, error.detail)
+        raise
     problem = await run_in_threadpool(notebook_problem, data, facts)
     if problem:
         log.info("refused an upload of %s by %s: %s", facts.id, who.name, problem)

@@ -45,11 +45,13 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class Facts:
-    """What the web process knows of an assignment: its cells' grade ids (to recognise its notebook), its
-    points, and its deadline (dlgrade.yml's, else the gradebook's duedate), timezone-aware."""
+    """What the web process knows of an assignment: the grade ids of its source notebook's grade and solution
+    cells, and of its solution cells alone (to recognise its notebook: locked cells such as `setup` are in every
+    assignment), its points, and its deadline (dlgrade.yml's, else the gradebook's duedate), timezone-aware."""
 
     id: str
-    grade_ids: frozenset[str]
+    cell_ids: frozenset[str]
+    solution_ids: frozenset[str]
     max_score: float
     deadline: datetime | None
 
@@ -192,8 +194,18 @@ Student = Annotated[Caller, Depends(student)]
 Instructor = Annotated[Caller, Depends(instructor)]
 
 
-def one_line(text: str, limit: int = 300) -> str:
+def one_line(text: object, limit: int = 300) -> str:
     return " ".join(str(text).split())[:limit]
+
+
+def shorten(text: object, limit: int = 300) -> str:
+    """``text`` on one line, at most ``limit`` characters: cut at a word's end, with '...' saying so."""
+    line = " ".join(str(text).split())
+    if len(line) <= limit:
+        return line
+    cut = line[:limit - 4]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + " ..."
 
 
 class SecurityHeaders:
@@ -244,7 +256,7 @@ def create_app(state: Service) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": one_line(str(error.detail))}, error.status_code, headers=error.headers)
+        return JSONResponse({"detail": shorten(error.detail, 400)}, error.status_code, headers=error.headers)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, error: Exception) -> JSONResponse:

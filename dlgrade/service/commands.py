@@ -93,11 +93,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    token = args.token
-    if args.token_file:
-        os.environ["DLGRADE_TOKEN_FILE"] = args.token_file
     try:
-        server, token = find_credentials(args.server, token, path.resolve().parent)
+        server, token = find_credentials(args.server, args.token, path.resolve().parent, args.token_file)
         accepted = send(server, token, args.assignment, path.read_bytes())
         print(f"submitted {path.name}: {accepted.get('status')}{' (late)' if accepted.get('late') else ''}; "
               f"submission {accepted.get('id')}", flush=True)
@@ -114,14 +111,24 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    from dlgrade.service.store import ACTIVE, iso
+    """The counts of each status and the rows, both of the student and the assignment asked for; an assignment
+    the course does not have, or a name no student can have, is one line (exit 2)."""
+    from dlgrade.service import tokens
+    from dlgrade.service.store import ACTIVE, Store, iso
 
-    store = _store(args)
-    if args.student:
+    course = _course(args)
+    store = Store(course.state).create()
+    if args.assignment is not None:
+        known = set(course.set_up_ids()) | store.assignments()
+        if args.assignment not in known:
+            raise UsageError(f"--assignment {args.assignment!r}: not an assignment of this course (it has: "
+                             f"{', '.join(sorted(known)) or 'none set up'})")
+    if args.student is not None:
+        tokens.check_name(args.student)
         rows = store.history(args.student, args.assignment)
     else:
         rows = store.rows(None if args.all else ACTIVE, args.assignment)
-    counts = store.counts()
+    counts = store.counts(args.student, args.assignment)
     print("  ".join(f"{status} {counts.get(status, 0)}" for status in ("queued", "grading", "graded", "refused",
                                                                       "failed")))
     for row in rows:
@@ -130,6 +137,10 @@ def cmd_queue(args: argparse.Namespace) -> int:
                                                          not row.recorded else "")
         print(f"{row.id}  {iso(row.submitted_at)}  {row.student:<16} {row.assignment:<10} {row.status:<8} "
               f"{score:>9}  {flags.strip()}  {row.detail[:80]}".rstrip())
+    if not rows:
+        of = f" of {args.assignment}" if args.assignment else ""
+        print(f"{args.student} has no submissions{of}" if args.student is not None else
+              f"no submission{of} {'at all' if args.all else 'is queued or being graded (--all: every one)'}")
     return 0
 
 

@@ -26,11 +26,16 @@ def queue(who: Instructor, state: State,
     return {"counts": state.store.counts(), "submissions": [summary(state, row, who) for row in rows]}
 
 
-@router.get("/students/{name}/submissions", response_model=list[SubmissionStatus], responses={401: {}, 403: {}})
+@router.get("/students/{name}/submissions", response_model=list[SubmissionStatus],
+            responses={400: {}, 401: {}, 403: {}, 404: {}})
 def student_history(name: str, who: Instructor, state: State, assignment: str | None = None) -> list[dict[str, Any]]:
-    """A student's submissions, newest first, with their full results."""
+    """A student's submissions, newest first, with their full results: an empty list for a student without any
+    (the service does not know who is enrolled), 400 for a name no student can have, 404 for an assignment the
+    service does not serve."""
     if not NAME.match(name):
-        raise HTTPException(404, "no such student")
+        raise HTTPException(400, f"{name[:64]!r} is not a student's name (letters, digits and . _ @ + -, at most "
+                                 "128)")
     if assignment is not None and assignment not in state.facts:
-        raise HTTPException(404, f"unknown assignment {assignment[:64]!r}")
+        raise HTTPException(404, f"unknown assignment {assignment[:64]!r} (this course has: "
+                                 f"{', '.join(sorted(state.facts))})")
     return [status_of(state, row, who) for row in state.store.history(name, assignment)]

@@ -51,9 +51,40 @@ def check_listen(host: str, certfile: str | None, keyfile: str | None, insecure_
     for path in filter(None, (certfile, keyfile)):
         if not Path(path).is_file():
             raise UsageError(f"{path}: no such file")
+    if certfile and keyfile:
+        check_tls(certfile, keyfile)
     if not is_loopback(host) and not certfile and not insecure_http:
         raise UsageError(f"--host {host} is reachable from other machines: give --ssl-certfile and --ssl-keyfile "
                          "(tokens must not cross the network in clear), or --insecure-http behind your own TLS proxy")
+
+
+def check_tls(certfile: str, keyfile: str) -> None:
+    """Load the certificate and its key as uvicorn will, now: a bad PEM file is one line naming it before anything
+    starts, not an error of OpenSSL's after the grading process has warmed up."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_verify_locations(cafile=certfile)  # the certificate(s) alone: is it one?
+    except (ssl.SSLError, OSError, ValueError) as error:
+        raise UsageError(f"--ssl-certfile {certfile}: not a PEM certificate that can be used "
+                         f"({' '.join(str(error).split())[:120]})") from None
+
+    def no_password() -> bytes:
+        raise UsageError(f"--ssl-keyfile {keyfile}: the key is encrypted; give it without a passphrase")
+
+    try:
+        context.load_cert_chain(certfile, keyfile, password=no_password)
+    except (ssl.SSLError, OSError, ValueError) as error:
+        mismatch = "KEY_VALUES_MISMATCH" in str(error)
+        raise UsageError(f"--ssl-keyfile {keyfile}: " + ("not the key of the certificate in " + certfile
+                         if mismatch else "not a PEM private key that can be used") +
+                         f" ({' '.join(str(error).split())[:120]})") from None
+
+
+def check_port(port: int) -> None:
+    if not 0 < port < 65536:
+        raise UsageError(f"--port {port}: give a port from 1 to 65535")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -64,8 +95,8 @@ def bind(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host.strip("[]"), port))
         sock.listen(256)
-    except OSError as error:
-        raise UsageError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    except (OSError, OverflowError, ValueError) as error:  # (OverflowError: a port beyond 65535)
+        raise UsageError(f"cannot listen on {host}:{port}: {getattr(error, 'strerror', None) or error}") from None
     sock.set_inheritable(False)
     return sock
 
@@ -203,7 +234,8 @@ def _attach(grading: GradingProcess) -> Any:
 
 
 def facts_of(course: Any, ids: list[str], policy: Any) -> dict[str, Any]:
-    """Per assignment: its grade ids and points (from the course's source notebook), and its deadline."""
+    """Per assignment: the grade ids of its grade and solution cells, and its points (from the course's source
+    notebook), and its deadline."""
     from datetime import UTC
 
     import nbformat
@@ -218,12 +250,15 @@ def facts_of(course: Any, ids: list[str], policy: Any) -> dict[str, Any]:
     facts = {}
     for assignment_id in ids:
         source = nbformat.read(course.path("source", ".", assignment_id) / f"{assignment_id}.ipynb", as_version=4)
-        grade_ids = frozenset(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") for cell in source.cells
-                              if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
+        marked = [cell.get("metadata", {}).get("nbgrader", {}) for cell in source.cells]
+        marked = [meta for meta in marked if isinstance(meta.get("grade_id"), str) and meta["grade_id"]]
+        cell_ids = frozenset(meta["grade_id"] for meta in marked if meta.get("solution") or meta.get("grade"))
+        solution_ids = frozenset(meta["grade_id"] for meta in marked if meta.get("solution"))
         deadline = policy.of(assignment_id).deadline
         if deadline is None and duedates.get(assignment_id) is not None:
             deadline = duedates[assignment_id].replace(tzinfo=UTC)  # nbgrader keeps duedates as naive UTC
-        facts[assignment_id] = Facts(assignment_id, grade_ids, sum(grade_cell_points(source).values()), deadline)
+        facts[assignment_id] = Facts(assignment_id, cell_ids, solution_ids, sum(grade_cell_points(source).values()),
+                                     deadline)
     return facts
 
 
@@ -237,6 +272,7 @@ def serve(course_root: Path, host: str = "127.0.0.1", port: int = 8642, workers:
     from dlgrade.service.policy import load_policy
     from dlgrade.service.store import Store, hold_lock
 
+    check_port(port)
     check_listen(host, ssl_certfile, ssl_keyfile, insecure_http)
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}: give at least 1")

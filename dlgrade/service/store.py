@@ -367,9 +367,20 @@ class Store:
             found = db.execute(query, (*args, newest or limit)).fetchall()
         return sorted((Row(*r) for r in found), key=lambda row: row.seq)
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, student: str | None = None, assignment: str | None = None) -> dict[str, int]:
+        """How many submissions have each status (of one student, of one assignment, if given)."""
+        query, args = "SELECT status, COUNT(*) FROM submissions WHERE 1", []
+        for column, value in (("student", student), ("assignment", assignment)):
+            if value is not None:
+                query += f" AND {column} = ?"
+                args.append(value)
         with self.connect() as db:
-            return dict(db.execute("SELECT status, COUNT(*) FROM submissions GROUP BY status").fetchall())
+            return dict(db.execute(query + " GROUP BY status", args).fetchall())
+
+    def assignments(self) -> set[str]:
+        """Every assignment the queue has a submission of."""
+        with self.connect() as db:
+            return {row[0] for row in db.execute("SELECT DISTINCT assignment FROM submissions")}
 
     # ---- the grading process's writes -------------------------------------------------------------------------
 

@@ -71,3 +71,41 @@ def test_submit_prints_one_line_and_returns_false_when_it_cannot_submit(tmp_path
     assert client.submit(tmp_path / "missing.ipynb", "losses", server="http://x", token="t") is False
     assert capsys.readouterr().out == "submit: cannot tell which notebook to submit: pass " \
                                       "submit(notebook='losses.ipynb')\n"
+
+
+def test_an_unusable_address_or_token_file_is_one_line_never_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dlgrade submit --server notaurl` was a ValueError's traceback, and submit() (which never raises) raised."""
+    from service_helpers import cli
+
+    notebook = tmp_path / "losses.ipynb"
+    notebook.write_text("{}")
+    for server, says in (("notaurl", "notaurl is not the address of a grading service (it does not start with "
+                                     "https:// or http://); give one such as https://grading.example.edu"),
+                         ("http://[::1", "http://[::1 is not the address of a grading service (Invalid IPv6 URL); "
+                                         "give one such as https://grading.example.edu"),
+                         ("file:///etc", "file:///etc is not the address of a grading service (it does not start "
+                                         "with https:// or http://); give one such as https://grading.example.edu"),
+                         ("http://127.0.0.1:port", "cannot talk to the grading service at http://127.0.0.1:port: "
+                                                   "nonnumeric port: 'port'")):
+        assert client.submit(notebook, "losses", server=server, token="dlg_x") is False
+        assert capsys.readouterr().out == f"submit: {says}\n"
+        assert cli("submit", notebook, "--assignment", "losses", "--server", server, "--token", "dlg_x") == \
+            (2, "", f"dlgrade: {says}\n")
+    monkeypatch.setenv("DLGRADE_TOKEN_FILE", str(tmp_path / "gone.json"))
+    with pytest.raises(client.SubmitError, match=r"gone.json: no such token file \(named by DLGRADE_TOKEN_FILE\)$"):
+        client.find_credentials("http://x:1", near=tmp_path)
+    monkeypatch.delenv("DLGRADE_TOKEN_FILE")
+    # a token that no header takes is refused before it is sent (and is never repeated in the message)
+    assert cli("submit", notebook, "--assignment", "losses", "--server", "http://127.0.0.1:9", "--token",
+               "dlg_a\nsecret")[2] == ("dlgrade: the token is not a dlgrade token (it holds spaces or characters no "
+                                       "token has): copy it again from what your instructor gave you\n")
+    # token files: a token that is not text, a file that is not there (not: "no token: set DLGRADE_TOKEN")
+    (tmp_path / "number.json").write_text(json.dumps({"token": 5, "server": "http://127.0.0.1:9"}))
+    (tmp_path / "server.json").write_text(json.dumps({"token": "dlg_x", "server": ["http://127.0.0.1:9"]}))
+    for name, says in (("number.json", f"{tmp_path / 'number.json'}: not a token file (its token is not text)"),
+                       ("server.json", f"{tmp_path / 'server.json'}: not a token file (its server is not text)"),
+                       ("nonexist.json", f"{tmp_path / 'nonexist.json'}: no such token file (named by "
+                                         "--token-file)")):
+        assert cli("submit", notebook, "--assignment", "losses", "--token-file", tmp_path / name) == \
+            (2, "", f"dlgrade: {says}\n")
