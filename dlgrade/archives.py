@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import re
 import stat
 import tarfile
 import tempfile
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -140,13 +142,48 @@ def _member_stream(kind: str, archive: Any, handle: Any, label: str, name: str) 
         yield opened
 
 
+class _Layout:
+    """The paths one download extracts to (nested archives' members under the folder each is extracted to), to
+    refuse what extraction would silently lose: a member named twice (the last copy would replace the first),
+    or a name that is both a file and a folder (one of them cannot be written). Names are compared as the file
+    system will see them: '\\' as '/', '.' and repeated '/' dropped, Unicode composed (NFC: 'ü' typed two ways
+    looks the same to a grader); not case-folded, as student ids and this file system tell case apart."""
+
+    def __init__(self) -> None:
+        self.files: set[str] = set()
+        self.folders: set[str] = set()
+
+    def add(self, path: str, folder: bool, label: str, name: str) -> None:
+        path = unicodedata.normalize("NFC", posixpath.normpath(path.replace("\\", "/")).lstrip("/"))
+        if path in (".", ""):
+            return
+        parents = [p for p in (posixpath.dirname(path),) if p]
+        while parents and posixpath.dirname(parents[-1]):
+            parents.append(posixpath.dirname(parents[-1]))
+        if folder:
+            clash = path in self.files
+        else:
+            if path in self.files:
+                raise UsageError(f"{label}: member {name!r} is in the archive twice (one copy would silently "
+                                 "replace the other); nothing was collected")
+            clash = path in self.folders
+        clash = clash or any(parent in self.files for parent in parents)
+        if clash:
+            raise UsageError(f"{label}: member {name!r} is both a file and a folder in the archive (one of them "
+                             "cannot be extracted); nothing was collected")
+        (self.folders if folder else self.files).add(path)
+        self.folders.update(parents)
+
+
 def check(path: Path, budget: _Budget | None = None, depth: int = 0, source: IO[bytes] | None = None,
-          label: str | None = None) -> None:
+          label: str | None = None, layout: _Layout | None = None, under: str = "") -> None:
     """Read an archive and every archive inside it through, writing nothing: refuse (UsageError, one line) a
-    member that escapes, links, lies about its data or is compressed past what we read, nesting deeper than
-    MAX_NESTING, or more than MAX_ARCHIVE_BYTES of inflated data in all. Memory stays within a few CHUNKs;
-    nested archives are spooled to temporary files."""
+    member that escapes, links, lies about its data or is compressed past what we read, a member named twice or
+    both a file and a folder (_Layout), nesting deeper than MAX_NESTING, or more than MAX_ARCHIVE_BYTES of
+    inflated data in all. Memory stays within a few CHUNKs; nested archives are spooled to temporary files.
+    ``under``: the folder (in the download's layout) a nested archive's members are extracted to."""
     budget = budget or _Budget()
+    layout = layout or _Layout()
     label = label or str(path)
     if not path.name.endswith(ARCHIVE_SUFFIXES):
         return  # a plain file: copied as it is (nbgrader tells archives by their names too)
@@ -154,14 +191,18 @@ def check(path: Path, budget: _Budget | None = None, depth: int = 0, source: IO[
         raise UsageError(f"{label}: archives nested more than {MAX_NESTING} deep; nothing was collected")
     with _opened(source if source is not None else path, path.name, label) as (kind, archive):
         for name, folder, handle in _members(kind, archive, label):
+            layout.add(posixpath.join(under, name), folder, label, name)
             if folder:
                 continue
             nested = name.endswith(ARCHIVE_SUFFIXES)
+            if nested:  # extracted to a folder of its own beside it (_own_folder)
+                layout.add(posixpath.join(under, str(_own_folder(Path(name)))), True, label, name)
             with _member_stream(kind, archive, handle, label, name) as stream, \
                     (tempfile.TemporaryFile() if nested else contextlib.nullcontext()) as spool:
                 _copy(stream, spool, budget, label, name)
                 if nested:
-                    check(Path(name), budget, depth + 1, spool, f"{label}!{name}")
+                    check(Path(name), budget, depth + 1, spool, f"{label}!{name}", layout,
+                          posixpath.join(under, str(_own_folder(Path(name)))))
 
 
 def _own_folder(archive: Path) -> Path:
@@ -196,11 +237,16 @@ def extract(archive: Path, destination: Path, budget: _Budget, skipped: list[str
             if folder:
                 target.mkdir(mode=0o755, parents=True, exist_ok=True)
                 continue
-            target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-            with _member_stream(kind, opened, handle, label, name) as stream, \
-                    open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644), "wb") as out:
-                _copy(stream, out, budget, label, name)
-            os.chmod(target, 0o644)
+            try:
+                target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+                with _member_stream(kind, opened, handle, label, name) as stream, \
+                        open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644),
+                             "wb") as out:
+                    _copy(stream, out, budget, label, name)
+                os.chmod(target, 0o644)
+            except OSError as error:  # check() refuses what it can foresee; the file system may refuse more
+                raise UsageError(f"{label}: member {name!r} cannot be extracted ({error.strerror or error}); "
+                                 "nothing was collected") from None
             if name.endswith(ARCHIVE_SUFFIXES):
                 nested.append(target)
     for inner in nested:

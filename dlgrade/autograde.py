@@ -40,6 +40,8 @@ from dlgrade.course import (
     Course,
     check_student_id,
     gradebook_error,
+    hidden_submitted_folders,
+    shown_student,
     submitted_folder,
     submitted_folders,
     unsafe_entry,
@@ -84,8 +86,11 @@ class Submission:
 
 def assignment_fingerprint(assignment: Assignment) -> str:
     """The assignment's side of a result's key: its suite's version and its instructor notebook, read once per
-    run (a suite edited during a run does not change the keys of that run)."""
-    digest = hashlib.sha256(b"dlgrade-assignment-v1\0")
+    run (a suite edited during a run does not change the keys of that run), and the engine's grading revision
+    (dlgrade.grading.GRADING_REVISION: a fix that changes grades regrades what the engine before it graded)."""
+    from dlgrade.grading import GRADING_REVISION
+
+    digest = hashlib.sha256(f"dlgrade-assignment-v1\0{GRADING_REVISION}\0".encode())
     for part in (assignment.id.encode(), assignment.suite.version.encode(), assignment.source.read_bytes()):
         digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()
@@ -103,10 +108,12 @@ def find_submissions(course: Course, assignment: Assignment, students: Sequence[
         chosen = [(student, submitted_folder(course, assignment.id, student)) for student in students]
         for student, folder in chosen:
             if folder is None:
+                check_student_id(student)  # an id that can be no student's (a hidden folder's): said as such
                 raise UsageError(f"unknown student {student!r}: no submission of {assignment.id} in "
                                  f"{course.path('submitted', student, assignment.id)}")
     else:
-        chosen = submitted_folders(course, assignment.id)
+        # hidden folders too, each then refused by name (check_student_id), rather than passed over in silence
+        chosen = submitted_folders(course, assignment.id) + hidden_submitted_folders(course, assignment.id)
     fingerprint = assignment_fingerprint(assignment)
     return [_inspect(course, assignment, fingerprint, student, folder) for student, folder in chosen]
 
@@ -351,7 +358,6 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
     formgrader renders markdown unsanitised); each grade cell shows dlgrade's feedback as its output.
     Nothing is executed. ``cells``: the gradebook's source cells, read once for a batch (read now when not given).
     None when the submission is not a notebook nbformat can read."""
-    import nbformat
     from nbgrader.preprocessors import ClearOutput
 
     from dlgrade.boundary.notebook import InertStudentCells
@@ -359,7 +365,7 @@ def write_autograded(course: Course, submission: Submission, result: SubmissionR
 
     assert submission.notebook is not None
     try:
-        notebook = nbformat.read(submission.notebook, as_version=4)
+        notebook = read_notebook(submission.notebook)
     except Exception:
         return None
     resources: dict[str, Any] = {}
@@ -829,24 +835,56 @@ def autograde(course: Course, assignment_ids: Sequence[str], students: Sequence[
                     rows.append(recorder.resume(submission, previous[1]))
                 else:
                     todo.append(submission)
-            if todo and scheduler:
-                from dlgrade.cluster.backend import run_on_cluster
+            stopped: batch.Stopped | None = None
+            try:
+                if todo and scheduler:
+                    from dlgrade.cluster.backend import run_on_cluster
 
-                rows += run_on_cluster(scheduler, todo, recorder, loaded, secret, sandboxed=sandboxed, already=rows,
-                                       stream=stream)
-            elif todo:
-                from dlgrade.grading import precompute_public_values
+                    rows += run_on_cluster(scheduler, todo, recorder, loaded, secret, sandboxed=sandboxed,
+                                           already=rows, stream=stream)
+                elif todo:
+                    from dlgrade.grading import precompute_public_values
 
-                batch.one_thread()  # as in the workers, so a value is the same whoever computes it
-                for assignment_id in {submission.assignment_id for submission in todo}:
-                    precompute_public_values(loaded[assignment_id])  # once, shared by the forked workers
-                rows += batch.run(todo, recorder, loaded, secret, sandboxed=sandboxed, workers=workers,
-                                  already=rows, stream=stream, early=early)
+                    batch.one_thread()  # as in the workers, so a value is the same whoever computes it
+                    for assignment_id in {submission.assignment_id for submission in todo}:
+                        precompute_public_values(loaded[assignment_id])  # once, shared by the forked workers
+                    rows += batch.run(todo, recorder, loaded, secret, sandboxed=sandboxed, workers=workers,
+                                      already=rows, stream=stream, early=early)
+            except batch.Stopped as stop:  # the run stopped midway: what it did is recorded, and shown below
+                stopped = stop
+                rows += stop.rows
+                seen = {(row.assignment_id, row.student) for row in rows}
+                rows += [Row(s.assignment_id, s.student, "failed", max_score=loaded[s.assignment_id].max_score,
+                             detail="not graded: the run stopped before its result came (see the last line); a "
+                                    "rerun grades it") for s in todo if (s.assignment_id, s.student) not in seen]
+            _say_earlier_grades(book, loaded, rows)
     order = {(s.assignment_id, s.student): n for n, s in enumerate(submissions)}
     rows.sort(key=lambda row: order[(row.assignment_id, row.student)])
     for assignment_id in loaded:
         print(summary_table([r for r in rows if r.assignment_id == assignment_id], assignment_id), file=out)
+    if stopped is not None:
+        out.flush()
+        raise stopped
     return rows
+
+
+def _say_earlier_grades(book: Gradebook, loaded: dict[str, Assignment], rows: list[Row]) -> None:
+    """A refused submission leaves the gradebook as it is: a grade recorded for an earlier file of the student's
+    stays in force (never zeroed by a file that broke). Its row says so, with the grade, so that nobody takes
+    the grade in the gradebook for this file's. (A row that failed to grade says a rerun grades it.)"""
+    for n, row in enumerate(rows):
+        if row.state != "refused":
+            continue
+        entry = book_entry(book, loaded[row.assignment_id], row.student)
+        if entry is None:
+            continue
+        rows[n] = replace(row, detail=f"{row.detail}; {earlier_grade(entry, row.max_score)}, kept as it is")
+
+
+def earlier_grade(entry: BookEntry, max_score: float) -> str:
+    """What the gradebook holds for a student whose current file has no grade: an earlier file's."""
+    score = max(0.0, sum(entry.scores.values()) - entry.penalty)
+    return f"the gradebook still holds the grade of an earlier file ({score:g} / {max_score:g})"
 
 
 def unsandboxed(result: SubmissionResult) -> bool:
@@ -872,11 +910,11 @@ def _check_in_gradebook(book: Gradebook, course: Course, loaded: dict[str, Assig
 
 def summary_table(rows: Sequence[Row], assignment_id: str) -> str:
     """The class table of one assignment: a line per student, then the counts."""
-    width = max([len(r.student) for r in rows] + [7])
+    width = max([len(plain(shown_student(r.student))) for r in rows] + [7])
     lines = [f"\n{assignment_id}", f"{'student':<{width}}  {'score':>13}  {'late':>5}  {'passed':>6}  "
                                    f"{'state':<7}  diagnosis / problem"]
     for row in rows:
-        student = plain(row.student)  # a folder name of the submitted/ tree: anyone's choice, even escapes
+        student = plain(shown_student(row.student))  # a folder name of submitted/: anyone's choice, even escapes
         if row.state in ("refused", "failed"):
             lines.append(f"{student:<{width}}  {'-':>13}  {'':>5}  {'':>6}  {row.state:<7}  {plain(row.detail)}")
             continue
@@ -894,19 +932,41 @@ def summary_table(rows: Sequence[Row], assignment_id: str) -> str:
 # ---- feedback after manual grading, export ----------------------------------------------------------------
 
 
-def refresh_feedback(course: Course, assignment_id: str) -> list[str]:
-    """Rewrite every graded student's feedback with the scores now in the gradebook (manual grades included)."""
+def refresh_feedback(course: Course, assignment_id: str, skipped: list[str] | None = None) -> list[str]:
+    """Rewrite every graded student's feedback with the scores now in the gradebook (manual grades included);
+    the students whose feedback was written. ``skipped`` gets a line (student: why) for each student of
+    submitted/ or of the gradebook whose feedback was not: a submission refused or changed since it was graded
+    (the gradebook may still hold an earlier file's grade: said), never graded, or gone from submitted/."""
     assignment = course.assignment(assignment_id)
     check_outputs_writable(course, ("feedback",))
     named = Catalog.load(course.root, course.set_up_ids()).of(assignment)
-    done = []
+    done, passed_over = [], []
     with course.gradebook() as book:
-        for submission in find_submissions(course, assignment):
+        submissions = find_submissions(course, assignment)
+        for submission in submissions:
             previous = read_record(course, assignment, submission.student)
-            if submission.problem or previous is None or previous[0] != submission.key:
+            entry = book_entry(book, assignment, submission.student)
+            if submission.problem:
+                why = f"its submission is refused ({submission.problem})"
+            elif previous is None:
+                why = f"not graded yet (run `dlgrade autograde {assignment_id}`)"
+            elif previous[0] != submission.key:
+                why = f"its submission changed since it was graded (run `dlgrade autograde {assignment_id}`)"
+            else:
+                write_feedback(course, submission, previous[1], entry, named)
+                done.append(submission.student)
                 continue
-            write_feedback(course, submission, previous[1], book_entry(book, assignment, submission.student), named)
-            done.append(submission.student)
+            if entry is not None:
+                why += f"; {earlier_grade(entry, assignment.max_score)}"
+            passed_over.append(f"{shown_student(submission.student)}: {why}")
+        present = {submission.student for submission in submissions}
+        for graded in book.assignment_submissions(assignment_id):
+            student = graded.student.id
+            if student not in present:
+                passed_over.append(f"{shown_student(student)}: in the gradebook, but no submission of "
+                                   f"{assignment_id} in {course.path('submitted', student, assignment_id)}")
+    if skipped is not None:
+        skipped += passed_over
     return done
 
 

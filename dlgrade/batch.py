@@ -294,6 +294,35 @@ def _warm(grader: Grader) -> str:
     return f"the solution {result.score:g} / {result.max_score:g} in {time.monotonic() - started:.1f} s"
 
 
+# ---- a run that stops ----------------------------------------------------------------------------------
+
+
+class Stopped(UsageError):
+    """A batch stopped before its end (its scheduler lost, its workers dying as they start, a gradebook that
+    cannot be used any more): ``rows`` are what it did, the graded ones recorded; the caller shows them (and
+    names the submissions left) before the one line."""
+
+    def __init__(self, message: str, rows: Sequence[Row]) -> None:
+        super().__init__(message)
+        self.rows = list(rows)
+
+
+def not_graded(total: int, rows: Sequence[Row]) -> str:
+    """How many of a batch's ``total`` submissions a stop leaves without a grade: all but those recorded."""
+    recorded = sum(row.state == "graded" for row in rows)
+    return f"{total - recorded} of {total} submissions not graded ({recorded} graded and recorded)"
+
+
+def already_said(already: Sequence[Row]) -> str:
+    """What the progress's first line says of the submissions a run does not grade: those graded before, and
+    those refused (not a notebook, an unusable folder)."""
+    cached = sum(row.state == "cached" for row in already)
+    refused = len(already) - cached
+    parts = [f"{cached} already graded"] if cached else []
+    parts += [f"{refused} refused"] if refused else []
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 # ---- progress --------------------------------------------------------------------------------------------
 
 
@@ -383,9 +412,7 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
     title = "grading " + ",".join(loaded)
     progress = Progress(len(todo), stream, title)
     if stream is not None:
-        cached = len(already)
-        stream.write(f"{title}: {len(todo)} submissions on {count} workers"
-                     + (f" ({cached} already graded or refused)" if cached else "")
+        stream.write(f"{title}: {len(todo)} submissions on {count} workers" + already_said(already)
                      + (f" ({capped})" if capped else "") + "\n")
         stream.flush()
 
@@ -476,6 +503,10 @@ def run(todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assign
                 elif worker.task is not None and time.monotonic() - worker.since > SUBMISSION_DEADLINE:
                     lost(worker, f"gave no answer within {SUBMISSION_DEADLINE:g} s")
             progress.draw()
+    except UsageError as error:  # what was done is recorded: the caller shows it before this one line
+        if isinstance(error, Stopped):
+            raise
+        raise Stopped(f"{error}; {not_graded(len(todo), rows)}", rows) from None
     finally:
         progress.draw(final=True)
         for worker in pool:

@@ -258,6 +258,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
     else:
         done = collect(course, args.id, update=not args.no_update)
     print(plain(f"collected {len(done.students)} submission(s) of {args.id}: {', '.join(done.students) or 'none new'}"))
+    if done.skipped:
+        shown = ", ".join(done.skipped[:10]) + (f" and {len(done.skipped) - 10} more" if len(done.skipped) > 10 else "")
+        print(plain(f"not collected: {len(done.skipped)} file(s) of the download that are no student's "
+                    f"{args.id} notebook or script by their names: {shown}"))
     for line in done.refused:
         print(plain(f"dlgrade: refused {line}"), file=sys.stderr)
     return 1 if done.refused else 0
@@ -288,9 +292,11 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         course = _course(args)
         rows = autograde(course, [args.id], students=args.student or (), workers=args.workers, force=args.force,
                          sandboxed=not args.no_sandbox, early=early, scheduler=scheduler)
+    from dlgrade.course import shown_student
+
     bad = [row for row in rows if row.state in ("refused", "failed")]
     for row in bad:
-        print(plain(f"dlgrade: {row.student}: {row.state}: {row.detail}"), file=sys.stderr)
+        print(plain(f"dlgrade: {shown_student(row.student)}: {row.state}: {row.detail}"), file=sys.stderr)
     print(f"gradebook {course.gradebook_label}; feedback in {course.root / 'feedback'}")
     return 1 if bad else 0
 
@@ -300,8 +306,11 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     from dlgrade.course import release_feedback
 
     course = _course(args)
-    students = refresh_feedback(course, args.id)
+    skipped: list[str] = []
+    students = refresh_feedback(course, args.id, skipped)
     print(f"feedback of {len(students)} student(s) in {course.root / 'feedback'} (scores as in the gradebook)")
+    for line in skipped:
+        print(plain(f"no feedback for {line}"))
     if args.release:
         left_out = release_feedback(course, args.id, students)
         print(f"released to the exchange for {len(students) - len(left_out)} student(s) (they get it with "

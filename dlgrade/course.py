@@ -27,6 +27,7 @@ import re
 import shutil
 import stat
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -50,8 +51,9 @@ SETTINGS_FORMAT = 1
 STEPS = ("source", "release", "submitted", "autograded", "feedback")
 # A student id becomes a folder name: refuse the ones that would climb out of it or act as a glob.
 _UNSAFE_STUDENT = re.compile(r"(^\.|[/\\*\x00]|^$)")
-# Default for LMS downloads: "<student>_<notebook>.ipynb" or "<student>/<notebook>.ipynb" inside the archive.
-DEFAULT_ZIP_REGEXP = r".*/(?P<student_id>[^/_]+)[_/](?P<file_id>[^/]+\.ipynb)$"
+# Default for LMS downloads: "<student>_<notebook>.ipynb" or "<student>/<notebook>.ipynb" inside the archive, and
+# the same for a .py script (a submission too: dlgrade grades one as it grades a notebook).
+DEFAULT_ZIP_REGEXP = r".*/(?P<student_id>[^/_]+)[_/](?P<file_id>[^/]+\.(?:ipynb|py))$"
 MAX_STUDENT_ID = 128  # characters: nbgrader's gradebook keeps a student id in a VARCHAR(128)
 
 CONFIG_TEMPLATE = '''\
@@ -72,7 +74,8 @@ c.CourseDirectory.course_id = {course_id!r}
 c.LateSubmissionPlugin.penalty_method = "none"
 
 # `dlgrade collect ID --zip`: how an LMS download's file names give the student and the notebook
-# (nbgrader's zip_collect; the default takes "<student>_<notebook>.ipynb" or "<student>/<notebook>.ipynb").
+# (nbgrader's zip_collect; the default takes "<student>_<notebook>.ipynb" or "<student>/<notebook>.ipynb", and
+# the same with .py for a script).
 c.FileNameCollectorPlugin.named_regexp = {regexp!r}
 '''
 
@@ -591,9 +594,28 @@ def unsafe_entry(folder: Path) -> str | None:
     return None
 
 
+# Unicode categories no student id may hold: control characters (a newline, ESC: they break the summary table,
+# grades.csv and terminals), format characters (bidi overrides, zero-width: an id that reads as another),
+# surrogates (a folder name that is not UTF-8), line and paragraph separators.
+_UNPRINTABLE_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def shown_student(student: str) -> str:
+    """A student id as one line shows it: every character that is not printable (a newline, ESC, a bidi
+    override) escaped as Python writes it, so that an id check_student_id refuses can still be named."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in student)
+
+
 def check_student_id(student: str) -> None:
+    """UsageError, one line, unless ``student`` can be a student id: a folder name without '/', '\\', '*' or a
+    leading '.', no control or format character, at most MAX_STUDENT_ID characters."""
     if _UNSAFE_STUDENT.search(student) or student in (".", ".."):
         raise UsageError(f"unusable student id {student!r} (a folder name without '/', '*' or a leading '.')")
+    odd = next((c for c in student if unicodedata.category(c) in _UNPRINTABLE_CATEGORIES), None)
+    if odd is not None:
+        kind = "not UTF-8" if unicodedata.category(odd) == "Cs" else "a control or invisible character"
+        raise UsageError(f"unusable student id {student[:80]!r} (it holds U+{ord(odd):04X}, {kind}); rename "
+                         "the folder")
     if len(student) > MAX_STUDENT_ID or len(student.encode("utf-8", "surrogateescape")) > 255:
         raise UsageError(f"unusable student id {student[:40]!r}... ({len(student)} characters; nbgrader's gradebook "
                          f"holds {MAX_STUDENT_ID})")
@@ -604,11 +626,13 @@ def check_student_id(student: str) -> None:
 
 @dataclass
 class Collected:
-    """What a collect did: students collected, and submissions refused (each with its one-line reason)."""
+    """What a collect did: students collected, submissions refused (each with its one-line reason), and files
+    of a download left out as nobody's submission (their names match no student's file: notes, scripts)."""
 
     students: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     log: str = ""
+    skipped: list[str] = field(default_factory=list)
 
 
 def collect(course: Course, assignment_id: str, update: bool = True) -> Collected:
@@ -646,10 +670,11 @@ def collect(course: Course, assignment_id: str, update: bool = True) -> Collecte
                 for record in self.src_records:
                     if record["username"].startswith("\0unusable:"):
                         continue
-                    why = unsafe_entry(Path(self.inbound_path) / record["filename"]) or \
+                    why = _unusable_id(record["username"]) or \
+                        unsafe_entry(Path(self.inbound_path) / record["filename"]) or \
                         _unreadable_timestamp(course, record["username"], assignment_id)
                     if why:
-                        refused.append(f"{record['username']}: {why}")
+                        refused.append(f"{shown_student(record['username'])}: {why}")
                     else:
                         keep.append(record)
                 self.src_records = keep
@@ -667,6 +692,15 @@ def collect(course: Course, assignment_id: str, update: bool = True) -> Collecte
     after = _submitted_students(course, assignment_id)
     changed = sorted(s for s in after if after[s] != before.get(s))
     return Collected(changed, refused, result.get("log", ""))
+
+
+def _unusable_id(student: str) -> str | None:
+    """check_student_id's reason, or None."""
+    try:
+        check_student_id(student)
+    except UsageError as error:
+        return f"{error}; left in the exchange"
+    return None
 
 
 def _unreadable_timestamp(course: Course, student: str, assignment_id: str) -> str | None:
@@ -705,6 +739,18 @@ def submitted_folders(course: Course, assignment_id: str) -> list[tuple[str, Pat
     regexp = _submitted_regexp(course, assignment_id)
     return sorted((student, Path(path)) for path in glob.glob(pattern)
                   if (student := _submitted_student(regexp, path)) is not None)
+
+
+def hidden_submitted_folders(course: Course, assignment_id: str) -> list[tuple[str, Path]]:
+    """(name, submitted/<.name>/<id>/) of the hidden folders (a leading '.') that submitted_folders() leaves out:
+    autograde names each as refused (check_student_id says why) rather than pass them over without a word."""
+    import glob
+
+    pattern = course.coursedir.format_path(course.coursedir.submitted_directory, ".*", assignment_id)
+    regexp = _submitted_regexp(course, assignment_id)
+    return sorted((match.group("student_id"), Path(path)) for path in glob.glob(pattern)
+                  if (match := regexp.match(path)) and match.group("student_id").startswith(".")
+                  and match.group("student_id") not in (".", "..") and os.path.isdir(path))
 
 
 def submitted_folder(course: Course, assignment_id: str, student: str) -> Path | None:
@@ -769,6 +815,8 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
     config = course.config
     if "named_regexp" not in config.get("FileNameCollectorPlugin", {}):
         config.FileNameCollectorPlugin.named_regexp = DEFAULT_ZIP_REGEXP
+    if "valid_ext" not in config.get("FileNameCollectorPlugin", {}):  # nbgrader's default: notebooks only
+        config.FileNameCollectorPlugin.valid_ext = [".ipynb", ".py"]
     collected: list[str] = []
     refused: dict[str, str] = {}  # student -> why their files are not collected (the others' are)
 
@@ -835,8 +883,28 @@ def zip_collect(course: Course, assignment_id: str, archives: Sequence[Path] = (
         raise
     finally:
         logger.handlers, logger.level, logger.propagate = saved[0], saved[1], saved[2]
-    lines = [f"{student}: {why}" for student, why in sorted(refused.items())]
-    return Collected(collected, app.extractor_plugin_inst.skipped + lines, "\n".join(messages))
+    lines = [f"{shown_student(student)}: {why}" for student, why in sorted(refused.items())]
+    return Collected(collected, app.extractor_plugin_inst.skipped + lines, "\n".join(messages),
+                     _passed_over(messages, extracted))
+
+
+# nbgrader's zip_collect warnings for a file it leaves out (its name gives no student and notebook of the
+# assignment, or a notebook name the assignment does not have, under --strict)
+_PASSED_OVER = re.compile(r"^(?:Skipped submission with no match information provided: (?P<file>.*)"
+                          r"|Skipped notebook with invalid name '(?P<notebook>.*)')$", re.S)
+
+
+def _passed_over(messages: Sequence[str], extracted: Path) -> list[str]:
+    """The files of a download zip_collect left out, as paths inside the download (from nbgrader's warnings)."""
+    found = []
+    for message in messages:
+        match = _PASSED_OVER.match(message)
+        if match and match.group("file") is not None:
+            path = Path(match.group("file"))
+            found.append(str(path.relative_to(extracted)) if path.is_relative_to(extracted) else str(path))
+        elif match:
+            found.append(match.group("notebook"))
+    return found
 
 
 def _screen_collected_files(collector: Any, refused: dict[str, str]) -> None:

@@ -52,18 +52,95 @@ class GradingFailed(Exception):
 
 @contextlib.contextmanager
 def _quiet_distributed() -> Iterator[None]:
-    """distributed logs every failed connection attempt to stderr; the user gets one line from us instead."""
-    logger = logging.getLogger("distributed")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    """distributed logs every failed connection attempt (and, once its scheduler is gone, every failed reconnect)
+    to stderr; the user gets one line from us instead. Dask's logging configuration gives some of its loggers
+    (distributed.client, distributed.scheduler, ...) levels of their own, so each of those is quieted too, not
+    only their parent."""
+    import distributed  # noqa: F401 - its import sets those levels: they are saved, and restored, from then on
+
+    manager = logging.Logger.manager
+    names = ["distributed"] + [name for name, logger in list(manager.loggerDict.items())
+                               if name.startswith("distributed.") and isinstance(logger, logging.Logger)
+                               and logger.level != logging.NOTSET]
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _not_a_scheduler(address: str, why: str) -> UsageError:
+    return UsageError(f"{address} does not answer as a Dask scheduler ({why}): is a Dask "
+                      "scheduler (`dask scheduler`) listening there? fix --scheduler / DLGRADE_SCHEDULER")
+
+
+def _garbled(error: BaseException) -> str:
+    """Why an answer is not Dask's: a MemoryError is a greeting's first bytes read as a message's length."""
+    if isinstance(error, MemoryError):
+        return "its first bytes are not a Dask message (read as a length, they ask for more memory than exists)"
+    return f"its answer is not Dask's protocol: {_cause(error)}"
+
+
+def _cause(error: BaseException) -> str:
+    """An exception as a short cause for one line: its type and the first line of its text."""
+    text = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _speaks_dask(address: str, timeout: float, said: float | None = None) -> None:
+    """UsageError unless the server at ``address`` completes Dask's handshake and says it is a scheduler, all of
+    it within ``timeout`` seconds. Dask's own connect() bounds the TCP connect but not the handshake: a listener
+    that accepts and stays silent would hold it for ever, and one that greets with a banner has its first bytes
+    read as a frame length (2.82 EiB: a MemoryError). Run on a thread of its own with its own event loop, so the
+    deadline holds whatever the caller's thread is doing (an event loop of its own, too). ``said``: the timeout
+    the user gave, for the message (``timeout`` is what is left of it)."""
+    import asyncio
+    import threading
+
+    from distributed.comm import connect as dask_connect
+
+    answer: dict[str, Any] = {}
+
+    async def ask() -> Any:
+        comm = await dask_connect(address, timeout=timeout, deserialize=False)
+        try:
+            await comm.write({"op": "identity", "n_workers": 0, "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    def run() -> None:
+        try:
+            answer["reply"] = asyncio.run(asyncio.wait_for(ask(), timeout))
+        except BaseException as error:  # noqa: BLE001 - MemoryError included: a garbage length, not our memory
+            answer["error"] = error
+
+    with _quiet_distributed():
+        thread = threading.Thread(target=run, name="dlgrade-dask-probe", daemon=True)
+        thread.start()
+        thread.join(timeout + 1.0)  # wait_for ends it by then; the daemon thread is left behind if not
+    said = timeout if said is None else said
+    if "reply" not in answer:
+        error = answer.get("error")
+        if error is None or isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+            raise _not_a_scheduler(address, f"no Dask handshake came back within {said:g} s")
+        # it listens (reachable() connected): whatever went wrong after that is its answer, not the network
+        raise _not_a_scheduler(address, _garbled(error))
+    reply = answer["reply"]
+    kind = reply.get("type") if isinstance(reply, dict) else None
+    if not (isinstance(kind, str) and "Scheduler" in kind):
+        what = f"a Dask {kind}" if isinstance(kind, str) and kind else "a Dask server"
+        raise UsageError(f"{address} is {what}, not a scheduler: give the scheduler's address to --scheduler / "
+                         "DLGRADE_SCHEDULER")
 
 
 def reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
-    """UsageError, in one line, unless something listens at the scheduler's host and port."""
+    """UsageError, in one line, unless something listens at the scheduler's host and port and, on tcp://, answers
+    Dask's handshake as a scheduler, within ``timeout`` seconds. (On tls:// only the listening is checked here:
+    the TLS files may be given to `dask worker` on its command line, which this process does not see.)"""
     from distributed.comm import parse_address
     from distributed.comm.addressing import parse_host_port
 
@@ -74,40 +151,111 @@ def reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
         raise UsageError(f"{address!r} is not a Dask scheduler address ({error}); give tcp://HOST:PORT") from None
     if scheme not in ("tcp", "tls"):
         return  # another transport (ucx, inproc): dask worker reports it
+    deadline = time.monotonic() + timeout
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
     except OSError as error:
         raise UsageError(f"cannot reach the Dask scheduler at {address} ({error.strerror or error}); start it "
                          "(`dask scheduler`) or fix --scheduler / DLGRADE_SCHEDULER") from None
+    if scheme == "tcp":
+        _speaks_dask(address, max(1.0, deadline - time.monotonic()), said=timeout)
 
 
 def connect(address: str, timeout: float = CONNECT_TIMEOUT, security: Any = None) -> Client:
     """A Dask client of the scheduler at ``address`` (tcp://HOST:PORT, tls://...; TLS from ``security`` or
-    Dask's configuration); one UsageError line when it cannot be reached."""
+    Dask's configuration), made within ``timeout`` seconds all told; one UsageError line when it cannot be: not
+    reachable, not a Dask scheduler (a silent listener, a web server, an SSH banner), or not answering in time.
+    A client left half-made by a failure is closed here, never left to its finalizer."""
     from distributed import Client
 
     if not address or address.isspace():
         raise UsageError("no Dask scheduler given: pass --scheduler tcp://HOST:PORT or set DLGRADE_SCHEDULER")
+    deadline = time.monotonic() + timeout
     reachable(address, timeout)  # a refused connection is said at once (Dask would retry it until the timeout)
+    left = max(1.0, deadline - time.monotonic())
+    made: list[Client] = []
+
+    class BoundedClient(Client):
+        """Client whose start (connect, handshake, registration) is given up after ``left`` seconds: Client's
+        own timeout bounds the connect alone."""
+
+        def start(self, **kwargs: Any) -> Any:
+            made.append(self)
+            return super().start(callback_timeout=left, **kwargs)
+
     with _quiet_distributed():
         try:
-            return Client(address, timeout=timeout, set_as_default=False, security=security)
-        except (OSError, TimeoutError) as error:
-            cause = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise UsageError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({cause[:200]}); "
-                             "start it (`dask scheduler`) or fix --scheduler / DLGRADE_SCHEDULER") from None
+            return BoundedClient(address, timeout=left, set_as_default=False, security=security)
         except (ValueError, TypeError) as error:
+            _abandon(made)
             raise UsageError(f"{address!r} is not a Dask scheduler address ({error}); give tcp://HOST:PORT") \
                 from None
+        except (OSError, TimeoutError) as error:
+            _abandon(made)
+            raise UsageError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
+                             f"({_cause(error)}); start it (`dask scheduler`) or fix --scheduler / "
+                             "DLGRADE_SCHEDULER") from None
+        except Exception as error:  # MemoryError included: something at that port that is not Dask's protocol
+            _abandon(made)
+            raise _not_a_scheduler(address, _garbled(error)) from None
 
 
-def _at_most_one_retry(dask_scheduler: Any) -> int:
+def _abandon(clients: list[Client]) -> None:
+    """Close clients whose start failed, at once: left to Client.__del__, each would try again at exit and print
+    a traceback of its own."""
+    for client in clients:
+        with contextlib.suppress(Exception):
+            client.close(timeout=2)
+        if client.status != "closed":  # its loop is stuck: stop it, and tell __del__ there is nothing to close
+            with contextlib.suppress(Exception):
+                client._loop_runner.stop()
+            client.status = "closed"
+
+
+RETRY_HOLDERS = "_dlgrade_retry_holders"  # on the scheduler: {"before": its allowed-failures, "clients": {ids}}
+
+
+def _at_most_one_retry(client_id: str | None = None, *, dask_scheduler: Any) -> int:
     """On the scheduler: a task whose worker dies is retried at most once (allowed-failures = 1); returns the
-    value it had. Run by name, as the grading tasks are: the scheduler needs dlgrade installed for both."""
-    before = dask_scheduler.allowed_failures
-    dask_scheduler.allowed_failures = min(before, 1)
-    return before
+    value it had. Run by name, as the grading tasks are: the scheduler needs dlgrade installed for both (Dask
+    passes ``dask_scheduler`` by name, the arguments before it). ``client_id``: the client that holds it lowered
+    until _restore_retries (several dlgrade runs may share one scheduler: the value it had before the first is
+    restored when the last of them lets go; a client that went away without letting go, killed, is forgotten
+    then)."""
+    current = dask_scheduler.allowed_failures
+    held = getattr(dask_scheduler, RETRY_HOLDERS, None)
+    if held is not None:
+        held["clients"] &= set(dask_scheduler.clients)  # runs killed before they let go
+        if not held["clients"]:
+            if current == 1:
+                current = held["before"]  # what it had before them
+            delattr(dask_scheduler, RETRY_HOLDERS)
+            held = None
+    if held is None and current > 1:
+        held = {"before": current, "clients": set()}
+        setattr(dask_scheduler, RETRY_HOLDERS, held)
+    if held is not None and client_id is not None:
+        held["clients"].add(client_id)
+    dask_scheduler.allowed_failures = min(current, 1)
+    return current
+
+
+def _restore_retries(client_id: str, *, dask_scheduler: Any) -> int | None:
+    """On the scheduler: ``client_id`` lets go of the lowered allowed-failures; the last one to let go puts back
+    the value it had before (unless someone changed it meanwhile). Returns the value restored, if any."""
+    held = getattr(dask_scheduler, RETRY_HOLDERS, None)
+    if held is None:
+        return None
+    held["clients"].discard(client_id)
+    held["clients"] &= set(dask_scheduler.clients)
+    if held["clients"]:
+        return None
+    delattr(dask_scheduler, RETRY_HOLDERS)
+    if dask_scheduler.allowed_failures != 1:
+        return None
+    dask_scheduler.allowed_failures = held["before"]
+    return held["before"]
 
 
 # ---- the backend -------------------------------------------------------------------------------------------
@@ -149,7 +297,7 @@ class ClusterBackend:
         self._own_client = client is None
         self.previous_allowed_failures: int | None = None
         try:
-            self.previous_allowed_failures = self.client.run_on_scheduler(_at_most_one_retry)
+            self.previous_allowed_failures = self.client.run_on_scheduler(_at_most_one_retry, self.client.id)
         except Exception as error:  # a scheduler that refuses to run functions keeps its own allowed-failures
             if isinstance(error, ImportError) or "dlgrade" in str(error):
                 self.close()
@@ -163,6 +311,12 @@ class ClusterBackend:
         self.close()
 
     def close(self) -> None:
+        """Give the scheduler back its allowed-failures (when this backend lowered it and no other dlgrade run on
+        that scheduler still holds it lowered), then close the client this backend made."""
+        if self.previous_allowed_failures is not None and self.client.status == "running":
+            with _quiet_distributed(), contextlib.suppress(Exception):
+                self.client.run_on_scheduler(_restore_retries, self.client.id, callback_timeout=CONNECT_TIMEOUT)
+        self.previous_allowed_failures = None
         if self._own_client:
             with _quiet_distributed(), contextlib.suppress(Exception):
                 self.client.close(timeout=10)
@@ -447,8 +601,16 @@ def run_on_cluster(address: str, todo: Sequence[Submission], recorder: Recorder,
                    secret: bytes, sandboxed: bool = True, already: Sequence[Row] = (),
                    stream: TextIO | None = None) -> list[Row]:
     """Grade ``todo`` on the Dask cluster at ``address``, recording each result here as it arrives (the local
-    pool's contract: batch.run)."""
+    pool's contract: batch.run, batch.Stopped included). distributed's own log lines are kept off stderr for the
+    whole run: what goes wrong is said in the table and in one line."""
+    with _quiet_distributed():
+        return _run_on_cluster(address, todo, recorder, loaded, secret, sandboxed, already, stream)
+
+
+def _run_on_cluster(address: str, todo: Sequence[Submission], recorder: Recorder, loaded: dict[str, Assignment],
+                    secret: bytes, sandboxed: bool, already: Sequence[Row], stream: TextIO | None) -> list[Row]:
     from dlgrade.autograde import Row
+    from dlgrade.batch import Stopped, already_said, not_graded
 
     rows: list[Row] = []
     title = "grading " + ",".join(loaded)
@@ -456,7 +618,7 @@ def run_on_cluster(address: str, todo: Sequence[Submission], recorder: Recorder,
         fit = backend.require(loaded, stream=stream)
         progress = _progress_class()(len(todo), stream, title)
         if stream is not None:
-            cached = f" ({len(already)} already graded or refused)" if already else ""
+            cached = already_said(already)
             unfit = f"; not used: {'; '.join(f'{n} {w}' for n, w in sorted(fit.unfit.items()))}" if fit.unfit else ""
             retry = "" if backend.previous_allowed_failures in (None, 0, 1) else \
                 f"; the scheduler's allowed-failures lowered from {backend.previous_allowed_failures} to 1"
@@ -519,12 +681,13 @@ def run_on_cluster(address: str, todo: Sequence[Submission], recorder: Recorder,
                         alone_since = time.monotonic()
                     elif time.monotonic() - alone_since > NO_WORKER_GRACE:
                         raise UsageError(f"no grading worker left in the Dask cluster at {address} for "
-                                         f"{NO_WORKER_GRACE:g} s; {len(pending) + len(inflight)} submissions left "
-                                         "ungraded (those graded are recorded): rerun once workers are back")
+                                         f"{NO_WORKER_GRACE:g} s: {not_graded(len(todo), rows)}; rerun once "
+                                         "workers are back")
                 if backend.client.status not in ("running", "connecting"):
-                    raise UsageError(f"lost the Dask scheduler at {address}; {len(pending) + len(inflight)} "
-                                     "submissions left ungraded (those graded are recorded): rerun")
+                    raise UsageError(f"lost the Dask scheduler at {address}: {not_graded(len(todo), rows)}; rerun")
                 progress.draw()
+        except UsageError as error:  # what was done is recorded: the caller shows it before this one line
+            raise Stopped(str(error), rows) from None
         finally:
             progress.draw(final=True)
             for task, _ in inflight.values():

@@ -185,3 +185,20 @@ def test_first_grading_makes_the_rows_nbgraders_add_submission_makes(graded: dic
         assert ours == theirs
         assert ours and ours[0][1] and ours[0][2]  # grades and comments, not two empty lists
         assert book.find_submission("mini", "solution").score == results_json(course, "solution")["score"] > 0
+
+
+def test_a_new_grading_revision_regrades_what_the_engine_before_it_graded(graded: dict, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results are keyed by the engine's grading revision too: after a fix that changes grades, the next run
+    grades every submission again (to the same scores here, where nothing changed), and the one after is a no-op."""
+    from dlgrade import grading
+
+    course = tmp_path / "course"
+    shutil.copytree(graded["course"], course, symlinks=True)
+    scores = gradebook_scores(course)
+    monkeypatch.setattr(grading, "GRADING_REVISION", grading.GRADING_REVISION + 1)
+    run = cli("autograde", "mini", "--course", course, "--workers", "2")
+    assert f"{len(graded['students'])} graded now, 0 already graded" in run.out, run.out
+    assert gradebook_scores(course) == scores
+    assert f"0 graded now, {len(graded['students'])} already graded" in cli("autograde", "mini", "--course",
+                                                                           course).out
