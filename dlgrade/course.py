@@ -263,12 +263,12 @@ class Course:
     def gradebook(self) -> Iterator[Gradebook]:
         """nbgrader's Gradebook on db_url; a locked or unusable database becomes one clear UsageError."""
         from nbgrader.api import Gradebook
-        from sqlalchemy.exc import DatabaseError, OperationalError
+        from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
         try:
             with alembic_in_process():
                 book = Gradebook(self.db_url, self.course_id)
-        except (OperationalError, DatabaseError) as error:
+        except (OperationalError, DatabaseError, ArgumentError, NoSuchModuleError, ImportError) as error:
             raise gradebook_error(self.db_url, error) from None
         try:
             yield book
@@ -302,6 +302,19 @@ def gradebook_error(db_url: str, error: BaseException) -> UsageError:
                           "sqlite shell); nothing was lost: close it or wait, then rerun")
     if is_contention(error):
         return UsageError(f"the gradebook {where} stayed busy with other writers' locks; nothing was lost: rerun")
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    scheme = db_url.split(":", 1)[0] if ":" in db_url else ""
+    if isinstance(error, NoSuchModuleError):  # SQLAlchemy knows no such kind of database (postgres:// is Heroku's)
+        hint = " (write postgresql://...)" if scheme.split("+")[0] == "postgres" else ""
+        return UsageError(f"the gradebook {where} cannot be used: SQLAlchemy knows no database kind {scheme!r}"
+                          f"{hint}; set c.CourseDirectory.db_url in nbgrader_config.py")
+    if isinstance(error, ArgumentError):
+        return UsageError(f"the gradebook {where} cannot be used: not a database URL (e.g. sqlite:///gradebook.db "
+                          "or postgresql://USER:PASSWORD@HOST/DB); set c.CourseDirectory.db_url in nbgrader_config.py")
+    if isinstance(error, ImportError):  # the URL names a driver that is not installed here
+        return UsageError(f"the gradebook {where} cannot be used: its database driver is not installed here "
+                          f"({error}); for PostgreSQL dlgrade ships psycopg 3: write postgresql://...")
     first = str(getattr(error, "orig", None) or error).splitlines()[0][:120]
     return UsageError(f"the gradebook {where} cannot be used: {first}")
 
@@ -357,6 +370,7 @@ def setup(root: Path, ids: Sequence[str] | None = None, assignments_root: Path =
             log(line)
     loaded = [packs.load(assignment_id) for assignment_id in ids]  # all valid first
     check_configurable(root, course_id)
+    check_database(root)
     (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
     for step in STEPS:
         (root / step).mkdir(exist_ok=True)
@@ -375,6 +389,30 @@ def setup(root: Path, ids: Sequence[str] | None = None, assignments_root: Path =
     with course.gradebook():
         pass  # created by generate_assignment; opening it checks it is usable
     return course
+
+
+def check_database(root: Path) -> None:
+    """A gradebook on a database server (an existing nbgrader_config.py's db_url) is reached before anything is
+    written: a wrong password, a driver or a kind of database not installed here is one line, not a half-made
+    course and nbgrader's advice to upgrade its database."""
+    if not (root / "nbgrader_config.py").is_file():
+        return
+    db_url = load_config(root).get("CourseDirectory", {}).get("db_url")
+    if not isinstance(db_url, str) or db_url.startswith("sqlite"):
+        return
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
+
+    engine = None
+    try:
+        engine = create_engine(db_url)
+        with engine.connect():
+            pass
+    except (OperationalError, DatabaseError, ArgumentError, NoSuchModuleError, ImportError) as error:
+        raise gradebook_error(db_url, error) from None
+    finally:
+        if engine is not None:
+            engine.dispose()
 
 
 def check_configurable(root: Path, course_id: str | None) -> None:

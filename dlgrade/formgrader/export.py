@@ -56,9 +56,11 @@ class SafeCsvExportPlugin(CsvExportPlugin):
                 except MissingEntry:
                     pass
                 else:
+                    # The gradebook's float sums (35.620000000000005) rounded as the Gradescope JSON rounds them.
                     penalty = submission.late_submission_penalty or 0.0
-                    row.update(timestamp=submission.timestamp, raw_score=submission.score,
-                               late_submission_penalty=penalty, score=max(0.0, submission.score - penalty))
+                    row.update(timestamp=submission.timestamp, raw_score=round(submission.score, 4),
+                               late_submission_penalty=round(penalty, 4),
+                               score=round(max(0.0, submission.score - penalty), 4))
                 rows.append(row)
         return rows
 

@@ -86,3 +86,22 @@ def test_nbgraders_own_export_on_a_dlgrade_course_is_as_safe(roster_course: Path
                           cwd=roster_course, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     _assert_safe_and_exact(tmp_path / "grades.csv")
+
+
+def test_a_score_the_gradebook_sums_inexactly_is_exported_as_the_json_has_it(course: Path,  # noqa: F811
+                                                                           tmp_path: Path) -> None:
+    """1.1 + 1.1 + 0.1 is 2.3000000000000003 in the gradebook's float sum: the CSV said so, the JSON 2.3."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "course") as book:
+        book.add_student("ann")
+        book.add_submission("mini", "ann")
+        grades = {g.name: g for g in book.find_submission_notebook("mini", "mini", "ann").grades}
+        for name, score in (("mse", 1.1), ("relu_derivative", 1.1), ("worked_loss", 0.1)):
+            grades[name].manual_score = score
+        book.db.commit()
+        assert book.find_submission("mini", "ann").score == 1.1 + 1.1 + 0.1 != 2.3
+    assert cli("export-grades", "--course", course, "--to", tmp_path).code == 0
+    with (tmp_path / "grades.csv").open(newline="", encoding="utf-8") as stream:
+        row = next(r for r in csv.DictReader(stream) if r["student_id"] == "ann")
+    assert (row["raw_score"], row["score"], row["late_submission_penalty"]) == ("2.3", "2.3", "0.0")

@@ -150,3 +150,36 @@ def test_an_unusable_postgresql_gradebook_is_one_line_without_its_password(postg
     assert run.code == 2
     assert run.err.count("\n") == 1 and "hunter2" not in run.err
     assert run.err.startswith("dlgrade: the gradebook postgresql://grader:***@127.0.0.1:")
+
+
+@pytest.mark.parametrize(("db_url", "says"), [
+    ("postgres://grader:hunter2@127.0.0.1:5/pg", "SQLAlchemy knows no database kind 'postgres' (write postgresql://"),
+    ("postgresql+psycopg2://grader:hunter2@127.0.0.1:5/pg", "driver is not installed here (No module named"),
+    ("not a url", "not a database URL"),
+])
+def test_a_db_url_sqlalchemy_cannot_use_is_one_line_before_anything_is_written(tmp_path: Path, db_url: str,
+                                                                               says: str) -> None:
+    """Heroku's postgres://, a driver not installed here, no URL at all: a traceback and exit 1 once, from
+    autograde, report and export-grades alike; setup left a half-made course behind, then advised upgrading
+    nbgrader's database."""
+    course = tmp_path / "course"
+    course.mkdir()
+    config = course / "nbgrader_config.py"
+    config.write_text(f"c = get_config()  # noqa\nc.CourseDirectory.db_url = {db_url!r}\n")
+
+    def refused(*command: str | Path) -> None:
+        run = cli(*command, "--course", course)
+        assert run.code == 2 and run.err.count("\n") == 1, (command, run.err)
+        assert says in run.err and "hunter2" not in run.err, (command, run.err)
+
+    refused("setup", "mini", "--project", FIXTURE_ROOT)
+    assert sorted(p.name for p in course.iterdir()) == ["nbgrader_config.py"]
+    config.unlink()  # a course graded on SQLite, then pointed at the URL
+    assert cli("setup", "mini", "--course", course, "--project", FIXTURE_ROOT).code == 0
+    (course / "submitted" / "solution" / "mini").mkdir(parents=True)
+    shutil.copy(FIXTURE_ROOT / "assignments" / "mini" / "mini.ipynb", course / "submitted/solution/mini/mini.ipynb")
+    assert cli("autograde", "mini", "--course", course).code == 0
+    config.write_text(config.read_text() + f"\nc.CourseDirectory.db_url = {db_url!r}\n")
+    refused("autograde", "mini", "--force")
+    refused("report", "mini")
+    refused("export-grades")

@@ -13,6 +13,7 @@ DLGRADE_SERVER, or that file. `dlgrade submit FILE --assignment ID --server URL`
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import sys
@@ -50,16 +51,25 @@ def _read_token_file(path: Path) -> tuple[str | None, str | None]:
         return None, text.splitlines()[0].strip() if text else None
     if not isinstance(data, dict):
         raise SubmitError(f"{path}: not a token file")
-    return data.get("server"), data.get("token")
+    server, token = data.get("server"), data.get("token")
+    for key, value in (("server", server), ("token", token)):
+        if value is not None and not isinstance(value, str):
+            raise SubmitError(f"{path}: not a token file (its {key} is not text)")
+    return server, token
 
 
-def find_credentials(server: str | None = None, token: str | None = None,
-                     near: Path | None = None) -> tuple[str, str]:
-    """(server URL, token), looked for as the module's docstring says."""
+def find_credentials(server: str | None = None, token: str | None = None, near: Path | None = None,
+                     token_file: str | os.PathLike[str] | None = None) -> tuple[str, str]:
+    """(server URL, token), looked for as the module's docstring says; ``token_file`` (`--token-file`) before
+    DLGRADE_TOKEN_FILE. A token file named either way must be there."""
     server = server or os.environ.get(SERVER_ENV) or None
     token = token or os.environ.get(TOKEN_ENV) or None
     if not (server and token):
-        candidates = [Path(os.environ[TOKEN_FILE_ENV])] if os.environ.get(TOKEN_FILE_ENV) else []
+        named = token_file or os.environ.get(TOKEN_FILE_ENV) or None
+        candidates = [Path(named)] if named else []
+        if candidates and not candidates[0].is_file():  # named, so a mistake: not a reason to look elsewhere
+            raise SubmitError(f"{candidates[0]}: no such token file (named by "
+                              f"{'--token-file' if token_file else TOKEN_FILE_ENV})")
         if near is not None:
             candidates += [near / TOKEN_FILE, near.parent / TOKEN_FILE]
         candidates.append(Path.home() / TOKEN_FILE)
@@ -74,7 +84,11 @@ def find_credentials(server: str | None = None, token: str | None = None,
     if not server:
         raise SubmitError(f"no grading service address: set {SERVER_ENV} (e.g. https://grading.example.edu) or "
                           "pass server=...")
-    return server.rstrip("/"), token.strip()
+    token = token.strip()
+    if not all("!" <= char <= "~" for char in token):  # it goes into a header: never a space, a line break, ...
+        raise SubmitError("the token is not a dlgrade token (it holds spaces or characters no token has): copy it "
+                          "again from what your instructor gave you")
+    return server.rstrip("/"), token
 
 
 def _this_notebook(folder: Path) -> tuple[Path | None, str | None]:
@@ -104,14 +118,22 @@ def _this_notebook(folder: Path) -> tuple[Path | None, str | None]:
 
 
 def _request(url: str, token: str, data: bytes | None = None, timeout: float = 60.0) -> dict[str, Any]:
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    """The service's JSON answer; SubmitError (one line) for anything else, an unusable address included."""
+    service = url.split("/api/")[0]
+    try:
+        if urllib.parse.urlsplit(service).scheme.lower() not in ("http", "https"):
+            raise ValueError("it does not start with https:// or http://")
+        request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    except ValueError as error:  # no scheme, a broken [IPv6] host, ...
+        raise SubmitError(f"{service} is not the address of a grading service ({error}); give one such as "
+                          "https://grading.example.edu") from None
     request.add_header("Authorization", f"Bearer {token}")
     request.add_header("Accept", "application/json")
     if data is not None:
         request.add_header("Content-Type", "application/x-ipynb+json")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the course's service
-            return json.loads(response.read().decode("utf-8"))
+            body = response.read()
     except urllib.error.HTTPError as error:
         try:
             detail = json.loads(error.read().decode("utf-8")).get("detail", "")
@@ -122,9 +144,16 @@ def _request(url: str, token: str, data: bytes | None = None, timeout: float = 6
         raise SubmitError(f"{detail or error.reason} (HTTP {error.code})") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise SubmitError(f"cannot reach the grading service at {url.split('/api/')[0]}: {reason}") from None
+        raise SubmitError(f"cannot reach the grading service at {service}: {reason}") from None
+    except (ValueError, http.client.HTTPException) as error:  # a port that is no number, a token no header takes
+        raise SubmitError(f"cannot talk to the grading service at {service}: {error}") from None
+    try:
+        answer = json.loads(body.decode("utf-8"))
     except ValueError:
-        raise SubmitError("the grading service answered something that is not JSON") from None
+        answer = None
+    if not isinstance(answer, dict):
+        raise SubmitError(f"the grading service at {service} answered something that is not its JSON")
+    return answer
 
 
 def send(server: str, token: str, assignment: str, data: bytes) -> dict[str, Any]:
@@ -192,6 +221,8 @@ def submit(notebook: str | os.PathLike[str] | None = None, assignment: str | Non
         print(f"submit: {error}")
     except KeyboardInterrupt:
         print("submit: stopped waiting; the submission (if it was sent) is graded anyway")
+    except Exception as error:  # a case not foreseen: still one line in the notebook, as promised
+        print(f"submit: failed ({type(error).__name__}: {error})")
     return False
 
 
