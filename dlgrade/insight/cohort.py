@@ -4,7 +4,8 @@ Sources, each for what it is the truth of: nbgrader's gradebook for the scores i
 wins over the autograder's) and lateness; the course's records (.dlgrade/results, checked against the assignment
 as they are read) for statuses, diagnoses, grading times and stored probe answers; the course's own catalog
 (mistakes.yml) for the mistakes it names. A record counts only if it is of the submission now in submitted/ (same
-key); a student resubmitted since, or never graded, is listed as such and left out of the statistics.
+key); a student resubmitted since, or never graded, or graded in the gradebook with no submission in submitted/ any
+more, is listed as such and left out of the statistics.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from dlgrade.insight.probes import PROBED_STATUSES, ProbeSet, probe_seed, probe_
 from dlgrade.notebook import MAX_SUBMISSION_BYTES, find_submission_file
 
 FULL = 1e-9  # a score within this of the points is full marks
+# What a student's row can be: graded | resubmitted (the record is of an older submission) | ungraded (refused or
+# never graded) | withdrawn (in the gradebook, but no submission in submitted/: its grade is still exported).
+STATES = ("graded", "resubmitted", "ungraded", "withdrawn")
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class StudentRow:
     """One student's submission as the report shows it."""
 
     student: str
-    state: str  # graded | resubmitted (the record is of an older submission) | ungraded
+    state: str  # one of STATES
     folder: Path
     result: SubmissionResult | None = None  # the record, with the course's own mistakes named
     scores: dict[str, float] = field(default_factory=dict)  # per question, in force (manual grades win)
@@ -255,6 +259,9 @@ def build(course: Course, assignment_id: str) -> Cohort:
             rows.append(StudentRow(student, "graded", folder, named.apply(result), scores,
                                    entry.manual if entry else frozenset(), entry.penalty if entry else 0.0,
                                    entry.seconds_late if entry else 0.0, graded_at))
+        present = {student for student, _ in folders}
+        rows += [StudentRow(student, "withdrawn", course.path("submitted", student, assignment.id))
+                 for student in sorted(set(booked) - present)]
     secret = course.secret()
     seed = probe_seed(secret, assignment.id)
     probes = {question.name: probe_set(question, seed) for question in assignment.suite.questions}

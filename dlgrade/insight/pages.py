@@ -21,7 +21,7 @@ from dlgrade.boundary.text import plain
 from dlgrade.grading import STATUSES, CaseResult, QuestionResult, SubmissionResult
 from dlgrade.insight import figures
 from dlgrade.insight.catalog import origin
-from dlgrade.insight.cohort import Cohort, anchor, histogram
+from dlgrade.insight.cohort import STATES, Cohort, anchor, histogram
 
 
 def _plain(value: Any) -> Any:
@@ -128,8 +128,7 @@ def report_page(cohort: Cohort, clusters: dict[str, Sequence[Any]], out: Path | 
                           # a bar of the question's outcomes, in percent of its graded submissions
                           "bar": [(status, round(100 * count / stats.graded, 2))
                                   for status, count in stats.statuses.items() if count and stats.graded]})
-    counts = {state: sum(row.state == state for row in cohort.rows) for state in ("graded", "resubmitted",
-                                                                                   "ungraded")}
+    counts = {state: sum(row.state == state for row in cohort.rows) for state in STATES}
     return environment().get_template("report.html").render(
         cohort=cohort, assignment=assignment, course=cohort.course, counts=counts, students=students,
         questions=questions, statuses=STATUSES, words=words,

@@ -17,7 +17,7 @@ from typing import Any
 from dlgrade.boundary.text import plain
 from dlgrade.grading import STATUSES
 from dlgrade.insight.clusters import Cluster
-from dlgrade.insight.cohort import Cohort
+from dlgrade.insight.cohort import STATES, Cohort
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -37,12 +37,13 @@ def tables(cohort: Cohort, clusters: dict[str, Sequence[Cluster]]) -> list[Table
     """The report's tables: the class, the questions, the known mistakes, the clusters, the students."""
     q1, median, q3 = cohort.quartiles()
     total, typical = cohort.grading_seconds()
-    states = {state: sum(row.state == state for row in cohort.rows) for state in ("graded", "resubmitted",
-                                                                                   "ungraded")}
+    states = {state: sum(row.state == state for row in cohort.rows) for state in STATES}
     whole = Table("class", ("measure", "value"), (
         ("submissions", len(cohort.rows)), ("graded", states["graded"]), ("resubmitted since graded",
                                                                           states["resubmitted"]),
-        ("not graded", states["ungraded"]), ("max score", _number(cohort.assignment.max_score)),
+        ("not graded", states["ungraded"]),
+        ("in the gradebook, no submission in submitted/", states["withdrawn"]),
+        ("max score", _number(cohort.assignment.max_score)),
         ("mean", _number(cohort.mean)), ("first quartile", _number(q1)), ("median", _number(median)),
         ("third quartile", _number(q3)), ("full marks", cohort.full_marks), ("blank", cohort.blanks),
         ("late", cohort.late), ("grading seconds, total", _number(total)),

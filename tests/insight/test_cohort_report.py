@@ -150,3 +150,24 @@ def test_a_graders_manual_score_is_the_one_the_report_counts(graded: Graded, tmp
     assert changed.score == pytest.approx(before["mse-half-factor"].score - before["mse-half-factor"].scores["mse"]
                                           + 1.75)
     assert all(after[s].score == before[s].score and not after[s].manual for s in after if s != "mse-half-factor")
+
+
+def test_a_student_graded_in_the_gradebook_with_no_submission_left_is_listed_not_left_out(graded: Graded,
+                                                                                         tmp_path: Path) -> None:
+    """The report counted submitted/ alone: a student whose folder was removed vanished from it, while the
+    gradebook and grades.csv kept the grade. Listed now, as withdrawn, and out of the numbers like a resubmission."""
+    import shutil
+
+    copy = tmp_path / "course"
+    shutil.copytree(graded.course, copy)
+    before = cohort.build(Course.open(copy), "losses")
+    gone = "mse-half-factor"
+    shutil.move(copy / "submitted" / gone, tmp_path / gone)
+    after = cohort.build(Course.open(copy), "losses")
+    rows = {row.student: row for row in after.rows}
+    assert len(after.rows) == len(before.rows) and rows[gone].state == "withdrawn" and not rows[gone].graded
+    assert [row.student for row in after.graded] == [row.student for row in before.graded if row.student != gone]
+    run = cli("report", "losses", "--course", copy, "--format", "text")
+    assert run.code == 0, run.err
+    assert re.search(r"in the gradebook, no submission in submitted/\s+1\b", run.out), run.out[:2000]
+    assert re.search(rf"{re.escape(gone)}\s+withdrawn", run.out), run.out
