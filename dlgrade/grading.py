@@ -27,7 +27,7 @@ from dlgrade.assignments import Assignment
 from dlgrade.banned import Rules, find_banned
 from dlgrade.boundary import messages
 from dlgrade.boundary.text import plain
-from dlgrade.by_hand import World, question_rules, refused_at_run_time, worlds
+from dlgrade.by_hand import REFUSED, World, question_rules, refused_at_run_time, worlds
 from dlgrade.checking.answers import Answer, Entries, Items, Leaf, Nothing, from_value
 from dlgrade.checking.compare import Outcome, compare, precision_for
 from dlgrade.checking.student_numbers import TEMPLATE_SECRET, normalise_id, numbers_key, student_numbers
@@ -696,8 +696,10 @@ def _broken_cells_note(question: Question, session: Session, results: list[CaseR
                 "Fix that first.")
     if not any(result.status == "error" or "is not defined" in result.message for result in results):
         return ""  # plain wrong answers, or a stub still raising NotImplementedError: no cell to blame
+    # A cell this question's world refused a line of (torch named where there is none) ran on past it: no name
+    # of it is missing because of that, and naming it would send the student after a line that is fine.
     others = [f"{cell} {failure}" for cell in [*session.cell_errors, *session.skipped]
-              if (failure := cell_failure(session, cell))]
+              if (failure := cell_failure(session, cell)) and not REFUSED.search(session.cell_errors.get(cell, ""))]
     if not others:
         return ""
     shown = "; ".join(others[:3]) + (f"; and {len(others) - 3} more" if len(others) > 3 else "")

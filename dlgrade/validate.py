@@ -16,7 +16,7 @@ from dlgrade.authoring import MUTATION_THRESHOLD, VALIDATE_SAMPLE
 from dlgrade.authoring.checks import check_cases
 from dlgrade.authoring.mutants import mutation_reports
 from dlgrade.content import Packs, packs_of
-from dlgrade.grading import Grader, SubmissionResult, public_values
+from dlgrade.grading import Grader, QuestionResult, SubmissionResult, public_values
 from dlgrade.sample_class import SampleSubmission, build
 from dlgrade.sandbox.launcher import Sandbox
 
@@ -39,8 +39,9 @@ class Check:
 def judge(assignment: Assignment, student: SampleSubmission, result: SubmissionResult) -> Check:
     """Whether the grader did with this sample student what it must."""
     by_name = {q.name: q for q in result.questions}
-    if student.kind == "solution":
-        wrong = [f"{q.name} {q.status} {q.score:g}/{q.max_score:g}" for q in result.questions if q.status != "passed"]
+    if student.kind == "solution":  # each failure with its first failed case's words: what to fix is in the suite
+        wrong = [f"{q.name} {q.status} {q.score:g}/{q.max_score:g}" + _first_failure(q)
+                 for q in result.questions if q.status != "passed"]
         return Check(assignment.id, student.student, not wrong, "; ".join(wrong) or f"{result.score:g} full marks")
     if student.kind == "blank":
         wrong = [f"{q.name} {q.status}" for q in result.questions if q.status != "not_implemented" or q.score]
@@ -61,6 +62,13 @@ def judge(assignment: Assignment, student: SampleSubmission, result: SubmissionR
     detail = "; ".join(problems) or f"{target.name} {target.score:g}/{target.max_score:g}" + (
         f", named {student.mistake}" if student.mistake else f", {target.status}")
     return Check(assignment.id, student.student, not problems, detail)
+
+
+def _first_failure(question: QuestionResult) -> str:
+    failed = next((case for case in question.cases if not case.passed), None)
+    if failed is None:
+        return f" ({question.feedback.splitlines()[0][:160]})" if question.feedback else ""
+    return f" ({failed.label}: {' '.join(failed.message.split())[:160]})"
 
 
 def _released_blank(assignment: Assignment, workdir: Path) -> SampleSubmission:

@@ -1,6 +1,8 @@
 """What `dlgrade validate` and `dlgrade release` check of an assignment before anything is graded or released:
-each question's cases are built as declared, and the reference gives an answer on each of its own public cases.
-A failure is one AuthoringError line naming the suite file, the question and the case, and what went wrong.
+each question's cases are built as declared, and the reference gives a plain answer on each of its own public
+cases and of a seeded draw of its hidden ones (one that raises on a hidden case would fail every student's
+grading). A failure is one AuthoringError line naming the suite file (and the line that raised), the question
+and the case.
 (The notebook and the suite agreeing is checked by dlgrade.assignments.load itself.)
 """
 
@@ -11,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from dlgrade.assignments import Assignment, AuthoringError
+from dlgrade.assignments import Assignment, AuthoringError, _where_raised
 from dlgrade.checking.answers import Answer, Entries, Items, Opaque, Text, from_value
 from dlgrade.suite import Case, Question
 
@@ -27,7 +29,9 @@ def _cases(assignment: Assignment, question: Question, what: str, build: Any) ->
     try:
         cases = list(build())
     except Exception as error:
-        raise AuthoringError(f"{where}: {what} raised {_first_line(error)}") from None
+        line = _where_raised(error, assignment.suite_file)
+        raise AuthoringError(f"{assignment.suite_file}{line}: question {question.name!r}: {what} raised "
+                             f"{_first_line(error)}") from None
     wrong = next((case for case in cases if not isinstance(case, Case)), None)
     if wrong is not None:
         raise AuthoringError(f"{where}: {what} gave a {type(wrong).__name__}, not a Case; return a list of "
@@ -48,18 +52,23 @@ def check_cases(assignment: Assignment, memo: dict[tuple[str, int, str], Any] | 
         if not public:
             raise AuthoringError(f"{where}: public() gave no case; give at least one small case a student can "
                                  "check by hand")
-        _cases(assignment, question, "hidden(rng)", lambda q=question: q.hidden(np.random.default_rng(0)))
+        hidden = _cases(assignment, question, "hidden(rng)", lambda q=question: q.hidden(np.random.default_rng(0)))
         if question.judge is not None:
-            continue
-        for number, case in enumerate(public, 1):
+            continue  # a judged answer is the judge's business
+        drawn = [(f"public case {n}", case, n, memo) for n, case in enumerate(public, 1)]
+        drawn += [(f"hidden case {n} (seed 0)", case, n, None) for n, case in enumerate(hidden, len(public) + 1)]
+        for label, case, number, store in drawn:
             try:
-                expected = CaseValues(question, case, number, memo).expected()
+                expected = CaseValues(question, case, number, store).expected()
             except Exception as error:
-                raise AuthoringError(f"{where}: the reference fails on its own public case {number} "
-                                     f"({case.describe()[:80]}): {_first_line(error)}") from None
-            opaque = _opaque(from_value(expected))
+                line = _where_raised(error, assignment.suite_file)
+                raise AuthoringError(f"{assignment.suite_file}{line}: question {question.name!r}: the reference "
+                                     f"fails on its own {label} ({case.describe()[:80]}): {_first_line(error)}") \
+                    from None
+            answer = from_value(expected)
+            opaque = _opaque(answer)
             if opaque is not None:
-                raise AuthoringError(f"{where}: the reference returns {opaque} on public case {number}; return "
+                raise AuthoringError(f"{where}: the reference returns {opaque} on {label}; return "
                                      "plain data (numbers, numpy arrays, tuples, lists or dicts of them)")
 
 

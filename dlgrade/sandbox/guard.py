@@ -68,12 +68,26 @@ STUBBED = ("torch",)
 
 
 class _Absent(types.ModuleType):
-    """A package that does not exist here: importing it gives this, and any use of it raises ForbiddenModule."""
+    """A package that does not exist here, or a name in it: importing it (`import torch.nn as nn`, `from torch
+    import optim`) or naming it gives this, and any use of it (a call, a subclass, `from torch import *`) raises
+    ForbiddenModule. So an imports cell that names torch beside math runs to its end, as a numpy-only question's
+    cell that merely kept `import torch.nn` does (the static check does not count an unused import either)."""
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__") and name != "__all__":
-            raise AttributeError(name)  # what the import machinery and repr() ask (but `from torch import *`)
-        raise ForbiddenModule(NUMPY_ONLY.format(name=f"{self.__name__}.{name}"), name=self.__name__)
+        if name in ("__all__", "__mro_entries__"):  # `from torch import *`, `class Net(nn.Module)`: a use
+            raise ForbiddenModule(NUMPY_ONLY.format(name=self.__name__), name=self.__name__)
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)  # what the import machinery and repr() ask
+        return _absent(f"{self.__name__}.{name}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise ForbiddenModule(NUMPY_ONLY.format(name=self.__name__), name=self.__name__.partition(".")[0])
+
+
+def _absent(name: str) -> _Absent:
+    stub = _Absent(name)
+    stub.__path__ = []  # a package: `import torch.nn.functional` finds its parts here too
+    return stub
 
 
 class _AbsentPackages:
@@ -82,18 +96,16 @@ class _AbsentPackages:
 
     @classmethod
     def find_spec(cls, name: str, path: Any = None, target: Any = None) -> Any:
-        if path is None and name in STUBBED:
-            return importlib.machinery.ModuleSpec(name, cls, is_package=True)
         top = name.partition(".")[0]
-        if top in STUBBED or (path is None and name not in sys.stdlib_module_names):
+        if top in STUBBED:
+            return importlib.machinery.ModuleSpec(name, cls, is_package=True)
+        if path is None and name not in sys.stdlib_module_names:
             raise ForbiddenModule(NUMPY_ONLY.format(name=name), name=name)
         return None  # a module missing from a package that is there (numpy's, matplotlib's): plainly not found
 
     @staticmethod
     def create_module(spec: Any) -> types.ModuleType:
-        stub = _Absent(spec.name)
-        stub.__path__ = []
-        return stub
+        return _absent(spec.name)
 
     @staticmethod
     def exec_module(module: types.ModuleType) -> None:

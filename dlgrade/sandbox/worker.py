@@ -28,7 +28,9 @@ carry its call's seq) and compares only the plain arrays it decodes.
 """
 
 from __future__ import annotations
+import __future__
 
+import ast
 import builtins
 import contextlib
 import json
@@ -65,6 +67,8 @@ OUTPUT_CAP = 4000  # characters of the student's stdout/stderr returned with eac
 # Captured now: student code may monkeypatch builtins and traceback; the worker keeps the originals.
 _type, _len = builtins.type, builtins.len
 _exec, _compile = builtins.exec, builtins.compile
+_isinstance, _ast_module, _only_ast = builtins.isinstance, ast.Module, ast.PyCF_ONLY_AST
+_FUTURE_FLAGS = sum({getattr(__future__, f).compiler_flag for f in __future__.all_feature_names})  # kept per cell
 _format_exception = traceback.format_exception
 _encode_array = protocol.encode_array
 _stat = os.stat
@@ -128,9 +132,38 @@ class Child:
                 _exec(code, self.namespace)
             except BaseException as exc:  # SystemExit and KeyboardInterrupt included: a cell may not end us
                 error = _short_traceback(exc)
+                if _isinstance(exc, guard.ForbiddenAPI):
+                    self.run_rest(cell, code, exc)
             results.append({"id": cell["id"], "error": error})
         seconds = time.perf_counter() - started
         self.reply({"op": "executed", "cells": results, "seconds": seconds, "output": self.new_output()})
+
+    def run_rest(self, cell: dict[str, Any], code: Any, refused: BaseException) -> None:
+        """The cell's top-level statements after the one this world refused, each on its own, as they would run
+        where the student wrote them: an `import torch.nn as nn` above `import math` in an imports cell (refused
+        in a numpy-only child, where torch does not exist) must not leave math undefined for a numpy question.
+        Another refusal skips only its statement; any other error ends the cell, as it would in Jupyter. (The
+        refusal stays the cell's error: a question whose own cell it is is banned for it.)"""
+        name = f"<cell {cell['id']}>"
+        line, frame = 0, refused.__traceback__
+        while frame is not None:  # the cell's own module-level frame: the statement it was running
+            if frame.tb_frame.f_code.co_filename == name and frame.tb_frame.f_code.co_name == "<module>":
+                line = frame.tb_lineno
+            frame = frame.tb_next
+        try:
+            tree = _compile(cell["source"], name, "exec", _only_ast)
+        except BaseException:
+            return
+        for statement in tree.body:
+            if (statement.end_lineno or statement.lineno) <= line:
+                continue
+            try:
+                piece = _compile(_ast_module(body=[statement], type_ignores=[]), name, "exec",
+                                 code.co_flags & _FUTURE_FLAGS, True)
+                _exec(piece, self.namespace)
+            except BaseException as exc:  # noqa: BLE001 - as run_cells: a cell may not end us
+                if not _isinstance(exc, guard.ForbiddenAPI):
+                    return
 
     def install_guard(self, header: dict[str, Any], _blobs: list[bytes]) -> None:
         """A by-hand question's rules, in force from now until this child ends (the grader asks before any cell

@@ -81,6 +81,13 @@ SLIPS: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "an entry its cell does not define": (
         lambda c: _edit_suite(c, 'entry="mse_loss"', 'entry="mse"'),
         (SUITE, "entry='mse' is not defined in cell 'mse_solution'", "it defines: mse_loss")),
+    "hidden cases that raise, at their line": (
+        lambda c: _edit_suite(c, "    n = int(rng.integers(5, 20))\n", "    n = int(rng.integers(5, 20)) // 0\n"),
+        (SUITE, "line ", "question 'mse': hidden(rng) raised ZeroDivisionError")),
+    "a reference failing on a hidden case (every student's grading would)": (
+        lambda c: _edit_suite(c, "Case((np.array([2.5]), np.array([-1.0]))",
+                              "Case((np.array([2.5, 1.0]), np.array([-1.0, 1.0, 0.0]))"),
+        (SUITE, "question 'mse': the reference fails on its own hidden case", "(seed 0)", "ValueError")),
     "a suite that raises on import": (
         lambda c: _edit_suite(c, "import numpy as np\n", "import numpy as np\nrate = 1 / 0\n"),
         (SUITE, "line 9", "ZeroDivisionError: division by zero")),

@@ -148,3 +148,18 @@ def test_a_content_folder_named_in_dlgrade_yml(tmp_path: Path) -> None:
     (course / "dlgrade.yml").write_text("content: ../shared\n")
     run = cli("validate", "intro", "--course", course)
     assert run.code == 2 and "should be a list of folders" in run.err
+
+
+def test_validate_says_why_the_instructors_own_solution_fails(tmp_path: Path) -> None:
+    """A solution cell that disagrees with the reference was 'FAIL ... solution mse failed 0/2' and no more: the
+    line now gives the first failed case's words."""
+    course = tmp_path / "course"
+    assert cli("new", "intro", "--course", course).code == 0
+    path = course / "assignments" / "intro" / "intro.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    cell = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "mse_solution")
+    cell.source = cell.source.replace("** 2", "** 2 * 1.5")
+    nbformat.write(notebook, path)
+    run = cli("validate", "intro", "--course", course, "--mutants", "none")
+    line = next(line for line in run.out.splitlines() if line.startswith("FAIL") and " solution " in line)
+    assert "mse failed 0/2 (public case 1" in line and "values differ" in line, line

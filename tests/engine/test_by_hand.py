@@ -10,6 +10,7 @@ does not exist; in a by-hand torch question's child (tensors' softmax) the guard
 
 from __future__ import annotations
 
+import re
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -370,7 +371,8 @@ def mse_loss(input, target, reduction="mean"):
 """
     result = _grade(grader, "mse", code, tmp_path)
     mse = next(q for q in result.questions if q.name == "mse")
-    assert "torch.nn is not available in this question: it is graded with numpy" in mse.feedback
+    assert re.search(r"ForbiddenModule: torch\.\w+ is not available in this question: it is graded with numpy",
+                     mse.feedback), mse.feedback
     torch_questions = [q for q in result.questions if q.name in ("loss_inputs", "exponential_nll", "weibull_nll")]
     assert [q.score for q in torch_questions] == [q.max_score for q in torch_questions]
 
@@ -418,3 +420,45 @@ def test_a_script_still_bans_what_its_own_function_uses(graders: dict[str, Grade
     path = tmp_path / "losses.py"
     path.write_text(_as_script(grader, {SOLUTION_CELL["mse"]: attack.code}))
     assert_refused(grader, grader.grade(path, STUDENT), "mse", at_run_time=False)
+
+
+def test_a_cell_that_names_torch_beside_what_a_numpy_question_uses_runs_to_its_end(graders: dict[str, Grader],
+                                                                                 tmp_path: Path) -> None:
+    """Students import everything in one cell: `import torch.nn as nn` then `import math`. In the numpy-only child
+    torch does not exist, and the cell stopped at that line: math undefined, a correct mse scored 0 while check()
+    passed in Jupyter. Naming torch (an import, a model made from it, a subclass of nn.Module) is refused only
+    where it is used, and each refused statement skips itself alone."""
+    import nbformat
+
+    grader = graders["losses"]
+    notebook = nbformat.read(grader.assignment.source, as_version=4)
+    imports = ("import torch.nn as nn\nfrom torch import optim\nimport torch.nn.functional as F\n"
+               "criterion = nn.MSELoss()\nclass Net(nn.Module):\n    pass\nimport math\n")
+    own = next(i for i, c in enumerate(notebook.cells)
+               if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == SOLUTION_CELL["mse"])
+    notebook.cells.insert(own, nbformat.v4.new_code_cell(imports))
+    cell = notebook.cells[own + 1]
+    cell.source = "import torch.nn as nn  # kept, unused\n" + cell.source.replace(
+        "np.mean(", "(lambda values: math.fsum(np.ravel(values)) / np.size(values))(")
+    assert "math.fsum" in cell.source
+    path = tmp_path / "losses.ipynb"
+    nbformat.write(notebook, path)
+    result = grader.grade(path, STUDENT)
+    assert result.score == result.max_score, [(q.name, q.feedback) for q in result.questions
+                                              if q.score < q.max_score]
+
+
+def test_a_numpy_questions_own_error_is_not_blamed_on_a_line_its_world_refused(graders: dict[str, Grader],
+                                                                             tmp_path: Path) -> None:
+    """mse_loss raising a KeyError was told that loss_inputs' cell (torch, fine where it is graded) 'raised
+    ForbiddenModule ... a name this question needs may never have been defined'."""
+    grader = graders["losses"]
+    code = _solution_source(grader, SOLUTION_CELL["mse"]).replace("    loss = ", "    {}['x']\n    loss = ", 1)
+    own = _solution_source(grader, SOLUTION_CELL["loss_inputs"])
+    result = _grade(grader, "loss_inputs", own + "\nprobe = torch.nn.MSELoss()\n", tmp_path)  # (its own world)
+    assert result.score == result.max_score
+    path = with_cell(grader.assignment.source, SOLUTION_CELL["mse"], code, tmp_path / "a.ipynb")
+    path = with_cell(path, SOLUTION_CELL["loss_inputs"], "import torch.nn as nn\nnn.MSELoss()\n" + own,
+                     tmp_path / "a.ipynb")
+    mse = next(q for q in grader.grade(path, STUDENT).questions if q.name == "mse")
+    assert "KeyError" in mse.feedback and "Forbidden" not in mse.feedback and "never have been" not in mse.feedback
