@@ -794,8 +794,8 @@ def _summarise(question: Question, points: float, results: list[CaseResult],
     first = next((r for r in results if not r.passed), None)
     if first is not None:
         lines.append(f"First problem, {first.label}: {first.message}")
-        if first.public and first.yours is not None:
-            lines.append(f"  yours:    {first.yours}\n  expected: {first.expected}")
+        if first.public and first.yours is not None:  # (a judged case has no one expected value to show)
+            lines.append(f"  yours:    {first.yours}" + (f"\n  expected: {first.expected}" if first.expected else ""))
         if mistake is None and question.hint and status == "failed":
             lines.append(f"Hint: {question.hint}")
     return QuestionResult(question.name, question.entry, score, points, status, "\n".join(lines), mistake,
