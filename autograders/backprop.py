@@ -1229,8 +1229,9 @@ def _gradcheck_question() -> Question:
             ),
             Mistake(
                 "checked_only_input",
-                "you only checked grad_input: a backward can be wrong in grad_weight or grad_bias too, so "
-                "compare all three and return the largest error.",
+                "your check misses errors in grad_weight or grad_bias (it passes a backward that is wrong only "
+                "there): a backward can be wrong in any of its three gradients, so compare all three and return "
+                "the largest error.",
                 _gradcheck_variant("input_only"),
                 edits=[("return float(max(errors))", "return float(errors[0])")],
             ),

@@ -882,8 +882,9 @@ def _train_question() -> Question:
                      "training. Call model.train() at the start of every epoch (evaluation switches it off).",
                      ("        model.train()\n", "")),
             _mistake("train_loop", "zero_grad_after_backward",
-                     "you call optimizer.zero_grad() between loss.backward() and optimizer.step(), so the step "
-                     "sees no gradient and the weights never change: zero_grad, then backward, then step.",
+                     "your optimizer step never sees a gradient (zero_grad runs between backward and step, or "
+                     "step runs before backward), so the weights never change: zero_grad, then backward, then "
+                     "step.",
                      ("            optimizer.zero_grad()\n            loss.backward()\n",
                       "            loss.backward()\n            optimizer.zero_grad()\n")),
             _mistake("train_loop", "no_target_reshape",
