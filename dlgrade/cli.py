@@ -444,18 +444,25 @@ def cmd_mistakes(args: argparse.Namespace) -> int:
 
     course = _course(args)
     if args.action == "add":
-        mistake, chosen, path = commands.add_mistake(course, args.id, args.question, args.cluster, args.name,
-                                                     args.feedback)
+        mistake, chosen, path, kept = commands.add_mistake(course, args.id, args.question, args.cluster,
+                                                           args.name, args.feedback)
         print(f"{args.id}.{args.question}: course mistake {mistake.name!r} (cluster {chosen.number}: "
               f"{chosen.size} student{'s' if chosen.size != 1 else ''}: {', '.join(chosen.students)}) -> {path}")
         print(f"the next `dlgrade autograde {args.id}` names it in their feedback (no regrading, no score changes)")
+        _said_kept(path, kept)
     elif args.action == "remove":
-        path = commands.remove_mistake(course, args.id, args.question, args.name)
+        path, kept = commands.remove_mistake(course, args.id, args.question, args.name)
         print(f"{args.id}.{args.question}: course mistake {args.name!r} removed from {path}; the next "
               f"`dlgrade autograde {args.id}` takes it out of the feedback")
+        _said_kept(path, kept)
     else:
         sys.stdout.write(commands.list_mistakes(course, args.id))
     return 0
+
+
+def _said_kept(path: Path, kept: Path | None) -> None:
+    if kept is not None:
+        print(f"{path.name} is written anew and its comments are not kept: the file as it was is {kept}")
 
 
 def _add_insight_parsers(commands: argparse._SubParsersAction) -> None:

@@ -216,10 +216,19 @@ class Catalog:
         body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110) if data else ""
         return HEADER + body
 
-    def save(self) -> None:
+    def save(self) -> Path | None:
+        """Write the catalog; where the file held comments of the instructor's (YAML is written anew, without
+        them), first a copy of it as it was, beside it: its path, for the command to say."""
         from dlgrade.course import write_atomic
 
+        before = self.path.read_text(encoding="utf-8") if self.path.is_file() else ""
+        header = set(HEADER.splitlines())
+        kept = None
+        if any("#" in line for line in before.splitlines() if line not in header):
+            kept = self.path.with_name(self.path.name + ".before-edit")
+            write_atomic(kept, before)
         write_atomic(self.path, self.dumps())
+        return kept
 
 
 @contextlib.contextmanager

@@ -58,8 +58,9 @@ def _check_words(name: str, feedback: str) -> None:
 
 
 def add_mistake(course: Course, assignment_id: str, question: str, number: int, name: str,
-                feedback: str) -> tuple[CourseMistake, Cluster, Path]:
-    """Record cluster ``number`` of a question as the course mistake ``name``, in <course>/mistakes.yml."""
+                feedback: str) -> tuple[CourseMistake, Cluster, Path, Path | None]:
+    """Record cluster ``number`` of a question as the course mistake ``name``, in <course>/mistakes.yml; the last
+    item: where the file as it was is kept, when the rewrite dropped comments of the instructor's (else None)."""
     _check_words(name, feedback)
     assignment = course.assignment(assignment_id)
     try:
@@ -79,17 +80,18 @@ def add_mistake(course: Course, assignment_id: str, question: str, number: int, 
         mistake = CourseMistake(assignment_id, question, name, feedback, chosen.probe_set, (chosen.signature,))
         updated = catalog.with_mistake(mistake)
         updated.of(assignment)
-        updated.save()
-    return mistake, chosen, catalog.path
+        kept = updated.save()
+    return mistake, chosen, catalog.path, kept
 
 
-def remove_mistake(course: Course, assignment_id: str, question: str, name: str) -> Path:
+def remove_mistake(course: Course, assignment_id: str, question: str, name: str) -> tuple[Path, Path | None]:
+    """Take a course mistake out of mistakes.yml: (its path, where the file as it was is kept, as add_mistake)."""
     assignment = course.assignment(assignment_id)
     with editing(course.root, course.state):
         catalog = Catalog.load(course.root, course.set_up_ids())
         catalog.of(assignment)
-        catalog.without(assignment_id, question, name).save()
-    return catalog.path
+        kept = catalog.without(assignment_id, question, name).save()
+    return catalog.path, kept
 
 
 def list_mistakes(course: Course, assignment_id: str) -> str:

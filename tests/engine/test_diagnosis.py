@@ -82,3 +82,14 @@ def test_integers_print_as_integers() -> None:
     assert _show_expected(np.array([61600, 7])) == "[61600     7]"
     assert _show_expected((np.int64(3), np.array([1, 2]))) == "(3, [1 2])"
     assert _show_expected(np.array([0.5, 2.0])) == "[0.5 2. ]"
+
+
+def test_a_float32_near_miss_is_said_to_be_the_types_and_a_wrong_float32_answer_is_not() -> None:
+    """'values differ (largest error 2.6e-06)' left a student who computed in float32 looking for a wrong formula."""
+    exact = np.random.default_rng(3).normal(size=6)
+    near = compare(from_value(exact.astype(np.float32)), exact, rtol=1e-10, atol=1e-12, dtype="float")
+    assert not near.passed and "yours is float32, whose rounding alone is larger than this question allows" in \
+        near.text()
+    wrong = compare(from_value((2 * exact).astype(np.float32)), exact, rtol=1e-10, atol=1e-12, dtype="float")
+    assert not wrong.passed and "float32" not in wrong.text()
+    assert compare(from_value(exact.astype(np.float32)), exact, rtol=1e-5, atol=1e-8, dtype="float").passed

@@ -102,7 +102,7 @@ def test_naming_a_cluster_names_it_in_exactly_those_students_feedback_and_change
     run = cli("mistakes", "add", "losses", "mse", "--cluster", number, "--name", "rmse", "--feedback", words,
               "--course", course)
     assert run.code == 0, run.err
-    assert "mse-root-mean-square" in run.out
+    assert "mse-root-mean-square" in run.out and "not kept" not in run.out  # nothing of the instructor's lost
     catalog = Catalog.load(course)
     assert [(m.assignment, m.question, m.name, m.feedback) for m in catalog.mistakes] == [
         ("losses", "mse", "rmse", words)]
@@ -134,8 +134,13 @@ def test_naming_a_cluster_names_it_in_exactly_those_students_feedback_and_change
     listed = cli("mistakes", "list", "losses", "--course", course)
     assert listed.code == 0 and "course  rmse" in listed.out and "1 students" in listed.out
 
+    yml = course / "mistakes.yml"  # a comment of the instructor's: the rewrite drops it, keeping the file as it was
+    commented = yml.read_text() + "# keep rmse until week 9\n"
+    yml.write_text(commented)
     removed = cli("mistakes", "remove", "losses", "mse", "rmse", "--course", course)
     assert removed.code == 0, removed.err
+    assert f"its comments are not kept: the file as it was is {course / 'mistakes.yml.before-edit'}" in removed.out
+    assert (course / "mistakes.yml.before-edit").read_text() == commented and "week 9" not in yml.read_text()
     assert cli("autograde", "losses", "--course", course).code == 0
     assert results_json(course, "mse-root-mean-square") == before["mse-root-mean-square"]  # as it was
     assert gradebook_scores(course) == scores

@@ -134,6 +134,11 @@ def compare(answer: Answer, expected: Any, *, rtol: float, atol: float, dtype: s
                          variant=variant)
 
 
+# Float types whose rounding (~1e-7 relative for float32) exceeds most questions' rtol: a near miss in one of them
+# is said to be the type's, not the formula's.
+LOW_PRECISION = ("bfloat16", "float16", "float32")
+
+
 def _close_and_finite(yours: np.ndarray, desired: np.ndarray, rtol: float, atol: float) -> bool:
     """The common case, decided cheaply: both finite and |yours - desired| <= atol + rtol·|desired| everywhere.
     False means "look closer" (the full check below gives the verdict and the words)."""
@@ -191,4 +196,8 @@ def _compare_leaf(answer: Answer, expected: np.ndarray, *, rtol: float, atol: fl
                        float(yours[worst]), float(desired[worst]), float(error[worst]))
     message = (f"values differ: {count} of {wrong.size} off; largest error {float(error[worst]):.3g}{at}: "
                f"yours {shown_yours}, expected {shown_expected} (rtol {rtol:g}, atol {atol:g})")
+    low = next((name for name in LOW_PRECISION if name in answer.dtype), None)
+    if low is not None and float(error[worst]) <= 1e-3 * abs(float(desired[worst])) + atol:
+        message += (f"; yours is {low}, whose rounding alone is larger than this question allows: compute and "
+                    "return float64")
     return Outcome(False, message, where, worst, float(yours[worst]), float(desired[worst]), float(error[worst]))
