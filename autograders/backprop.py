@@ -904,7 +904,7 @@ def numgrad_test_function(function, A):
 
 
 def numgrad_harness(numerical_gradient, function, A, x, eps):
-    return numerical_gradient(numgrad_test_function(function, A), x.copy(), eps)
+    return numerical_gradient(numgrad_test_function(function, A), x, eps)  # x itself: the grader sees it after
 
 
 def candidate_linear_backward(which):
@@ -1028,6 +1028,8 @@ def _numgrad_question() -> Question:
     return Question(
         name="numerical_gradient", cell="numerical_gradient_solution", entry="numerical_gradient",
         reference=_central_difference, public=_numgrad_public, hidden=_numgrad_hidden, harness="numgrad_harness",
+        # x comes back to the grader (the caller's, not a copy): perturbed and restored it may differ by rounding
+        mutation_tolerance=1e-12,
         banned=BANNED, numpy_only=True, autograd=False,
         # The student computes the same central difference: equal to rounding (~1e-11). A forward difference is
         # off by ~eps·f''/2 ≈ 1e-5, far outside rtol 1e-6 / atol 1e-7; a hard-coded eps shows at eps = 0.25.

@@ -392,16 +392,18 @@ def _outcome(question: Question, values: CaseValues, answer: Answer, expected: A
     return outcome
 
 
-def _mutation(case: Case, after: Answer | None) -> str | None:
-    """Which argument the student's function changed in place, if any."""
+def _mutation(case: Case, after: Answer | None, tolerance: float = 0.0, harnessed: bool = False) -> str | None:
+    """Which argument the student's function changed in place (beyond ``tolerance``, relative and absolute), if
+    any."""
     if after is None:
         return None
     returned = getattr(after, "items", ())
     for position, value in enumerate(unwrap_tensors(list(case.args))):
         if not isinstance(value, np.ndarray) or position >= len(returned) or _same(returned[position], value):
             continue
-        if not compare(returned[position], value, rtol=0.0, atol=0.0, dtype="any").passed:
-            return f"changed its argument {position + 1} in place; a function must not modify its inputs"
+        if not compare(returned[position], value, rtol=tolerance, atol=tolerance, dtype="any").passed:
+            which = "an array it was given" if harnessed else f"its argument {position + 1}"  # (a harness's
+            return f"changed {which} in place; a function must not modify its inputs"  # positions are not theirs)
     return None
 
 
@@ -604,7 +606,8 @@ def grade_question(question: Question, points: float, extraction: Extraction, se
         values = values_of[number - 1]
         expected = values.expected() if question.judge is None else None
         outcome = _outcome(question, values, reply.answer, expected)
-        mutated = _mutation(case, reply.args_after) if outcome.passed and question.check_mutation else None
+        mutated = _mutation(case, reply.args_after, question.mutation_tolerance, question.harness is not None) \
+            if outcome.passed and question.check_mutation else None
         if mutated:
             outcome = Outcome(False, mutated)
         if not outcome.passed and not mutated:

@@ -211,6 +211,9 @@ class Question:
     # may be used. For questions whose rules say "in numpy"; their cases pass plain arrays (no TensorArg).
     numpy_only: bool = False
     check_mutation: bool = True
+    # How far an input may come back from where it went (relative and absolute), for a function that perturbs
+    # its input and restores it (x[i] += eps ... x[i] -= eps leaves a rounding error): 0, exactly as it went.
+    mutation_tolerance: float = 0.0
     # A second, independent oracle (e.g. central differences or torch autograd) the answer must also match.
     cross_check: Callable[..., Any] | None = None
     # Custom judgement instead of element-wise comparison: judge(case, answer) -> Verdict.

@@ -462,3 +462,32 @@ def test_a_numpy_questions_own_error_is_not_blamed_on_a_line_its_world_refused(g
                      tmp_path / "a.ipynb")
     mse = next(q for q in grader.grade(path, STUDENT).questions if q.name == "mse")
     assert "KeyError" in mse.feedback and "Forbidden" not in mse.feedback and "never have been" not in mse.feedback
+
+
+def test_a_numerical_gradient_that_wrecks_the_callers_x_loses_its_points_and_rounding_does_not(
+        graders: dict[str, Grader], tmp_path: Path) -> None:
+    """The harness handed the student a copy of x, so one that zeroed x after computing a right gradient kept full
+    marks though the notebook says not to touch the caller's x; x now comes back to the grader, within rounding
+    (x[i] += eps; ...; x[i] -= eps restores x only to rounding)."""
+    grader = graders["backprop"]
+    cell = SOLUTION_CELL["numerical_gradient"]
+    clobbers = _solution_source(grader, cell).replace("    x = np.array(x, dtype=np.float64)", "    x = np.asarray(x)")
+    clobbers = clobbers.replace("    return grad", "    x *= 0.0\n    return grad")
+    result = grader.grade(with_cell(grader.assignment.source, cell, clobbers, tmp_path / "a.ipynb"), STUDENT)
+    question = next(q for q in result.questions if q.name == "numerical_gradient")
+    assert question.score == 0 and "changed an array it was given in place" in question.feedback, question.feedback
+    rounding = """
+def numerical_gradient(f, x, eps=1e-6):
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        x[i] += eps
+        f_plus = f(x)
+        x[i] -= 2 * eps
+        f_minus = f(x)
+        x[i] += eps
+        grad[i] = (f_plus - f_minus) / (2 * eps)
+    return grad
+"""
+    result = grader.grade(with_cell(grader.assignment.source, cell, rounding, tmp_path / "b.ipynb"), STUDENT)
+    question = next(q for q in result.questions if q.name == "numerical_gradient")
+    assert question.score == question.max_score, question.feedback
