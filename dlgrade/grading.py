@@ -50,8 +50,9 @@ STATUSES = ("passed", "failed", "error", "timeout", "banned", "not_implemented")
 INFRASTRUCTURE_ATTEMPTS = 2  # a submission whose sandbox fails under it is graded again once, on a fresh one
 WARM_UP_STUDENT = "dlgrade-warm-up"  # whose numbers Grader.warm_up grades the solution on (no one's)
 # Part of every result's key (dlgrade.autograde.assignment_fingerprint): raised by a change to the engine that
-# changes a grade, so the next `dlgrade autograde` grades again what the old engine graded wrong. 2: a .py script
-# is the notebook of its top-level statements, and a question owns only its own cells (December 2026).
+# changes a grade, so the next `dlgrade autograde` grades again what the old engine graded wrong. 2 (December
+# 2026): a .py script is the notebook of its top-level statements, a question owns only its own cells, and a
+# statement a world refuses (torch named in a numpy-only child) skips itself alone.
 GRADING_REVISION = 2
 
 
