@@ -255,6 +255,10 @@ def _merge(submitted: nbformat.NotebookNode, instructor: nbformat.NotebookNode,
             continue  # a test cell: the suite grades, the student's copy of it never runs
         if not meta.get("solution"):
             cells.append(CodeCell(grade_id, str(cell.source), False))
+            theirs = by_id.get(grade_id, [])
+            if theirs and str(theirs[0].get("source", "")).strip() != str(cell.source).strip():
+                notes.append(f"cell {grade_id} is locked: your edits to it were not run (the course's version "
+                             "was); put your own imports and code in a cell of your own")
             continue
         mine = by_id.get(grade_id, [])
         if not mine:

@@ -146,3 +146,13 @@ def test_symlinked_submission_is_refused(mini, tmp_path: Path) -> None:
     link.symlink_to(mini.source)
     with pytest.raises(UsageError, match="symbolic link"):
         find_submission_file(link, "mini")
+
+
+def test_edits_to_a_locked_cell_are_not_run_and_the_student_is_told(mini, tmp_path: Path) -> None:
+    """An `import math` added to the locked setup cell never ran (nbgrader restores locked cells), and the student
+    heard only that math is defined in no cell."""
+    path = with_cell(mini.source, "setup", "import numpy as np\nimport math", tmp_path / "a.ipynb")
+    extraction = extract(path, mini.source)
+    assert "import math" not in extraction.cells[0].source
+    assert any(note.startswith("cell setup is locked: your edits to it were not run") for note in extraction.notes)
+    assert not [note for note in extract(mini.source, mini.source).notes if "locked" in note]
