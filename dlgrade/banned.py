@@ -40,6 +40,7 @@ class Cell(Protocol):
     id: str
     source: str
     student: bool
+    line: int  # the line of the submitted file the source starts on
 
 
 @dataclass(frozen=True)
@@ -122,11 +123,12 @@ def find_banned(cells: Sequence[Cell], rules: Rules) -> Violation | None:
     that is not by hand, or code that keeps to the rules."""
     if not rules.by_hand:
         return None
-    return _find(tuple((cell.id, cell.source, bool(cell.student)) for cell in cells), rules)
+    return _find(tuple((cell.id, cell.source, bool(cell.student), getattr(cell, "line", 1)) for cell in cells),
+                 rules)
 
 
 @functools.lru_cache(maxsize=256)
-def _find(cells: tuple[tuple[str, str, bool], ...], rules: Rules) -> Violation | None:
+def _find(cells: tuple[tuple[str, str, bool, int], ...], rules: Rules) -> Violation | None:
     return _Checker(_program(cells), rules).run()
 
 
@@ -150,16 +152,18 @@ class _Program:
     bindings: dict[str, list[tuple[int, _Binding]]] = field(default_factory=dict)  # (the cell's position, binding)
     star_modules: list[str] = field(default_factory=list)
     rebinders: list[tuple[str, int, str]] = field(default_factory=list)  # (cell, line, what) in student cells
+    unparsed: list[str] = field(default_factory=list)  # student cells Python cannot read (they fail when run)
 
 
 @functools.lru_cache(maxsize=8)
-def _program(cells: tuple[tuple[str, str, bool], ...]) -> _Program:
+def _program(cells: tuple[tuple[str, str, bool, int], ...]) -> _Program:
     """A submission's picture: every cell's tree, every module-level binding, the constructs that could rebind
     names out of the check's sight. Cells are read once each, and a batch's submissions share most of them."""
     program = _Program([])
-    for position, (cell_id, source, student) in enumerate(cells):
-        read = _cell(cell_id, source, student)
+    for position, (cell_id, source, student, line) in enumerate(cells):
+        read = _cell(cell_id, source, student, line)
         if read is None:
+            program.unparsed += [cell_id] if student else []
             continue  # does not parse: fails when it runs, and nothing of it is defined
         tree, bindings, rebinders = read
         program.cells.append((cell_id, student, tree))
@@ -172,12 +176,14 @@ def _program(cells: tuple[tuple[str, str, bool], ...]) -> _Program:
 
 
 @functools.lru_cache(maxsize=4096)
-def _cell(cell_id: str, source: str, student: bool) -> tuple[ast.Module, list[tuple[str, _Binding]],
-                                                             list[tuple[str, int, str]]] | None:
+def _cell(cell_id: str, source: str, student: bool, line: int = 1) -> tuple[
+        ast.Module, list[tuple[str, _Binding]], list[tuple[str, int, str]]] | None:
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # too deep for the parser: so it is to run
         return None
+    if line > 1:  # a script's statement: its findings give the script's line numbers
+        ast.increment_lineno(tree, line - 1)
     rebinders = [(cell_id, line, what) for line, what in _rebinders(tree)] if student else []
     return tree, list(_module_bindings(cell_id, student, tree)), rebinders
 
@@ -492,7 +498,9 @@ class _Checker(ast.NodeVisitor):
             if binding.student:
                 self.queue.append((binding.node, _where(binding.node, binding.cell), position))
         if not live and name not in KNOWN_NAMES and not self.program.star_modules and \
-                not self.program.bindings.get(name):  # (bound only later: a NameError when it runs, no more)
+                not self.program.bindings.get(name) and not self.program.unparsed:
+            # (bound only later: a NameError when it runs, no more; with a cell Python cannot read, the name may
+            # be its, and running it fails with the SyntaxError the student needs to hear, not a finding)
             raise _Found(Violation("undefined", name, line, self.where or "the notebook",
                                    f"{name} is defined in no cell (or only in a way the checker cannot read)"))
 

@@ -184,7 +184,8 @@ class Session:
         ids = [c.id for c in cells]
         deadline, current, started = time.monotonic() + EXEC_TIMEOUT, None, 0
         try:
-            job.send({"op": "exec", "cells": [{"id": c.id, "source": c.source} for c in cells],
+            job.send({"op": "exec", "cells": [{"id": c.id, "source": c.source, **({"line": c.line} if c.line > 1
+                                                                                   else {})} for c in cells],
                       "numbers": self.numbers})
             while True:
                 header = job.receive(deadline, _no_arrays).header
@@ -703,7 +704,8 @@ def _broken_cells_note(question: Question, session: Session, results: list[CaseR
     # A cell this question's world refused a line of (torch named where there is none) ran on past it: no name
     # of it is missing because of that, and naming it would send the student after a line that is fine.
     others = [f"{cell} {failure}" for cell in [*session.cell_errors, *session.skipped]
-              if (failure := cell_failure(session, cell)) and not REFUSED.search(session.cell_errors.get(cell, ""))]
+              if (failure := cell_failure(session, cell))
+              and not REFUSED.fullmatch((session.cell_errors.get(cell, "").strip().splitlines() or [""])[-1])]
     if not others:
         return ""
     shown = "; ".join(others[:3]) + (f"; and {len(others) - 3} more" if len(others) > 3 else "")

@@ -24,8 +24,7 @@ from dlgrade.errors import UsageError
 
 MAX_SUBMISSION_BYTES = 20 << 20
 SCRIPT = "script"  # the cell id of a .py submission's code (script:LINE for each of its statements)
-MAX_SCRIPT_CELLS = 200  # statements beyond run as one last cell
-MAX_SCRIPT_PADDING = 4 << 20  # blank lines that keep a script's line numbers, at most, in all its cells
+MAX_SCRIPT_CELLS = 5000  # statements beyond run as one last cell (no student writes as many)
 _MAGIC = re.compile(r"^\s*(%|!)")
 _CELL_MAGIC = re.compile(r"^\s*%%")
 _GET_IPYTHON = re.compile(r"get_ipython\(\)")
@@ -33,11 +32,13 @@ _GET_IPYTHON = re.compile(r"get_ipython\(\)")
 
 @dataclass(frozen=True)
 class CodeCell:
-    """A cell to execute: its id for messages, its source, and whether the student wrote it."""
+    """A cell to execute: its id for messages, its source, whether the student wrote it, and the line of the
+    submitted file its source starts on (a .py script's statements keep the script's line numbers)."""
 
     id: str
     source: str
     student: bool
+    line: int = 1
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def extract(path: Path, source: Path | None) -> Extraction:
         if path.stat().st_size > MAX_SUBMISSION_BYTES:
             raise UsageError(f"{path}: larger than {MAX_SUBMISSION_BYTES >> 20} MB")
         try:
-            code = path.read_text(encoding="utf-8")
+            code = path.read_text(encoding="utf-8-sig")  # a byte-order mark is no code (Python reads past it too)
         except UnicodeDecodeError:
             raise UsageError(f"{path}: not UTF-8 text") from None
         return Extraction(script_cells(strip_magics(code, SCRIPT, notes)), tuple(notes))
@@ -173,19 +174,19 @@ def extract(path: Path, source: Path | None) -> Extraction:
 
 def script_cells(code: str) -> tuple[CodeCell, ...]:
     """A .py script as the notebook of its top-level statements: a cell each (statements sharing a line share one),
-    named script:LINE and padded to their lines (tracebacks and findings give the script's line numbers), its
-    __future__ imports repeated at the top of each. So a statement that raises stops only itself, as a failing
-    cell does in a notebook (a `torch.manual_seed(0)` on top does not take a numpy-only question's functions with
-    it), and a question owns its own definitions, not the whole file. A script that does not parse is one cell
-    (it fails when it runs)."""
+    named script:LINE and starting on that line (tracebacks and findings give the script's line numbers), its
+    __future__ imports repeated at the top of each, on the line before. So a statement that raises stops only
+    itself, as a failing cell does in a notebook (a `torch.manual_seed(0)` on top does not take a numpy-only
+    question's functions with it), and a question owns its own definitions, not the whole file. A script that
+    does not parse is one cell (it fails when it runs)."""
     code = code.replace("\r\n", "\n").replace("\r", "\n")  # the line breaks ast counts, and only those
     try:
         body = ast.parse(code).body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         body = []
     lines = code.split("\n")
-    if not body or len(lines) * min(len(body), MAX_SCRIPT_CELLS) > MAX_SCRIPT_PADDING:
-        return (CodeCell(SCRIPT, code, True),)  # (a script this long is not a student's: run as written)
+    if not body:
+        return (CodeCell(SCRIPT, code, True),)
     spans: list[list[int]] = []  # [first line, last line] of each cell
     for statement in body:
         first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
@@ -199,9 +200,11 @@ def script_cells(code: str) -> tuple[CodeCell, ...]:
     after = max((s.end_lineno or s.lineno for s in futures), default=0)
     cells = []
     for first, last in spans:
-        head = prefix if first > after else ""  # on line 1, where the padding would have a blank line
-        cells.append(CodeCell(f"{SCRIPT}:{first}", head + "\n" * (first - 1) + "\n".join(lines[first - 1:last]),
-                              True))
+        text = "\n".join(lines[first - 1:last])
+        if prefix and first > after:  # the script's future imports, on the line before (a blank one or theirs)
+            cells.append(CodeCell(f"{SCRIPT}:{first}", f"{prefix}\n{text}", True, first - 1))
+        else:
+            cells.append(CodeCell(f"{SCRIPT}:{first}", text, True, first))
     return tuple(cells)
 
 

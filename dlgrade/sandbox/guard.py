@@ -74,14 +74,26 @@ class _Absent(types.ModuleType):
     cell that merely kept `import torch.nn` does (the static check does not count an unused import either)."""
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("__all__", "__mro_entries__"):  # `from torch import *`, `class Net(nn.Module)`: a use
-            raise ForbiddenModule(NUMPY_ONLY.format(name=self.__name__), name=self.__name__)
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)  # what the import machinery and repr() ask
+        if name in _MACHINERY:
+            raise AttributeError(name)  # what the import machinery, repr() and introspection ask of any module
+        if name.startswith("__") and name.endswith("__"):  # __version__, __all__ (`from torch import *`),
+            self._refuse()  # __mro_entries__ (`class Net(nn.Module)`), numpy's __array__...: each a use
         return _absent(f"{self.__name__}.{name}")
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise ForbiddenModule(NUMPY_ONLY.format(name=self.__name__), name=self.__name__.partition(".")[0])
+
+
+# Asked of modules by Python itself (imports, repr, inspect, pickle): absent, as from any module.
+_MACHINERY = frozenset({"__file__", "__cached__", "__loader__", "__spec__", "__path__", "__package__",
+                        "__builtins__", "__wrapped__", "__signature__", "__text_signature__", "__annotations__",
+                        "__origin__", "__reduce_ex__", "__getstate__"})
+# A stub used as a value (called, tested, iterated, combined) refuses with the reason, as its attributes do.
+for _name in ("__call__", "__iter__", "__len__", "__contains__", "__getitem__", "__instancecheck__",
+              "__subclasscheck__", "__or__", "__ror__", "__float__", "__int__", "__index__", "__add__", "__radd__",
+              "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__pow__", "__rpow__",
+              "__neg__", "__matmul__", "__rmatmul__", "__lt__", "__le__", "__gt__", "__ge__"):
+    setattr(_Absent, _name, _Absent._refuse)
 
 
 def _absent(name: str) -> _Absent:

@@ -67,7 +67,7 @@ OUTPUT_CAP = 4000  # characters of the student's stdout/stderr returned with eac
 # Captured now: student code may monkeypatch builtins and traceback; the worker keeps the originals.
 _type, _len = builtins.type, builtins.len
 _exec, _compile = builtins.exec, builtins.compile
-_isinstance, _ast_module, _only_ast = builtins.isinstance, ast.Module, ast.PyCF_ONLY_AST
+_isinstance, _only_ast, _segment = builtins.isinstance, ast.PyCF_ONLY_AST, ast.get_source_segment
 _FUTURE_FLAGS = sum({getattr(__future__, f).compiler_flag for f in __future__.all_feature_names})  # kept per cell
 _format_exception = traceback.format_exception
 _encode_array = protocol.encode_array
@@ -126,44 +126,50 @@ class Child:
         results, started = [], time.perf_counter()
         for cell in header["cells"]:
             self.reply({"op": "cell", "id": cell["id"]})
-            error = None
+            error, code = None, None
             try:
-                code = _compile(cell["source"], f"<cell {cell['id']}>", "exec")
+                code = _cell_code(cell)
                 _exec(code, self.namespace)
             except BaseException as exc:  # SystemExit and KeyboardInterrupt included: a cell may not end us
                 error = _short_traceback(exc)
-                if _isinstance(exc, guard.ForbiddenAPI):
-                    self.run_rest(cell, code, exc)
+                if _isinstance(exc, guard.ForbiddenAPI) and code is not None:
+                    try:
+                        ended = self.run_rest(cell, code, exc)
+                    except BaseException as broken:  # (builtins the student replaced, say): the cell ends here
+                        ended = _short_traceback(broken)
+                    error = error if ended is None else f"{error}\n{ended}"  # what stopped it said last
             results.append({"id": cell["id"], "error": error})
         seconds = time.perf_counter() - started
         self.reply({"op": "executed", "cells": results, "seconds": seconds, "output": self.new_output()})
 
-    def run_rest(self, cell: dict[str, Any], code: Any, refused: BaseException) -> None:
+    def run_rest(self, cell: dict[str, Any], code: Any, refused: BaseException) -> str | None:
         """The cell's top-level statements after the one this world refused, each on its own, as they would run
         where the student wrote them: an `import torch.nn as nn` above `import math` in an imports cell (refused
         in a numpy-only child, where torch does not exist) must not leave math undefined for a numpy question.
         Another refusal skips only its statement; any other error ends the cell, as it would in Jupyter. (The
-        refusal stays the cell's error: a question whose own cell it is is banned for it.)"""
+        refusal stays the cell's error: a question whose own cell it is is banned for it.) The error that ended
+        the rest, if one did."""
         name = f"<cell {cell['id']}>"
-        line, frame = 0, refused.__traceback__
-        while frame is not None:  # the cell's own module-level frame: the statement it was running
-            if frame.tb_frame.f_code.co_filename == name and frame.tb_frame.f_code.co_name == "<module>":
-                line = frame.tb_lineno
+        where, frame = (0, 0), refused.__traceback__
+        while frame is not None:  # the cell's own module-level frame: where in it the refused call was
+            if frame.tb_frame.f_code is code:
+                position = _nth(code.co_positions(), frame.tb_lasti // 2)
+                where = (position[0] or frame.tb_lineno, position[2] or 0) if position else (frame.tb_lineno, 0)
             frame = frame.tb_next
-        try:
-            tree = _compile(cell["source"], name, "exec", _only_ast)
+        text = _cell_text(cell)
+        try:  # (parsed only: the by-hand guard refuses compiling a syntax tree, so each piece is compiled as text)
+            body = _compile(text, name, "exec", _only_ast, True).body
         except BaseException:
-            return
-        for statement in tree.body:
-            if (statement.end_lineno or statement.lineno) <= line:
-                continue
+            return None
+        at = max((n for n, s in enumerate(body) if (s.lineno, s.col_offset) <= where), default=-1)  # the refused
+        for statement in body[at + 1:]:  # (statements sharing its line after it, `a(); import math`, included)
             try:
-                piece = _compile(_ast_module(body=[statement], type_ignores=[]), name, "exec",
-                                 code.co_flags & _FUTURE_FLAGS, True)
-                _exec(piece, self.namespace)
+                piece = "\n" * (statement.lineno - 1) + (_segment(text, statement) or "")
+                _exec(_compile(piece, name, "exec", code.co_flags & _FUTURE_FLAGS, True), self.namespace)
             except BaseException as exc:  # noqa: BLE001 - as run_cells: a cell may not end us
                 if not _isinstance(exc, guard.ForbiddenAPI):
-                    return
+                    return _short_traceback(exc)
+        return None
 
     def install_guard(self, header: dict[str, Any], _blobs: list[bytes]) -> None:
         """A by-hand question's rules, in force from now until this child ends (the grader asks before any cell
@@ -260,6 +266,24 @@ def _autograd(enabled: bool) -> Any:
     if torch is None or enabled or torch.is_inference_mode_enabled():
         return contextlib.nullcontext()
     return torch.set_grad_enabled(False)
+
+
+def _cell_text(cell: dict[str, Any]) -> str:
+    """A cell's source at its lines in the submitted file (a script's statement starts on its own line)."""
+    line = cell.get("line", 1)
+    return "\n" * (line - 1) + cell["source"] if _type(line) is int and 1 < line < 10_000_000 else cell["source"]
+
+
+def _cell_code(cell: dict[str, Any]) -> Any:
+    """A cell compiled as the student's kernel would (no future import of this file's), at its lines."""
+    return _compile(_cell_text(cell), f"<cell {cell['id']}>", "exec", 0, True)
+
+
+def _nth(items: Any, n: int) -> Any:
+    for index, item in enumerate(items):
+        if index == n:
+            return item
+    return None
 
 
 def _short_traceback(exc: BaseException) -> str:

@@ -100,7 +100,7 @@ async def _body(request: Request, limit: int, cap: int) -> bytes:
     and a form's slack), and given up (408) when no byte of it came for READ_IDLE seconds or it is not all there
     after READ_TOTAL: a body announced larger than what is sent does not hold a connection forever. UploadCut
     when the client disconnects."""
-    too_large = _close(413, f"the upload is larger than the {_megabytes(cap)} this service accepts")
+    too_large = HTTPException(413, f"the upload is larger than the {_megabytes(cap)} this service accepts")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise too_large

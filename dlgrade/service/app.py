@@ -208,15 +208,6 @@ def shorten(text: object, limit: int = 300) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:") + " ..."
 
 
-def _closing(request: Request, headers: dict[str, str] | None) -> dict[str, str] | None:
-    """An upload refused before its body was read (a bad token, an unknown assignment, the daily allowance) ends
-    its connection: otherwise the server reads, and drops, whatever the client goes on sending, as slowly as it
-    likes."""
-    if request.method not in ("POST", "PUT", "PATCH"):
-        return headers
-    return {**(headers or {}), "Connection": "close"}
-
-
 class SecurityHeaders:
     """Adds SECURITY_HEADERS to every response that does not set them itself (pure ASGI)."""
 
@@ -261,13 +252,13 @@ def create_app(state: Service) -> FastAPI:
     async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-        return JSONResponse({"detail": one_line(f"bad request: {where}: {first.get('msg', 'invalid')}")}, 400,
-                            headers=_closing(request, None))
+        return JSONResponse({"detail": one_line(f"bad request: {where}: {first.get('msg', 'invalid')}")}, 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": shorten(error.detail, 400)}, error.status_code,
-                            headers=_closing(request, error.headers))
+        # No Connection: close on an upload refused before its body was read (a bad token, 413): closing under a
+        # client still sending makes it see a broken pipe, not the answer; uvicorn reads the rest and drops it.
+        return JSONResponse({"detail": shorten(error.detail, 400)}, error.status_code, headers=error.headers)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, error: Exception) -> JSONResponse:

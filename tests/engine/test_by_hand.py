@@ -406,7 +406,9 @@ def test_a_script_is_graded_like_the_notebook_it_was_written_from(graders: dict[
     question's function, and in the numpy-only child `torch.manual_seed(0)` ended the file before its functions."""
     grader = graders[assignment]
     path = tmp_path / f"{assignment}.py"
-    path.write_text(_as_script(grader, top="import torch\ntorch.manual_seed(0)\n"))
+    many = "".join(f"C{i} = {i}\n" for i in range(300))  # more statements than a cap once allowed
+    top = "import torch; torch.manual_seed(0); import math\n" + many + "x0 = torch.zeros(3)\n"
+    path.write_text("\ufeff" + _as_script(grader, top=top), encoding="utf-8")  # a byte-order mark, as some editors
     result = grader.grade(path, STUDENT)
     assert result.score == result.max_score, [(q.name, q.feedback) for q in result.questions
                                               if q.score < q.max_score]
@@ -491,3 +493,28 @@ def numerical_gradient(f, x, eps=1e-6):
     result = grader.grade(with_cell(grader.assignment.source, cell, rounding, tmp_path / "b.ipynb"), STUDENT)
     question = next(q for q in result.questions if q.name == "numerical_gradient")
     assert question.score == question.max_score, question.feedback
+
+
+def test_a_statement_the_guard_refuses_skips_itself_alone_in_a_guarded_child(graders: dict[str, Grader],
+                                                                             tmp_path: Path) -> None:
+    """In tensors' guarded child (softmax by hand) a scratch line calling torch.softmax is refused; the lines after
+    it, on the same line too, still run, as they do in Jupyter: a name softmax needs is defined."""
+    grader = graders["tensors"]
+    code = _solution_source(grader, SOLUTION_CELL["softmax"]).replace(
+        "def softmax(input, dim):", "def softmax(input, dim):\n    assert SCALE == 1.0") + \
+        "\n\nprobe = torch.softmax(torch.zeros(3), 0); SCALE = 1.0\n"
+    result = grader.grade(with_cell(grader.assignment.source, SOLUTION_CELL["softmax"], code,
+                                    tmp_path / "a.ipynb"), STUDENT)
+    softmax = next(q for q in result.questions if q.name == "softmax")
+    assert softmax.status == "banned"  # its own cell called torch.softmax: banned, as before
+    scratch = "probe = torch.softmax(torch.zeros(3), 0); SCALE = 1.0\n"
+    notebook = with_cell(grader.assignment.source, SOLUTION_CELL["softmax"],
+                         code.split("\n\nprobe")[0] + "\n", tmp_path / "b.ipynb")
+    import nbformat
+
+    loaded = nbformat.read(notebook, as_version=4)
+    loaded.cells.insert(2, nbformat.v4.new_code_cell(scratch))
+    nbformat.write(loaded, notebook)
+    result = grader.grade(notebook, STUDENT)
+    assert result.score == result.max_score, [(q.name, q.feedback) for q in result.questions
+                                              if q.score < q.max_score]

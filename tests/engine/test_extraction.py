@@ -79,8 +79,9 @@ def test_a_script_runs_as_the_notebook_of_its_top_level_statements(mini, tmp_pat
     assert _ids(extraction) == ["script:1", "script:2", "script:4", "script:6", "script:10"]
     assert all(cell.student for cell in extraction.cells)
     relu = extraction.cells[3]
-    assert relu.source.startswith("from __future__ import annotations\n")
-    code = compile(relu.source, "relu", "exec")
+    assert relu.source.startswith("from __future__ import annotations\n") and relu.line == 5  # the line before
+    assert [cell.line for cell in extraction.cells] == [1, 2, 3, 5, 9]
+    code = compile("\n" * (relu.line - 1) + relu.source, "relu", "exec")  # as the worker places it
     function = next(const for const in code.co_consts if hasattr(const, "co_firstlineno"))
     assert function.co_firstlineno == 6  # the decorator's line, as in the script
     namespace: dict = {"np": None}
