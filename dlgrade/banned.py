@@ -123,8 +123,7 @@ def find_banned(cells: Sequence[Cell], rules: Rules) -> Violation | None:
     that is not by hand, or code that keeps to the rules."""
     if not rules.by_hand:
         return None
-    return _find(tuple((cell.id, cell.source, bool(cell.student), getattr(cell, "line", 1)) for cell in cells),
-                 rules)
+    return _find(tuple((cell.id, cell.source, bool(cell.student), cell.line) for cell in cells), rules)
 
 
 @functools.lru_cache(maxsize=256)

@@ -17,6 +17,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -54,7 +55,7 @@ class Extraction:
         return "\n\n".join(cell.source for cell in self.cells if cell.student)
 
 
-def _nbgrader(cell: nbformat.NotebookNode) -> dict:
+def nbgrader_metadata(cell: Any) -> dict:
     """A cell's nbgrader metadata; {} where there is none, or what stands there is not nbgrader's (not a mapping,
     a grade_id that is not a string): such a cell is matched like one the student added."""
     metadata = cell.get("metadata") if isinstance(cell, dict) else None
@@ -165,7 +166,7 @@ def extract(path: Path, source: Path | None) -> Extraction:
         return Extraction(script_cells(strip_magics(code, SCRIPT, notes)), tuple(notes))
     submitted = read_notebook(path)
     instructor = _instructor_notebook(source) if source else None
-    if instructor is None or not any(_nbgrader(c).get("grade_id") for c in submitted.cells):
+    if instructor is None or not any(nbgrader_metadata(c).get("grade_id") for c in submitted.cells):
         if instructor is not None:
             notes.append("the notebook has no nbgrader metadata: every code cell was run as written")
         return Extraction(_plain_cells(submitted, notes), tuple(notes))
@@ -239,7 +240,7 @@ def _merge(submitted: nbformat.NotebookNode, instructor: nbformat.NotebookNode,
     extra_before: dict[str, list[CodeCell]] = {}
     pending: list[CodeCell] = []
     for number, cell in enumerate(submitted.cells, 1):
-        grade_id = _nbgrader(cell).get("grade_id")
+        grade_id = nbgrader_metadata(cell).get("grade_id")
         if grade_id:
             by_id.setdefault(grade_id, []).append(cell)
             extra_before.setdefault(grade_id, []).extend(pending)
@@ -249,7 +250,7 @@ def _merge(submitted: nbformat.NotebookNode, instructor: nbformat.NotebookNode,
             pending.append(CodeCell(cell_id, strip_magics(str(cell.get("source", "")), cell_id, notes), True))
     cells: list[CodeCell] = []
     for cell in instructor.cells:
-        meta = _nbgrader(cell)
+        meta = nbgrader_metadata(cell)
         grade_id = meta.get("grade_id")
         if cell.get("cell_type") != "code" or not grade_id:
             continue

@@ -33,6 +33,7 @@ import __future__
 import ast
 import builtins
 import contextlib
+import itertools
 import json
 import os
 import resource
@@ -153,7 +154,7 @@ class Child:
         where, frame = (0, 0), refused.__traceback__
         while frame is not None:  # the cell's own module-level frame: where in it the refused call was
             if frame.tb_frame.f_code is code:
-                position = _nth(code.co_positions(), frame.tb_lasti // 2)
+                position = next(itertools.islice(code.co_positions(), frame.tb_lasti // 2, None), None)
                 where = (position[0] or frame.tb_lineno, position[2] or 0) if position else (frame.tb_lineno, 0)
             frame = frame.tb_next
         text = _cell_text(cell)
@@ -277,13 +278,6 @@ def _cell_text(cell: dict[str, Any]) -> str:
 def _cell_code(cell: dict[str, Any]) -> Any:
     """A cell compiled as the student's kernel would (no future import of this file's), at its lines."""
     return _compile(_cell_text(cell), f"<cell {cell['id']}>", "exec", 0, True)
-
-
-def _nth(items: Any, n: int) -> Any:
-    for index, item in enumerate(items):
-        if index == n:
-            return item
-    return None
 
 
 def _short_traceback(exc: BaseException) -> str:

@@ -167,12 +167,6 @@ def _integer(value: Any) -> bool:
     return type(value) is int  # not a bool, not a float (NaN, 1e999)
 
 
-def _nbgrader_of(cell: Any) -> dict[str, Any]:
-    meta = cell.get("metadata") if isinstance(cell, dict) else None
-    found = meta.get("nbgrader") if isinstance(meta, dict) else None
-    return found if isinstance(found, dict) else {}
-
-
 def _cells_problem(cells: Any) -> str | None:
     """What in the cells the grader could not use: cells, their metadata, nbgrader's metadata and grade ids of
     other types than nbformat and nbgrader write."""
@@ -239,7 +233,9 @@ def belongs(cells: list[Any], facts: Facts) -> str | None:
     (a locked cell such as `setup` proves nothing: every assignment has one)."""
     if not facts.cell_ids:  # the instructor's notebook has no nbgrader cells: its cells are run as written
         return None
-    marked = [_nbgrader_of(cell) for cell in cells]
+    from dlgrade.notebook import nbgrader_metadata  # the engine's reading of it, as it will match the cells
+
+    marked = [nbgrader_metadata(cell) for cell in cells]
     ids = {meta["grade_id"] for meta in marked if isinstance(meta.get("grade_id"), str)}
     if not ids:
         return (f"not a notebook of {facts.id}: it has no nbgrader cell metadata (upload the notebook released for "
